@@ -1,0 +1,1 @@
+//! SDE models (being written).
