@@ -1,1 +1,108 @@
-fn main() {}
+//! Criterion benches of the ensemble hot loop on Paper 1's d = 20 Wishart quadratic with
+//! isotropic additive noise (σ = 0.5): path-steps per second of one system at a time, on one
+//! thread (a 1-thread rayon pool), 1024 paths in blocks of 256, 50 steps of η = 0.01.
+//!
+//! A *path-step* is one update of one path: one Euler–Maruyama step (`substeps = 1`), one
+//! discrete step, or one exact OU transition, including its Brownian increments.
+//!
+//! Run: `cargo bench --bench hot_loop` (figures recorded in BENCHMARKS.md).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use samsde::ensemble::{BlockView, Dynamics, Ensemble, Observer, Start, System};
+use samsde::landscape::Quadratic;
+use samsde::linalg::Vector;
+use samsde::optim::{AlgorithmKind, Discrete};
+use samsde::oracle::{AdditiveNoise, Oracle};
+use samsde::sde::linear::LinearSde;
+use samsde::sde::{ModelKind, SdeForm, SdeModel};
+
+struct Null;
+impl Observer for Null {
+    type Acc = f64;
+    fn new_acc(&self) -> f64 {
+        0.0
+    }
+    fn on_save(&self, acc: &mut f64, _s: usize, _t: f64, v: &BlockView) {
+        // Touch the state so the work cannot be optimised away.
+        *acc += v.states[0][(0, 0)];
+    }
+    fn merge(&self, total: &mut f64, block: f64) {
+        *total += block;
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let d = 20;
+    let f = Quadratic::wishart(d, 1).unwrap();
+    let oracle = Oracle::Additive(AdditiveNoise::isotropic(d, 0.5).unwrap());
+    let (eta, rho, paths, steps) = (0.01, 0.1, 1024, 50);
+    let start = Start::Point(Vector::from_element(d, 1.0));
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let euler = |alg| Dynamics::Euler {
+        model: SdeModel::new(
+            ModelKind::own(alg),
+            &f,
+            &oracle,
+            eta,
+            rho,
+            SdeForm::Auto,
+            64,
+        )
+        .unwrap(),
+        substeps: 1,
+    };
+    let cases: Vec<(&str, Dynamics)> = vec![
+        ("usam_sde_euler", euler(AlgorithmKind::Usam)),
+        (
+            "usam_sde_exact_ou",
+            Dynamics::ExactOu(
+                LinearSde::of_model(ModelKind::own(AlgorithmKind::Usam), &f, &oracle, eta, rho)
+                    .unwrap()
+                    .transition(eta),
+            ),
+        ),
+        ("sam_sde_euler", euler(AlgorithmKind::Sam)),
+        ("dnsam_sde_euler", euler(AlgorithmKind::Dnsam)),
+        (
+            "usam_discrete",
+            Dynamics::Discrete(Discrete {
+                kind: AlgorithmKind::Usam,
+                eta,
+                rho,
+            }),
+        ),
+    ];
+    let mut group = c.benchmark_group("path_steps_d20");
+    group.throughput(Throughput::Elements((paths * steps) as u64));
+    group.sample_size(20);
+    for (name, dynamics) in cases {
+        let systems = [System {
+            label: name.into(),
+            dynamics,
+        }];
+        let ens = Ensemble {
+            landscape: &f,
+            oracle: &oracle,
+            eta,
+            steps,
+            save_every: steps,
+            systems: &systems,
+            paths,
+            block_size: 256,
+            seed: 1,
+            level: 0,
+            start: &start,
+            divergence_bound: 1e6,
+        };
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| pool.install(|| ens.run(&Null, None).acc))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -44,7 +44,11 @@ pub enum Error {
 
 impl Error {
     /// Shorthand for a configuration error naming `field` and the offending `value`.
-    pub fn config(field: impl Into<String>, value: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+    pub fn config(
+        field: impl Into<String>,
+        value: impl std::fmt::Display,
+        reason: impl Into<String>,
+    ) -> Self {
         Error::Config {
             field: field.into(),
             value: value.to_string(),

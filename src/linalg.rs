@@ -59,6 +59,14 @@ pub fn min_eigenvalue(m: &Matrix) -> f64 {
         .fold(f64::INFINITY, |a, &b| a.min(b))
 }
 
+/// `y ← y + α x` entrywise (matrices of equal shape).
+pub fn axpy(alpha: f64, x: &Matrix, y: &mut Matrix) {
+    debug_assert_eq!(x.shape(), y.shape());
+    for (yi, xi) in y.as_mut_slice().iter_mut().zip(x.as_slice()) {
+        *yi += alpha * xi;
+    }
+}
+
 /// `true` when every entry is finite.
 pub fn all_finite(m: &Matrix) -> bool {
     m.iter().all(|v| v.is_finite())

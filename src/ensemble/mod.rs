@@ -1,0 +1,525 @@
+//! The Monte Carlo ensemble engine: many paths of several coupled systems, in parallel blocks.
+//!
+//! A *system* is a discrete algorithm, an SDE model integrated by Euler–Maruyama with `r`
+//! sub-steps (`h = η/r`), or a linear SDE advanced by its exact Ornstein–Uhlenbeck transition.
+//! All systems of a run share each path's Brownian path `W` (common random numbers):
+//!
+//! * the finest Euler grid `h_min = η/r_max` gets increments `ΔW ~ N(0, h_min I_m)` from the
+//!   path's ChaCha8 stream; coarser grids (`r` dividing `r_max`) sum them;
+//! * with the additive oracle, the discrete step `k` uses `ξ_k = −(W_{(k+1)η} − W_{kη})/√η`
+//!   (SPEC §4 coupling; the sign makes `−η S ξ_k` equal the SDE's `+√η S ΔW`), so both marginals
+//!   are exact and the per-path difference has small variance;
+//! * with the subsampling oracle, discrete systems draw mini-batch indices from an auxiliary
+//!   stream, independent of `W` (independent ensembles, SPEC §4); all discrete systems of a path
+//!   share the same batches.
+//!
+//! Paths are processed in fixed-size blocks (`d × P` matrices, one path per column) so that
+//! landscapes with a batched form do one matrix–matrix product per evaluation; rayon runs
+//! blocks in parallel; each block's observer accumulator is merged **in block order**, so the
+//! output is bit-identical at any thread count. Workspaces are allocated once per block: the
+//! time loop does not allocate (except the inner-Monte-Carlo SDE form, documented there).
+//!
+//! Divergence: after every step a path of a system whose state is non-finite or has
+//! `‖x‖ > divergence_bound` is marked dead, counted, and zeroed; observers skip dead paths.
+
+pub mod rng;
+
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+
+use crate::landscape::Landscape;
+use crate::linalg::{Matrix, Vector};
+use crate::optim::{Discrete, DiscreteWorkspace, StepNoise};
+use crate::oracle::Oracle;
+use crate::sde::linear::OuTransition;
+use crate::sde::model::{ModelWorkspace, SdeModel};
+
+/// How a system advances.
+#[derive(Debug, Clone)]
+pub enum Dynamics {
+    /// A discrete algorithm, one update per `η`.
+    Discrete(Discrete),
+    /// An SDE model by Euler–Maruyama with `substeps` sub-steps per `η`.
+    Euler {
+        /// The model.
+        model: SdeModel,
+        /// Sub-steps `r` per learning-rate step (`h = η/r`).
+        substeps: usize,
+    },
+    /// A linear SDE by its exact transition over `η`.
+    ExactOu(OuTransition),
+}
+
+/// One system of a run: a label (for messages and RNG tags) and its dynamics.
+#[derive(Debug, Clone)]
+pub struct System {
+    /// Unique label within the run, e.g. `usam_sde@16`.
+    pub label: String,
+    /// How it advances.
+    pub dynamics: Dynamics,
+}
+
+/// Initial condition, shared by every system of a path.
+#[derive(Debug, Clone)]
+pub enum Start {
+    /// Every path starts at `x₀`.
+    Point(Vector),
+    /// `x₀ ~ N(mean, std² I)`, drawn per path from an auxiliary stream.
+    Gaussian {
+        /// Mean.
+        mean: Vector,
+        /// Standard deviation per coordinate.
+        std: f64,
+    },
+}
+
+impl Start {
+    /// Mean and covariance of `x₀`.
+    pub fn moments(&self) -> (Vector, Matrix) {
+        match self {
+            Start::Point(x) => (x.clone(), Matrix::zeros(x.len(), x.len())),
+            Start::Gaussian { mean, std } => (
+                mean.clone(),
+                Matrix::identity(mean.len(), mean.len()) * (std * std),
+            ),
+        }
+    }
+    /// Dimension.
+    pub fn dim(&self) -> usize {
+        match self {
+            Start::Point(x) => x.len(),
+            Start::Gaussian { mean, .. } => mean.len(),
+        }
+    }
+}
+
+/// What observers see of a block after a step.
+pub struct BlockView<'a> {
+    /// Global index of the block's first path.
+    pub first_path: usize,
+    /// One `d × P` state matrix per system, in run order.
+    pub states: &'a [Matrix],
+    /// `alive[s][j]`: path `j` of system `s` has not diverged.
+    pub alive: &'a [Vec<bool>],
+    /// The landscape.
+    pub landscape: &'a dyn Landscape,
+}
+
+/// Collects per-block statistics; blocks are merged in block order.
+pub trait Observer: Sync {
+    /// Per-block accumulator.
+    type Acc: Send;
+    /// An empty accumulator.
+    fn new_acc(&self) -> Self::Acc;
+    /// Called at `t = 0` (`save = 0`) and after every `save_every` steps.
+    fn on_save(&self, acc: &mut Self::Acc, save: usize, t: f64, view: &BlockView);
+    /// Called after every step `k ≥ 1` (default: nothing).
+    fn on_step(&self, _acc: &mut Self::Acc, _k: usize, _t: f64, _view: &BlockView) {}
+    /// `total ← total ⊕ block`.
+    fn merge(&self, total: &mut Self::Acc, block: Self::Acc);
+}
+
+/// A Monte Carlo run at one learning rate.
+pub struct Ensemble<'a> {
+    /// Landscape.
+    pub landscape: &'a dyn Landscape,
+    /// Oracle.
+    pub oracle: &'a Oracle,
+    /// Learning rate `η` (discrete step ↔ SDE time `η`).
+    pub eta: f64,
+    /// Number of steps `n = T/η`.
+    pub steps: usize,
+    /// Observers' `on_save` runs every `save_every` steps.
+    pub save_every: usize,
+    /// The systems.
+    pub systems: &'a [System],
+    /// Number of paths.
+    pub paths: usize,
+    /// Paths per block.
+    pub block_size: usize,
+    /// Master seed.
+    pub seed: u64,
+    /// Run index (selects the streams; different runs are independent).
+    pub level: u64,
+    /// Initial condition.
+    pub start: &'a Start,
+    /// A path is dead once `‖x‖` exceeds this (or is non-finite).
+    pub divergence_bound: f64,
+}
+
+/// Result of a run.
+#[derive(Debug)]
+pub struct EnsembleOutput<A> {
+    /// Merged observer accumulator.
+    pub acc: A,
+    /// Paths that diverged, per system.
+    pub diverged: Vec<u64>,
+    /// First divergence (step index) per system, if any.
+    pub first_divergence_step: Vec<Option<usize>>,
+    /// Eigenvalues clamped in diffusion square roots, per system.
+    pub clamps: Vec<u64>,
+}
+
+struct BlockResult<A> {
+    acc: A,
+    diverged: Vec<u64>,
+    first: Vec<Option<usize>>,
+    clamps: Vec<u64>,
+}
+
+enum Work {
+    Discrete(DiscreteWorkspace),
+    Euler(Box<ModelWorkspace>),
+    Exact { zeta: Matrix, tmp: Matrix },
+}
+
+impl Ensemble<'_> {
+    /// Brownian dimension of the run.
+    pub fn noise_dim(&self) -> usize {
+        let d = self.landscape.dim();
+        let mut m = self.oracle.noise_dim(d);
+        for s in self.systems {
+            match &s.dynamics {
+                Dynamics::Euler { model, .. } if model.is_monte_carlo() => m = m.max(d),
+                Dynamics::ExactOu(t) => m = m.max(t.g.ncols()),
+                _ => {}
+            }
+        }
+        m
+    }
+
+    /// Finest number of sub-steps (every Euler system's `r` must divide it).
+    pub fn finest_substeps(&self) -> usize {
+        self.systems
+            .iter()
+            .filter_map(|s| match &s.dynamics {
+                Dynamics::Euler { substeps, .. } => Some(*substeps),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// Number of path-steps (paths × systems-independent steps), for progress and benchmarks.
+    pub fn work(&self) -> u64 {
+        (self.paths * self.steps) as u64
+    }
+
+    /// Runs all blocks (in parallel on the current rayon pool) and merges them in order.
+    /// `progress` is called with the number of path-steps each finished block covered.
+    pub fn run<O: Observer>(
+        &self,
+        observer: &O,
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+    ) -> EnsembleOutput<O::Acc> {
+        let r_max = self.finest_substeps();
+        for s in self.systems {
+            if let Dynamics::Euler { substeps, .. } = &s.dynamics {
+                assert!(
+                    *substeps >= 1 && r_max % substeps == 0,
+                    "sub-steps must divide the finest"
+                );
+            }
+        }
+        let block = self.block_size.max(1);
+        let n_blocks = self.paths.div_ceil(block);
+        let results: Vec<BlockResult<O::Acc>> = (0..n_blocks)
+            .into_par_iter()
+            .map(|b| {
+                let first = b * block;
+                let p = block.min(self.paths - first);
+                let r = self.run_block(observer, first, p, r_max);
+                if let Some(cb) = progress {
+                    cb((p * self.steps) as u64);
+                }
+                r
+            })
+            .collect();
+        let ns = self.systems.len();
+        let mut out = EnsembleOutput {
+            acc: observer.new_acc(),
+            diverged: vec![0; ns],
+            first_divergence_step: vec![None; ns],
+            clamps: vec![0; ns],
+        };
+        for r in results {
+            observer.merge(&mut out.acc, r.acc);
+            for s in 0..ns {
+                out.diverged[s] += r.diverged[s];
+                out.clamps[s] += r.clamps[s];
+                out.first_divergence_step[s] = match (out.first_divergence_step[s], r.first[s]) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+        }
+        out
+    }
+
+    fn run_block<O: Observer>(
+        &self,
+        observer: &O,
+        first: usize,
+        p: usize,
+        r_max: usize,
+    ) -> BlockResult<O::Acc> {
+        let f = self.landscape;
+        let d = f.dim();
+        let m = self.noise_dim();
+        let ns = self.systems.len();
+        let streams: Vec<u64> = (first..first + p)
+            .map(|j| rng::stream_id(self.level, j as u64))
+            .collect();
+        let mut main: Vec<ChaCha8Rng> = streams
+            .iter()
+            .map(|&s| rng::path_rng(self.seed, s))
+            .collect();
+        let mut batch_rng: Vec<ChaCha8Rng> = streams
+            .iter()
+            .map(|&s| rng::aux_rng(self.seed, "batch", s))
+            .collect();
+        let mut aux: Vec<Vec<ChaCha8Rng>> = self
+            .systems
+            .iter()
+            .map(|sys| {
+                let needs = match &sys.dynamics {
+                    Dynamics::Euler { model, .. } => model.needs_aux_rng(),
+                    Dynamics::ExactOu(_) => true,
+                    Dynamics::Discrete(_) => false,
+                };
+                if needs {
+                    streams
+                        .iter()
+                        .map(|&s| rng::aux_rng(self.seed, &sys.label, s))
+                        .collect()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+
+        // Initial states.
+        let mut x0 = Matrix::zeros(d, p);
+        match self.start {
+            Start::Point(x) => {
+                for mut c in x0.column_iter_mut() {
+                    c.copy_from(x);
+                }
+            }
+            Start::Gaussian { mean, std } => {
+                for (j, mut c) in x0.column_iter_mut().enumerate() {
+                    let mut r = rng::aux_rng(self.seed, "start", streams[j]);
+                    for i in 0..d {
+                        let z: f64 = StandardNormal.sample(&mut r);
+                        c[i] = mean[i] + std * z;
+                    }
+                }
+            }
+        }
+        let mut states: Vec<Matrix> = vec![x0; ns];
+        let mut alive: Vec<Vec<bool>> = vec![vec![true; p]; ns];
+        let mut diverged = vec![0u64; ns];
+        let mut first_div: Vec<Option<usize>> = vec![None; ns];
+        let mut work: Vec<Work> = self
+            .systems
+            .iter()
+            .map(|s| match &s.dynamics {
+                Dynamics::Discrete(_) => Work::Discrete(DiscreteWorkspace::new(d, p)),
+                Dynamics::Euler { model, .. } => {
+                    Work::Euler(Box::new(model.workspace(f, self.oracle, p)))
+                }
+                Dynamics::ExactOu(_) => Work::Exact {
+                    zeta: Matrix::zeros(d, p),
+                    tmp: Matrix::zeros(d, p),
+                },
+            })
+            .collect();
+
+        // Resolution groups: distinct sub-step counts, each with its accumulated increment.
+        let mut groups: Vec<usize> = self
+            .systems
+            .iter()
+            .filter_map(|s| match &s.dynamics {
+                Dynamics::Euler { substeps, .. } => Some(*substeps),
+                _ => None,
+            })
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let mut acc_dw: Vec<Matrix> = groups.iter().map(|_| Matrix::zeros(m, p)).collect();
+        let mut s_dw = Matrix::zeros(d, p);
+        let mut dw_fine = Matrix::zeros(m, p);
+        let mut dw_total = Matrix::zeros(m, p);
+        let mut z = Matrix::zeros(d, p);
+        let batch = self.oracle.batch();
+        let mut batches = vec![0u32; batch * p];
+
+        let eta = self.eta;
+        let h_fine = eta / r_max as f64;
+        let sd_fine = h_fine.sqrt();
+        let mut acc = observer.new_acc();
+        observer.on_save(
+            &mut acc,
+            0,
+            0.0,
+            &BlockView {
+                first_path: first,
+                states: &states,
+                alive: &alive,
+                landscape: f,
+            },
+        );
+
+        for k in 0..self.steps {
+            dw_total.fill(0.0);
+            for a in acc_dw.iter_mut() {
+                a.fill(0.0);
+            }
+            for j in 0..r_max {
+                if m > 0 {
+                    for (col, r) in dw_fine
+                        .as_mut_slice()
+                        .chunks_exact_mut(m)
+                        .zip(main.iter_mut())
+                    {
+                        for v in col.iter_mut() {
+                            let n: f64 = StandardNormal.sample(r);
+                            *v = sd_fine * n;
+                        }
+                    }
+                    dw_total += &dw_fine;
+                }
+                for (gi, &r_g) in groups.iter().enumerate() {
+                    if m > 0 {
+                        acc_dw[gi] += &dw_fine;
+                    }
+                    if (j + 1) % (r_max / r_g) != 0 {
+                        continue;
+                    }
+                    let h = eta / r_g as f64;
+                    let sdw = match self.oracle {
+                        Oracle::Additive(a) => {
+                            s_dw.gemm(1.0, a.s(), &acc_dw[gi].rows(0, a.s().ncols()), 0.0);
+                            Some(&s_dw)
+                        }
+                        _ => None,
+                    };
+                    for (si, sys) in self.systems.iter().enumerate() {
+                        if let Dynamics::Euler { model, substeps } = &sys.dynamics {
+                            if *substeps != r_g {
+                                continue;
+                            }
+                            let Work::Euler(ws) = &mut work[si] else {
+                                unreachable!()
+                            };
+                            model.euler_step(
+                                f,
+                                self.oracle,
+                                &mut states[si],
+                                &acc_dw[gi],
+                                sdw,
+                                h,
+                                ws,
+                                &mut aux[si],
+                            );
+                        }
+                    }
+                    acc_dw[gi].fill(0.0);
+                }
+            }
+            // Discrete noise for this step.
+            let noise = match self.oracle {
+                Oracle::Additive(a) => {
+                    // ξ = −ΔW/√η, Z = S ξ.
+                    z.gemm(
+                        -1.0 / eta.sqrt(),
+                        a.s(),
+                        &dw_total.rows(0, a.s().ncols()),
+                        0.0,
+                    );
+                    StepNoise {
+                        z: Some(&z),
+                        batches: None,
+                    }
+                }
+                Oracle::Subsampling(sub) => {
+                    for (chunk, r) in batches.chunks_exact_mut(batch).zip(batch_rng.iter_mut()) {
+                        sub.draw(r, chunk);
+                    }
+                    StepNoise {
+                        z: None,
+                        batches: Some(&batches),
+                    }
+                }
+                Oracle::FullBatch => StepNoise::default(),
+            };
+            for (si, sys) in self.systems.iter().enumerate() {
+                match (&sys.dynamics, &mut work[si]) {
+                    (Dynamics::Discrete(alg), Work::Discrete(ws)) => {
+                        alg.step(f, self.oracle, &mut states[si], &noise, ws);
+                    }
+                    (Dynamics::ExactOu(tr), Work::Exact { zeta, tmp }) => {
+                        for (col, r) in zeta
+                            .as_mut_slice()
+                            .chunks_exact_mut(d)
+                            .zip(aux[si].iter_mut())
+                        {
+                            for v in col.iter_mut() {
+                                *v = StandardNormal.sample(r);
+                            }
+                        }
+                        // x ← E x + √η (G ΔW + L ζ)
+                        tmp.gemm(1.0, &tr.e, &states[si], 0.0);
+                        if tr.g.ncols() > 0 && m > 0 {
+                            tmp.gemm(tr.sqrt_eta, &tr.g, &dw_total.rows(0, tr.g.ncols()), 1.0);
+                        }
+                        tmp.gemm(tr.sqrt_eta, &tr.l, zeta, 1.0);
+                        std::mem::swap(&mut states[si], tmp);
+                    }
+                    _ => {}
+                }
+            }
+            // Divergence.
+            for si in 0..ns {
+                for (j, mut c) in states[si].column_iter_mut().enumerate() {
+                    if !alive[si][j] {
+                        c.fill(0.0);
+                        continue;
+                    }
+                    let n2 = c.norm_squared();
+                    if !n2.is_finite() || n2.sqrt() > self.divergence_bound {
+                        alive[si][j] = false;
+                        diverged[si] += 1;
+                        first_div[si] = Some(first_div[si].map_or(k + 1, |v: usize| v.min(k + 1)));
+                        c.fill(0.0);
+                    }
+                }
+            }
+            let t = (k + 1) as f64 * eta;
+            let view = BlockView {
+                first_path: first,
+                states: &states,
+                alive: &alive,
+                landscape: f,
+            };
+            observer.on_step(&mut acc, k + 1, t, &view);
+            if (k + 1) % self.save_every == 0 {
+                observer.on_save(&mut acc, (k + 1) / self.save_every, t, &view);
+            }
+        }
+        let clamps = work
+            .iter()
+            .map(|w| match w {
+                Work::Euler(ws) => ws.clamps,
+                _ => 0,
+            })
+            .collect();
+        BlockResult {
+            acc,
+            diverged,
+            first: first_div,
+            clamps,
+        }
+    }
+}

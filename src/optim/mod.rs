@@ -1,0 +1,143 @@
+//! Discrete algorithms (SPEC §2), one update per call on a block of paths (`d × P`).
+//!
+//! All four share one template, `x ← x − η ∇f_γ(x + ρ u)`, with the oracle draw `γ` reused at
+//! both points and the ascent direction `u` the only difference:
+//!
+//! | algorithm | `u` |
+//! |---|---|
+//! | SGD | none (`x ← x − η ∇f_γ(x)`) |
+//! | USAM | `∇f_γ(x)` |
+//! | SAM | `∇f_γ(x) / (‖∇f_γ(x)‖ + ε)` |
+//! | DNSAM | `∇f_γ(x) / (‖∇f(x)‖ + ε)` (stochastic direction, full-gradient norm) |
+//!
+//! Norm guard: `ε = 1e-12` ([`NORM_EPS`]) so a zero gradient gives a zero perturbation instead
+//! of NaN. Full-batch SAM and DNSAM coincide.
+
+pub mod kind;
+pub mod moments;
+
+pub use kind::AlgorithmKind;
+
+use crate::landscape::Landscape;
+use crate::linalg::{axpy, Matrix};
+use crate::oracle::Oracle;
+
+/// Guard added to norms before dividing by them.
+pub const NORM_EPS: f64 = 1e-12;
+
+/// The noise of one step, shared by every algorithm in the ensemble (common random numbers).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepNoise<'a> {
+    /// Additive oracle: `Z = S ξ` (`d × P`).
+    pub z: Option<&'a Matrix>,
+    /// Subsampling oracle: batch indices, `B` per path, path-major.
+    pub batches: Option<&'a [u32]>,
+}
+
+/// Scratch space for one block; allocated once, reused every step.
+#[derive(Debug, Clone)]
+pub struct DiscreteWorkspace {
+    g: Matrix,
+    y: Matrix,
+    tmp: Vec<f64>,
+}
+
+impl DiscreteWorkspace {
+    /// Workspace for `d × p` blocks.
+    pub fn new(d: usize, p: usize) -> Self {
+        Self {
+            g: Matrix::zeros(d, p),
+            y: Matrix::zeros(d, p),
+            tmp: vec![0.0; d],
+        }
+    }
+}
+
+/// `out = ∇f_γ(xs)` column by column, for the given oracle and step noise.
+pub fn oracle_grad_batch(
+    f: &dyn Landscape,
+    oracle: &Oracle,
+    xs: &Matrix,
+    noise: &StepNoise,
+    out: &mut Matrix,
+    tmp: &mut [f64],
+) {
+    match oracle {
+        Oracle::FullBatch => f.grad_batch(xs, out),
+        Oracle::Additive(_) => {
+            f.grad_batch(xs, out);
+            *out += noise.z.expect("additive oracle needs Z");
+        }
+        Oracle::Subsampling(s) => {
+            let fs = f.as_finite_sum().expect("validated: finite sum");
+            let batches = noise.batches.expect("subsampling oracle needs batches");
+            let d = f.dim();
+            let b = s.batch;
+            let xs = xs.as_slice();
+            for (j, o) in out.as_mut_slice().chunks_exact_mut(d).enumerate() {
+                s.grad(
+                    fs,
+                    &batches[j * b..(j + 1) * b],
+                    &xs[j * d..(j + 1) * d],
+                    o,
+                    tmp,
+                );
+            }
+        }
+    }
+}
+
+/// A discrete algorithm with its learning rate `eta` and radius `rho`.
+#[derive(Debug, Clone, Copy)]
+pub struct Discrete {
+    /// Which algorithm.
+    pub kind: AlgorithmKind,
+    /// Learning rate `η`.
+    pub eta: f64,
+    /// SAM radius `ρ` (ignored by SGD).
+    pub rho: f64,
+}
+
+impl Discrete {
+    /// One step `x ← x − η ∇f_γ(x + ρ u)` on every column of `x`.
+    pub fn step(
+        &self,
+        f: &dyn Landscape,
+        oracle: &Oracle,
+        x: &mut Matrix,
+        noise: &StepNoise,
+        ws: &mut DiscreteWorkspace,
+    ) {
+        let d = f.dim();
+        oracle_grad_batch(f, oracle, x, noise, &mut ws.g, &mut ws.tmp);
+        if self.kind == AlgorithmKind::Sgd {
+            axpy(-self.eta, &ws.g, x);
+            return;
+        }
+        // y = x + ρ u(g)
+        ws.y.copy_from(x);
+        match self.kind {
+            AlgorithmKind::Usam => axpy(self.rho, &ws.g, &mut ws.y),
+            AlgorithmKind::Sam => {
+                for (yc, gc) in ws.y.column_iter_mut().zip(ws.g.column_iter()) {
+                    let scale = self.rho / (gc.norm() + NORM_EPS);
+                    let mut yc = yc;
+                    yc.axpy(scale, &gc, 1.0);
+                }
+            }
+            AlgorithmKind::Dnsam => {
+                // Full-gradient norm at x, one column at a time (no allocation).
+                let xs = x.as_slice();
+                for (j, mut yc) in ws.y.column_iter_mut().enumerate() {
+                    f.grad_into(&xs[j * d..(j + 1) * d], &mut ws.tmp);
+                    let norm = ws.tmp.iter().map(|v| v * v).sum::<f64>().sqrt();
+                    let scale = self.rho / (norm + NORM_EPS);
+                    yc.axpy(scale, &ws.g.column(j), 1.0);
+                }
+            }
+            AlgorithmKind::Sgd => unreachable!(),
+        }
+        oracle_grad_batch(f, oracle, &ws.y, noise, &mut ws.g, &mut ws.tmp);
+        axpy(-self.eta, &ws.g, x);
+    }
+}

@@ -1,0 +1,430 @@
+//! Gradient oracles (SPEC §1): what a stochastic algorithm sees instead of `∇f`.
+//!
+//! * **Full batch** — `∇f_γ = ∇f`, `Σ = 0`.
+//! * **Additive Gaussian** — `∇f_γ(y) = ∇f(y) + Z_k`, `Z_k = S ξ_k`, `ξ_k ~ N(0, I)`; the same
+//!   `Z_k` is used at both SAM points, so `H_γ = H` and `Σ = S Sᵀ` is constant. `S = σI` is the
+//!   isotropic case.
+//! * **Finite-sum subsampling** — draw `γ` of size `B` uniformly (without replacement by default),
+//!   use `∇f_γ = (1/B) Σ_{i∈γ} ∇f_i` at both points. Exact covariance
+//!   `Σ(x) = c_B (1/N) Σ_i (∇f_i − ∇f)(∇f_i − ∇f)ᵀ` with `c_B = 1/B` (with replacement) or
+//!   `c_B = (N−B)/(B(N−1))` (without).
+//!
+//! One oracle value serves both a discrete algorithm (draws) and its SDE (covariance and a factor
+//! `D` with `D Dᵀ = Σ`), so the two cannot disagree about the noise. For subsampling the factor is
+//! `D(x) = √(c_B/N) [∇f_1 − ∇f, …, ∇f_N − ∇f]` (`d × N`), exact with no matrix square root.
+//! An oracle is an enum rather than a trait object: the set is closed, and the engine needs to
+//! know which noise it is to couple it (additive) or to draw index sets (subsampling).
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::{Error, Result};
+use crate::landscape::{FiniteSum, Landscape};
+use crate::linalg::Matrix;
+
+/// Additive Gaussian noise `Z = S ξ`.
+#[derive(Debug, Clone)]
+pub struct AdditiveNoise {
+    s: Matrix,
+    sigma: Option<f64>,
+}
+
+impl AdditiveNoise {
+    /// `S = σ I_d`.
+    pub fn isotropic(d: usize, sigma: f64) -> Result<Self> {
+        if !(sigma.is_finite() && sigma >= 0.0) {
+            return Err(Error::config(
+                "oracle.sigma",
+                sigma,
+                "must be finite and ≥ 0",
+            ));
+        }
+        Ok(Self {
+            s: Matrix::identity(d, d) * sigma,
+            sigma: Some(sigma),
+        })
+    }
+    /// A general `S` (`d × m`); `Σ = S Sᵀ`.
+    pub fn general(s: Matrix) -> Result<Self> {
+        if !crate::linalg::all_finite(&s) {
+            return Err(Error::config(
+                "oracle.s",
+                "non-finite entry",
+                "must be finite",
+            ));
+        }
+        Ok(Self { s, sigma: None })
+    }
+    /// From a covariance `Σ` (must be PSD): `S` is its symmetric square root.
+    pub fn from_covariance(sigma_matrix: &Matrix) -> Result<Self> {
+        if sigma_matrix.nrows() != sigma_matrix.ncols() {
+            return Err(Error::Dimension {
+                what: "oracle.covariance must be square".into(),
+                expected: sigma_matrix.nrows(),
+                got: sigma_matrix.ncols(),
+            });
+        }
+        if !crate::linalg::all_finite(sigma_matrix) {
+            return Err(Error::config(
+                "oracle.covariance",
+                "non-finite entry",
+                "must be finite",
+            ));
+        }
+        let asym = (sigma_matrix - sigma_matrix.transpose()).abs().max();
+        if asym > 1e-12 * (1.0 + sigma_matrix.abs().max()) {
+            return Err(Error::config(
+                "oracle.covariance",
+                format!("max |Σ - Σᵀ| = {asym:.3e}"),
+                "must be symmetric",
+            ));
+        }
+        let root = crate::linalg::psd_sqrt(sigma_matrix);
+        let tol = 1e-12 * (1.0 + sigma_matrix.abs().max());
+        if root.min_eig < -tol {
+            return Err(Error::NotPsd {
+                what: "oracle.covariance".into(),
+                min_eig: root.min_eig,
+            });
+        }
+        Ok(Self {
+            s: root.root,
+            sigma: None,
+        })
+    }
+    /// `S`.
+    pub fn s(&self) -> &Matrix {
+        &self.s
+    }
+    /// `Some(σ)` when `S = σ I`.
+    pub fn sigma(&self) -> Option<f64> {
+        self.sigma
+    }
+}
+
+/// Finite-sum mini-batch sampling.
+#[derive(Debug, Clone, Copy)]
+pub struct Subsampling {
+    /// Batch size `B`.
+    pub batch: usize,
+    /// Draw with replacement (`c_B = 1/B`) or without (`c_B = (N−B)/(B(N−1))`).
+    pub replacement: bool,
+    /// Number of samples `N` of the landscape.
+    pub n: usize,
+}
+
+impl Subsampling {
+    /// `c_B`.
+    pub fn c_b(&self) -> f64 {
+        let (b, n) = (self.batch as f64, self.n as f64);
+        if self.replacement {
+            1.0 / b
+        } else if self.n <= 1 {
+            0.0
+        } else {
+            (n - b) / (b * (n - 1.0))
+        }
+    }
+
+    /// Draws `B` sample indices into `out` (length `B`). Without replacement this is Floyd's
+    /// algorithm (no allocation; `O(B²)` membership checks, fine for the batch sizes used here).
+    pub fn draw(&self, rng: &mut ChaCha8Rng, out: &mut [u32]) {
+        let (b, n) = (self.batch, self.n);
+        if self.replacement {
+            for o in out.iter_mut() {
+                *o = rng.random_range(0..n as u32);
+            }
+            return;
+        }
+        for (len, j) in ((n - b)..n).enumerate() {
+            let t = rng.random_range(0..=j as u32);
+            out[len] = if out[..len].contains(&t) { j as u32 } else { t };
+        }
+    }
+
+    /// `out = ∇f_γ(x) = (1/B) Σ_{i∈γ} ∇f_i(x)`; `tmp` is scratch of length `d`.
+    pub fn grad(
+        &self,
+        f: &dyn FiniteSum,
+        batch: &[u32],
+        x: &[f64],
+        out: &mut [f64],
+        tmp: &mut [f64],
+    ) {
+        out.fill(0.0);
+        for &i in batch {
+            f.sample_grad_into(i as usize, x, tmp);
+            for (o, t) in out.iter_mut().zip(tmp.iter()) {
+                *o += t;
+            }
+        }
+        let inv = 1.0 / batch.len() as f64;
+        out.iter_mut().for_each(|o| *o *= inv);
+    }
+
+    /// `out = ∇²f_γ(x) v`; `tmp` is scratch of length `d`.
+    pub fn hess_vec(
+        &self,
+        f: &dyn FiniteSum,
+        batch: &[u32],
+        x: &[f64],
+        v: &[f64],
+        out: &mut [f64],
+        tmp: &mut [f64],
+    ) {
+        out.fill(0.0);
+        for &i in batch {
+            f.sample_hess_vec_into(i as usize, x, v, tmp);
+            for (o, t) in out.iter_mut().zip(tmp.iter()) {
+                *o += t;
+            }
+        }
+        let inv = 1.0 / batch.len() as f64;
+        out.iter_mut().for_each(|o| *o *= inv);
+    }
+}
+
+/// A gradient oracle.
+#[derive(Debug, Clone)]
+pub enum Oracle {
+    /// No noise.
+    FullBatch,
+    /// Additive Gaussian noise.
+    Additive(AdditiveNoise),
+    /// Finite-sum subsampling.
+    Subsampling(Subsampling),
+}
+
+impl Oracle {
+    /// Checks that the oracle fits the landscape (dimensions, finite-sum structure, batch size).
+    pub fn validate(&self, f: &dyn Landscape) -> Result<()> {
+        match self {
+            Oracle::FullBatch => Ok(()),
+            Oracle::Additive(a) => {
+                if a.s.nrows() != f.dim() {
+                    return Err(Error::Dimension {
+                        what: "oracle noise matrix rows vs landscape dimension".into(),
+                        expected: f.dim(),
+                        got: a.s.nrows(),
+                    });
+                }
+                Ok(())
+            }
+            Oracle::Subsampling(s) => {
+                let fs = f.as_finite_sum().ok_or_else(|| {
+                    Error::config(
+                        "oracle.kind",
+                        "\"subsampling\"",
+                        format!("needs a finite-sum landscape; {} is not one", f.describe()),
+                    )
+                })?;
+                if s.n != fs.n_samples() {
+                    return Err(Error::Dimension {
+                        what: "oracle sample count vs landscape".into(),
+                        expected: fs.n_samples(),
+                        got: s.n,
+                    });
+                }
+                if s.batch == 0 || (!s.replacement && s.batch > s.n) {
+                    return Err(Error::config(
+                        "oracle.batch",
+                        s.batch,
+                        format!("must be in 1..={} (N) without replacement", s.n),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Dimension of the Brownian motion driving the SGD SDE (`m` with `D ∈ ℝ^{d×m}`).
+    pub fn noise_dim(&self, d: usize) -> usize {
+        match self {
+            Oracle::FullBatch => 0,
+            Oracle::Additive(a) => a.s.ncols(),
+            Oracle::Subsampling(s) => s.n.max(d),
+        }
+    }
+
+    /// `true` for the additive oracle, whose discrete noise can be coupled to the Brownian path.
+    pub fn is_additive(&self) -> bool {
+        matches!(self, Oracle::Additive(_))
+    }
+
+    /// `Some(σ)` for isotropic additive noise; `Some(0)` for full batch.
+    pub fn isotropic_sigma(&self) -> Option<f64> {
+        match self {
+            Oracle::FullBatch => Some(0.0),
+            Oracle::Additive(a) => a.sigma,
+            Oracle::Subsampling(_) => None,
+        }
+    }
+
+    /// Exact covariance `Σ(x)` of `∇f_γ(x)`.
+    pub fn covariance(&self, f: &dyn Landscape, x: &[f64]) -> Matrix {
+        let d = f.dim();
+        match self {
+            Oracle::FullBatch => Matrix::zeros(d, d),
+            Oracle::Additive(a) => &a.s * a.s.transpose(),
+            Oracle::Subsampling(s) => {
+                let fac = self.subsampling_factor(s, f, x);
+                &fac * fac.transpose()
+            }
+        }
+    }
+
+    fn subsampling_factor(&self, s: &Subsampling, f: &dyn Landscape, x: &[f64]) -> Matrix {
+        let fs = f.as_finite_sum().expect("validated: finite sum");
+        let d = f.dim();
+        let mut g = vec![0.0; d];
+        f.grad_into(x, &mut g);
+        let mut fac = Matrix::zeros(d, s.n);
+        let scale = (s.c_b() / s.n as f64).sqrt();
+        for i in 0..s.n {
+            let col = &mut fac.as_mut_slice()[i * d..(i + 1) * d];
+            fs.sample_grad_into(i, x, col);
+            for (c, gk) in col.iter_mut().zip(&g) {
+                *c = (*c - gk) * scale;
+            }
+        }
+        fac
+    }
+
+    /// A factor `D(x)` (`d × noise_dim`) with `D Dᵀ = Σ(x)` exactly.
+    pub fn sgd_factor(&self, f: &dyn Landscape, x: &[f64]) -> Matrix {
+        let d = f.dim();
+        match self {
+            Oracle::FullBatch => Matrix::zeros(d, 0),
+            Oracle::Additive(a) => a.s.clone(),
+            Oracle::Subsampling(s) => {
+                let mut fac = self.subsampling_factor(s, f, x);
+                if fac.ncols() < d {
+                    fac = fac.resize_horizontally(d, 0.0);
+                }
+                fac
+            }
+        }
+    }
+
+    /// Batch size for subsampling, else 0.
+    pub fn batch(&self) -> usize {
+        match self {
+            Oracle::Subsampling(s) => s.batch,
+            _ => 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::landscape::LeastSquares;
+    use rand::SeedableRng;
+
+    #[test]
+    fn c_b_values() {
+        let s = Subsampling {
+            batch: 4,
+            replacement: false,
+            n: 10,
+        };
+        assert!((s.c_b() - 6.0 / 36.0).abs() < 1e-15);
+        let s = Subsampling {
+            batch: 4,
+            replacement: true,
+            n: 10,
+        };
+        assert!((s.c_b() - 0.25).abs() < 1e-15);
+        let s = Subsampling {
+            batch: 10,
+            replacement: false,
+            n: 10,
+        };
+        assert_eq!(s.c_b(), 0.0);
+    }
+
+    #[test]
+    fn draws_without_replacement_are_distinct_and_uniform() {
+        let s = Subsampling {
+            batch: 3,
+            replacement: false,
+            n: 7,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut counts = [0u32; 7];
+        let mut out = [0u32; 3];
+        let trials = 70_000;
+        for _ in 0..trials {
+            s.draw(&mut rng, &mut out);
+            assert!(out[0] != out[1] && out[0] != out[2] && out[1] != out[2]);
+            for &i in &out {
+                counts[i as usize] += 1;
+            }
+        }
+        // Each index appears with probability 3/7; count ~ Binomial(70000, 3/7), sd ≈ 131.
+        // 5 sd = 655 is the tolerance.
+        let expected = trials as f64 * 3.0 / 7.0;
+        for c in counts {
+            assert!((c as f64 - expected).abs() < 655.0, "{c} vs {expected}");
+        }
+    }
+
+    /// The exact covariance formula agrees with the empirical covariance of drawn mini-batch
+    /// gradients, with and without replacement.
+    #[test]
+    fn subsampling_covariance_matches_draws() {
+        let ls = LeastSquares::synthetic(8, 2, 0.5, 3).unwrap();
+        let x = [0.4, -0.3];
+        for replacement in [false, true] {
+            let s = Subsampling {
+                batch: 3,
+                replacement,
+                n: 8,
+            };
+            let oracle = Oracle::Subsampling(s);
+            let exact = oracle.covariance(&ls, &x);
+            let mut rng = ChaCha8Rng::seed_from_u64(7);
+            let mut batch = [0u32; 3];
+            let (mut g, mut tmp) = ([0.0; 2], [0.0; 2]);
+            let n = 200_000;
+            let (mut m, mut mm) = ([0.0; 2], [[0.0; 2]; 2]);
+            for _ in 0..n {
+                s.draw(&mut rng, &mut batch);
+                s.grad(&ls, &batch, &x, &mut g, &mut tmp);
+                for a in 0..2 {
+                    m[a] += g[a] / n as f64;
+                    for b in 0..2 {
+                        mm[a][b] += g[a] * g[b] / n as f64;
+                    }
+                }
+            }
+            let mut full = [0.0; 2];
+            ls.grad_into(&x, &mut full);
+            for a in 0..2 {
+                // Unbiased: mean of ∇f_γ is ∇f. Relative tolerance 2% of the scale of Σ
+                // (MC relative error at n = 2e5 is ~0.3%, so this is > 5 sd).
+                let scale = exact.abs().max().sqrt();
+                assert!((m[a] - full[a]).abs() < 0.02 * scale, "{replacement}");
+                for b in 0..2 {
+                    let emp = mm[a][b] - m[a] * m[b];
+                    assert!(
+                        (emp - exact[(a, b)]).abs() < 0.02 * exact.abs().max(),
+                        "replacement {replacement}: {emp} vs {}",
+                        exact[(a, b)]
+                    );
+                }
+            }
+            let fac = oracle.sgd_factor(&ls, &x);
+            assert!((&fac * fac.transpose() - exact).abs().max() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn from_covariance_rejects_non_psd() {
+        let c = Matrix::from_row_slice(2, 2, &[1.0, 2.0, 2.0, 1.0]);
+        match AdditiveNoise::from_covariance(&c) {
+            Err(Error::NotPsd { min_eig, .. }) => assert!((min_eig + 1.0).abs() < 1e-12),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Presentation of study reports: printed tables, CSV, figures, and the atomic writing of a
+//! run's files (via [`crate::output`]). One file per study.
+
+pub mod convergence;

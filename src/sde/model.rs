@@ -1,0 +1,378 @@
+//! The SDE models of SPEC §3, evaluated on blocks of paths.
+//!
+//! Every model has the form `dX = −b(X) dt + √η D(X) dW`; one Euler–Maruyama increment over a
+//! sub-step `h` is `ΔX = −b(X) h + √η D(X) ΔW`. With `g = ∇f(X)`, `H = ∇²f(X)`, `z = S ΔW`:
+//!
+//! | model | drift `b` | `D ΔW` |
+//! |---|---|---|
+//! | `sgd_sde` | `g` | `z` (subsampling: `√(c_B/N) Σ_i (∇f_i − g) ΔW_i`) |
+//! | `usam_sde` | `g + ρ H g` | `z + ρ H z` (`D = (I + ρH) S`) |
+//! | `dnsam_sde` | `g + ρ H g/‖g‖` | `z + (ρ/‖g‖) H z` |
+//! | `sam_sde` (isotropic `S = σI`) | `g + ρ φ(r) H ĝ`, `r = ‖g‖/σ` | `σ ΔW + (ρ/2)(C H + H C) ΔW`, `C = a(r)(I − ĝĝᵀ) + c(r) ĝĝᵀ` |
+//! | `<alg>_drift_only` | the algorithm's drift | `z` (the SGD diffusion) |
+//! | full batch (`Σ = 0`) | as above (`φ = 1` for SAM) | none: an ODE |
+//!
+//! These closed forms use `H_γ = H`, true for the additive and full-batch oracles. For the
+//! subsampling oracle, or SAM with non-isotropic `S`, the expectations are estimated by an inner
+//! Monte Carlo ([`super::general`]); the form is chosen by [`SdeForm`].
+//! Norms are guarded as in the discrete algorithms: `‖g‖ + ε`, `ε = 1e-12`.
+
+use std::sync::Arc;
+
+use rand_chacha::ChaCha8Rng;
+
+use super::general::{GeneralWorkspace, MonteCarloSde};
+use super::sam_tables::SamTables;
+use crate::error::{Error, Result};
+use crate::landscape::Landscape;
+use crate::linalg::Matrix;
+use crate::optim::{AlgorithmKind, NORM_EPS};
+use crate::oracle::Oracle;
+
+/// Which SDE: an algorithm's own model or its drift-only ablation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModelKind {
+    /// The algorithm whose drift (and, unless `drift_only`, diffusion) the model carries.
+    pub alg: AlgorithmKind,
+    /// `true` for `<alg>_drift_only`: the algorithm's drift with the SGD diffusion.
+    pub drift_only: bool,
+}
+
+impl ModelKind {
+    /// The algorithm's own SDE.
+    pub fn own(alg: AlgorithmKind) -> Self {
+        Self {
+            alg,
+            drift_only: false,
+        }
+    }
+    /// Name as used in configs and JSON: `usam_sde`, `usam_drift_only`.
+    pub fn name(&self) -> String {
+        if self.drift_only {
+            format!("{}_drift_only", self.alg.name())
+        } else {
+            format!("{}_sde", self.alg.name())
+        }
+    }
+    /// Parses `sgd_sde`, `usam_sde`, …, `<alg>_drift_only`.
+    pub fn parse(s: &str) -> Option<Self> {
+        if let Some(a) = s.strip_suffix("_sde") {
+            return AlgorithmKind::parse(a).map(Self::own);
+        }
+        if let Some(a) = s.strip_suffix("_drift_only") {
+            return AlgorithmKind::parse(a).map(|alg| Self {
+                alg,
+                drift_only: true,
+            });
+        }
+        None
+    }
+}
+
+/// How the Hessian-dependent expectations of a model are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SdeForm {
+    /// Closed form where one exists (additive/full-batch oracle; SAM needs `S = σI`), else Monte Carlo.
+    Auto,
+    /// Closed form; an error where none exists.
+    ClosedForm,
+    /// Inner Monte Carlo over fresh oracle draws (any oracle; slow).
+    MonteCarlo,
+}
+
+#[derive(Debug, Clone)]
+enum Form {
+    /// `H_γ = H`; `sigma` is `Some(σ)` for isotropic noise (needed by SAM), `tables` for SAM.
+    Closed {
+        sigma: Option<f64>,
+        tables: Option<Arc<SamTables>>,
+    },
+    MonteCarlo(MonteCarloSde),
+}
+
+/// An SDE model bound to a landscape dimension, an oracle and `(η, ρ)`.
+#[derive(Debug, Clone)]
+pub struct SdeModel {
+    kind: ModelKind,
+    eta: f64,
+    rho: f64,
+    form: Form,
+}
+
+/// Scratch space for one block.
+#[derive(Debug)]
+pub struct ModelWorkspace {
+    g: Matrix,
+    hg: Matrix,
+    hz: Matrix,
+    diff: Matrix,
+    tmp: (Vec<f64>, Vec<f64>),
+    general: Option<GeneralWorkspace>,
+    /// Eigenvalues clamped to zero in `Σ_alg` square roots (Monte Carlo form only).
+    pub clamps: u64,
+}
+
+impl SdeModel {
+    /// Builds the model; `form` chooses closed form or inner Monte Carlo (`inner_samples` draws).
+    pub fn new(
+        kind: ModelKind,
+        f: &dyn Landscape,
+        oracle: &Oracle,
+        eta: f64,
+        rho: f64,
+        form: SdeForm,
+        inner_samples: usize,
+    ) -> Result<Self> {
+        let d = f.dim();
+        let closed_ok = match oracle {
+            Oracle::FullBatch => true,
+            Oracle::Additive(a) => kind.alg != AlgorithmKind::Sam || a.sigma().is_some(),
+            Oracle::Subsampling(_) => kind.alg == AlgorithmKind::Sgd,
+        };
+        let use_closed = match form {
+            SdeForm::Auto => closed_ok,
+            SdeForm::ClosedForm => {
+                if !closed_ok {
+                    return Err(Error::config(
+                        "integration.sde_form",
+                        "\"closed_form\"",
+                        format!(
+                            "has no closed form for {} with this oracle (needs additive isotropic or full-batch noise); use \"auto\" or \"monte_carlo\"",
+                            kind.name()
+                        ),
+                    ));
+                }
+                true
+            }
+            SdeForm::MonteCarlo => kind.alg == AlgorithmKind::Sgd,
+        };
+        let form = if use_closed {
+            let sigma = oracle.isotropic_sigma();
+            let tables = (kind.alg == AlgorithmKind::Sam && sigma.unwrap_or(0.0) > 0.0)
+                .then(|| shared_tables(d));
+            Form::Closed { sigma, tables }
+        } else {
+            if inner_samples < 2 {
+                return Err(Error::config(
+                    "integration.inner_samples",
+                    inner_samples,
+                    "must be ≥ 2",
+                ));
+            }
+            Form::MonteCarlo(MonteCarloSde::new(kind, eta, rho, inner_samples))
+        };
+        Ok(Self {
+            kind,
+            eta,
+            rho,
+            form,
+        })
+    }
+
+    /// Which model.
+    pub fn kind(&self) -> ModelKind {
+        self.kind
+    }
+    /// `true` when the inner Monte Carlo form is used.
+    pub fn is_monte_carlo(&self) -> bool {
+        matches!(self.form, Form::MonteCarlo(_))
+    }
+    /// `true` when the model needs per-path auxiliary random numbers (inner Monte Carlo).
+    pub fn needs_aux_rng(&self) -> bool {
+        self.is_monte_carlo()
+    }
+
+    /// A workspace for `d × p` blocks.
+    pub fn workspace(&self, f: &dyn Landscape, oracle: &Oracle, p: usize) -> ModelWorkspace {
+        let d = f.dim();
+        ModelWorkspace {
+            g: Matrix::zeros(d, p),
+            hg: Matrix::zeros(d, p),
+            hz: Matrix::zeros(d, p),
+            diff: Matrix::zeros(d, p),
+            tmp: (vec![0.0; d], vec![0.0; d]),
+            general: match &self.form {
+                Form::MonteCarlo(m) => Some(m.workspace(f, oracle)),
+                Form::Closed { .. } => None,
+            },
+            clamps: 0,
+        }
+    }
+
+    /// Euler–Maruyama increment: `x += −b(x) h + √η D(x) dw` for every column.
+    ///
+    /// `dw` is the Brownian increment over the sub-step (`m × P`, variance `h`), `s_dw = S dw`
+    /// for the additive oracle. `aux` holds one auxiliary RNG per path (inner Monte Carlo only).
+    #[allow(clippy::too_many_arguments)]
+    pub fn euler_step(
+        &self,
+        f: &dyn Landscape,
+        oracle: &Oracle,
+        x: &mut Matrix,
+        dw: &Matrix,
+        s_dw: Option<&Matrix>,
+        h: f64,
+        ws: &mut ModelWorkspace,
+        aux: &mut [ChaCha8Rng],
+    ) {
+        match &self.form {
+            Form::MonteCarlo(m) => {
+                let gw = ws.general.as_mut().expect("workspace built for this model");
+                ws.clamps += m.euler_step(f, oracle, x, dw, h, gw, aux);
+            }
+            Form::Closed { sigma, tables } => {
+                self.closed_step(f, oracle, x, dw, s_dw, h, *sigma, tables.as_deref(), ws)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn closed_step(
+        &self,
+        f: &dyn Landscape,
+        oracle: &Oracle,
+        x: &mut Matrix,
+        dw: &Matrix,
+        s_dw: Option<&Matrix>,
+        h: f64,
+        sigma: Option<f64>,
+        tables: Option<&SamTables>,
+        ws: &mut ModelWorkspace,
+    ) {
+        let (rho, sqrt_eta) = (self.rho, self.eta.sqrt());
+        let alg = self.kind.alg;
+        f.grad_batch(x, &mut ws.g);
+        let noisy = !matches!(oracle, Oracle::FullBatch);
+        // Diffusion first (it needs x before the update).
+        if noisy {
+            match oracle {
+                Oracle::Subsampling(_) => {
+                    // Only SGD reaches here (others use the Monte Carlo form).
+                    sgd_subsampling_diffusion(f, oracle, x, dw, &mut ws.diff, &mut ws.tmp);
+                }
+                _ => {
+                    let z = s_dw.expect("additive oracle provides S dW");
+                    if self.kind.drift_only || alg == AlgorithmKind::Sgd {
+                        ws.diff.copy_from(z);
+                    } else if alg == AlgorithmKind::Sam {
+                        f.hess_vec_batch(x, dw, &mut ws.hz);
+                        f.hess_vec_batch(x, &ws.g, &mut ws.hg);
+                        let sigma = sigma.expect("closed-form SAM needs σ");
+                        let tables = tables.expect("closed-form SAM needs tables");
+                        sam_diffusion(&ws.g, &ws.hg, dw, &ws.hz, sigma, rho, tables, &mut ws.diff);
+                    } else {
+                        f.hess_vec_batch(x, z, &mut ws.hz);
+                        ws.diff.copy_from(z);
+                        for (j, mut col) in ws.diff.column_iter_mut().enumerate() {
+                            let scale = match alg {
+                                AlgorithmKind::Usam => rho,
+                                _ => rho / (ws.g.column(j).norm() + NORM_EPS),
+                            };
+                            col.axpy(scale, &ws.hz.column(j), 1.0);
+                        }
+                    }
+                }
+            }
+        }
+        // Drift.
+        if alg != AlgorithmKind::Sgd {
+            f.hess_vec_batch(x, &ws.g, &mut ws.hg);
+        }
+        for (j, mut xc) in x.column_iter_mut().enumerate() {
+            let gc = ws.g.column(j);
+            let coef = match alg {
+                AlgorithmKind::Sgd => 0.0,
+                AlgorithmKind::Usam => rho,
+                AlgorithmKind::Dnsam => rho / (gc.norm() + NORM_EPS),
+                AlgorithmKind::Sam => {
+                    let norm = gc.norm();
+                    let phi = match (sigma, tables) {
+                        (Some(s), Some(t)) if s > 0.0 => t.eval(norm / s).phi,
+                        _ => 1.0,
+                    };
+                    rho * phi / (norm + NORM_EPS)
+                }
+            };
+            xc.axpy(-h, &gc, 1.0);
+            if coef != 0.0 {
+                xc.axpy(-h * coef, &ws.hg.column(j), 1.0);
+            }
+            if noisy {
+                xc.axpy(sqrt_eta, &ws.diff.column(j), 1.0);
+            }
+        }
+    }
+}
+
+/// Tables of `φ, a, c` are built once per dimension per process and shared.
+pub fn shared_tables(d: usize) -> Arc<SamTables> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<usize, Arc<SamTables>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut map = cache.lock().expect("table cache poisoned");
+    map.entry(d)
+        .or_insert_with(|| Arc::new(SamTables::new(d)))
+        .clone()
+}
+
+/// `out = D(x) dW` for the SGD SDE under subsampling, `D = √(c_B/N)[∇f_i − ∇f]_i`.
+fn sgd_subsampling_diffusion(
+    f: &dyn Landscape,
+    oracle: &Oracle,
+    x: &Matrix,
+    dw: &Matrix,
+    out: &mut Matrix,
+    tmp: &mut (Vec<f64>, Vec<f64>),
+) {
+    let Oracle::Subsampling(s) = oracle else {
+        unreachable!()
+    };
+    let fs = f.as_finite_sum().expect("validated: finite sum");
+    let d = f.dim();
+    let scale = (s.c_b() / s.n as f64).sqrt();
+    let (g, gi) = (&mut tmp.0, &mut tmp.1);
+    let (xs, dws) = (x.as_slice(), dw.as_slice());
+    let m = dw.nrows();
+    for (j, o) in out.as_mut_slice().chunks_exact_mut(d).enumerate() {
+        let xj = &xs[j * d..(j + 1) * d];
+        let wj = &dws[j * m..(j + 1) * m];
+        f.grad_into(xj, g);
+        o.fill(0.0);
+        for (i, &wi) in wj.iter().enumerate().take(s.n) {
+            fs.sample_grad_into(i, xj, gi);
+            for k in 0..d {
+                o[k] += scale * (gi[k] - g[k]) * wi;
+            }
+        }
+    }
+}
+
+/// `out = σ w + (ρ/2)[2a Hw + (c − a)((ĝ·w) Hĝ + (ĝ·Hw) ĝ)]` per column (closed-form SAM).
+#[allow(clippy::too_many_arguments)]
+fn sam_diffusion(
+    g: &Matrix,
+    hg: &Matrix,
+    w: &Matrix,
+    hw: &Matrix,
+    sigma: f64,
+    rho: f64,
+    tables: &SamTables,
+    out: &mut Matrix,
+) {
+    for (j, mut o) in out.column_iter_mut().enumerate() {
+        let (gc, hgc, wc, hwc) = (g.column(j), hg.column(j), w.column(j), hw.column(j));
+        let norm = gc.norm();
+        let coef = tables.eval(norm / sigma);
+        let inv = 1.0 / (norm + NORM_EPS);
+        let g_dot_w = gc.dot(&wc) * inv;
+        let g_dot_hw = gc.dot(&hwc) * inv;
+        let k = 0.5 * rho * (coef.c - coef.a);
+        o.copy_from(&wc);
+        o *= sigma;
+        o.axpy(rho * coef.a, &hwc, 1.0);
+        o.axpy(k * g_dot_w * inv, &hgc, 1.0);
+        o.axpy(k * g_dot_hw * inv, &gc, 1.0);
+    }
+}

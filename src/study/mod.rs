@@ -1,0 +1,7 @@
+//! Studies: each turns a validated configuration into a report (`Config → validate → run →
+//! Report`). Nothing here writes files or knows about the CLI; see [`crate::output`] and the
+//! binary for that.
+
+pub mod convergence;
+pub mod setup;
+pub mod test_function;

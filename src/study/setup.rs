@@ -1,0 +1,304 @@
+//! Configuration pieces shared by every study: landscape, oracle, start, and the checks that
+//! turn a raw (deserialised) value into a validated object. Errors name the dotted field and
+//! the offending value (`landscape.hessian.dim must be ≥ 1, got 0`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ensemble::Start;
+use crate::error::{Error, Result};
+use crate::landscape::{Landscape, LeastSquares, Quadratic};
+use crate::linalg::{Matrix, Vector};
+use crate::oracle::{AdditiveNoise, Oracle, Subsampling};
+
+/// `Err` unless `v` is finite.
+pub fn finite(field: &str, v: f64) -> Result<f64> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(Error::config(field, v, "must be finite"))
+    }
+}
+
+/// `Err` unless `v` is finite and `> 0`.
+pub fn positive(field: &str, v: f64) -> Result<f64> {
+    if v.is_finite() && v > 0.0 {
+        Ok(v)
+    } else {
+        Err(Error::config(field, v, "must be finite and > 0"))
+    }
+}
+
+/// `Err` unless `v` is finite and `≥ 0`.
+pub fn non_negative(field: &str, v: f64) -> Result<f64> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(Error::config(field, v, "must be finite and ≥ 0"))
+    }
+}
+
+fn matrix_from_rows(field: &str, rows: &[Vec<f64>]) -> Result<Matrix> {
+    let n = rows.len();
+    if n == 0 {
+        return Err(Error::config(field, "[]", "must not be empty"));
+    }
+    let m = rows[0].len();
+    for (i, r) in rows.iter().enumerate() {
+        if r.len() != m {
+            return Err(Error::Dimension {
+                what: format!("{field}[{i}] row length"),
+                expected: m,
+                got: r.len(),
+            });
+        }
+        for (j, v) in r.iter().enumerate() {
+            finite(&format!("{field}[{i}][{j}]"), *v)?;
+        }
+    }
+    Ok(Matrix::from_fn(n, m, |i, j| rows[i][j]))
+}
+
+/// How the Hessian of a quadratic is given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HessianConfig {
+    /// `H = AAᵀ/(2d)`, `A ∈ ℝ^{d×2d}` Gaussian from `seed`.
+    Wishart {
+        /// Dimension `d`.
+        dim: usize,
+        /// Seed of `A`.
+        seed: u64,
+    },
+    /// `H = Q diag(eigenvalues) Qᵀ`, `Q` Haar-random from `rotation_seed` (identity if absent).
+    Spectrum {
+        /// Eigenvalues (any sign).
+        eigenvalues: Vec<f64>,
+        /// Seed of the rotation; absent: `Q = I`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rotation_seed: Option<u64>,
+    },
+    /// The matrix itself, row by row.
+    Matrix {
+        /// Rows of `H`.
+        rows: Vec<Vec<f64>>,
+    },
+}
+
+/// The objective.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LandscapeConfig {
+    /// `f = ½ xᵀHx`.
+    Quadratic {
+        /// The Hessian.
+        hessian: HessianConfig,
+    },
+    /// Finite-sum least squares on synthetic data.
+    LeastSquares {
+        /// Number of samples `N`.
+        n_samples: usize,
+        /// Dimension `d`.
+        dim: usize,
+        /// Label noise standard deviation.
+        noise: f64,
+        /// Data seed.
+        seed: u64,
+    },
+}
+
+impl LandscapeConfig {
+    /// Builds and validates.
+    pub fn build(&self) -> Result<Box<dyn Landscape>> {
+        Ok(match self {
+            LandscapeConfig::Quadratic { hessian } => Box::new(match hessian {
+                HessianConfig::Wishart { dim, seed } => {
+                    if *dim == 0 {
+                        return Err(Error::config("landscape.hessian.dim", dim, "must be ≥ 1"));
+                    }
+                    Quadratic::wishart(*dim, *seed)?
+                }
+                HessianConfig::Spectrum {
+                    eigenvalues,
+                    rotation_seed,
+                } => {
+                    for (i, v) in eigenvalues.iter().enumerate() {
+                        finite(&format!("landscape.hessian.eigenvalues[{i}]"), *v)?;
+                    }
+                    Quadratic::from_spectrum(eigenvalues, *rotation_seed)?
+                }
+                HessianConfig::Matrix { rows } => {
+                    Quadratic::new(matrix_from_rows("landscape.hessian.rows", rows)?)?
+                }
+            }),
+            LandscapeConfig::LeastSquares {
+                n_samples,
+                dim,
+                noise,
+                seed,
+            } => {
+                if *n_samples == 0 {
+                    return Err(Error::config(
+                        "landscape.n_samples",
+                        n_samples,
+                        "must be ≥ 1",
+                    ));
+                }
+                if *dim == 0 {
+                    return Err(Error::config("landscape.dim", dim, "must be ≥ 1"));
+                }
+                non_negative("landscape.noise", *noise)?;
+                Box::new(LeastSquares::synthetic(*n_samples, *dim, *noise, *seed)?)
+            }
+        })
+    }
+}
+
+/// The gradient oracle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OracleConfig {
+    /// No noise.
+    FullBatch,
+    /// `Z = σ ξ` (give `sigma`), `Z = S ξ` (give `s`, rows of `S`), or `Z ~ N(0, Σ)` (give
+    /// `covariance`, rows of `Σ`; must be PSD). Exactly one of the three.
+    Additive {
+        /// Isotropic standard deviation `σ`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sigma: Option<f64>,
+        /// Rows of `S`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        s: Option<Vec<Vec<f64>>>,
+        /// Rows of `Σ`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        covariance: Option<Vec<Vec<f64>>>,
+    },
+    /// Mini-batches of size `batch` from a finite-sum landscape.
+    Subsampling {
+        /// Batch size `B`.
+        batch: usize,
+        /// Sample with replacement (default: without).
+        #[serde(default)]
+        replacement: bool,
+    },
+}
+
+impl OracleConfig {
+    /// Builds and validates against the landscape.
+    pub fn build(&self, f: &dyn Landscape) -> Result<Oracle> {
+        let d = f.dim();
+        let oracle = match self {
+            OracleConfig::FullBatch => Oracle::FullBatch,
+            OracleConfig::Additive {
+                sigma,
+                s,
+                covariance,
+            } => {
+                let given = sigma.is_some() as u8 + s.is_some() as u8 + covariance.is_some() as u8;
+                if given != 1 {
+                    return Err(Error::config(
+                        "oracle",
+                        format!("{given} of sigma/s/covariance"),
+                        "additive noise needs exactly one of sigma, s, covariance",
+                    ));
+                }
+                if let Some(sigma) = sigma {
+                    non_negative("oracle.sigma", *sigma)?;
+                    Oracle::Additive(AdditiveNoise::isotropic(d, *sigma)?)
+                } else if let Some(rows) = s {
+                    let m = matrix_from_rows("oracle.s", rows)?;
+                    if m.nrows() != d {
+                        return Err(Error::Dimension {
+                            what: "oracle.s rows vs landscape dimension".into(),
+                            expected: d,
+                            got: m.nrows(),
+                        });
+                    }
+                    Oracle::Additive(AdditiveNoise::general(m)?)
+                } else {
+                    let c = matrix_from_rows("oracle.covariance", covariance.as_ref().unwrap())?;
+                    if c.nrows() != d || c.ncols() != d {
+                        return Err(Error::Dimension {
+                            what: "oracle.covariance size vs landscape dimension".into(),
+                            expected: d,
+                            got: if c.nrows() != d { c.nrows() } else { c.ncols() },
+                        });
+                    }
+                    Oracle::Additive(AdditiveNoise::from_covariance(&c)?)
+                }
+            }
+            OracleConfig::Subsampling { batch, replacement } => {
+                let n = f.as_finite_sum().map(|fs| fs.n_samples()).ok_or_else(|| {
+                    Error::config(
+                        "oracle.kind",
+                        "\"subsampling\"",
+                        format!(
+                            "needs a finite-sum landscape (least_squares), not {}",
+                            f.describe()
+                        ),
+                    )
+                })?;
+                Oracle::Subsampling(Subsampling {
+                    batch: *batch,
+                    replacement: *replacement,
+                    n,
+                })
+            }
+        };
+        oracle.validate(f)?;
+        Ok(oracle)
+    }
+}
+
+/// The initial condition `x₀`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StartConfig {
+    /// A given point.
+    Point {
+        /// Coordinates of `x₀`.
+        x: Vec<f64>,
+    },
+    /// `x₀ = value · 1` (every coordinate equal).
+    Constant {
+        /// The common coordinate.
+        value: f64,
+    },
+    /// `x₀ ~ N(0, std² I)` per path (random start).
+    Gaussian {
+        /// Standard deviation per coordinate.
+        std: f64,
+    },
+}
+
+impl StartConfig {
+    /// Builds and validates against the dimension.
+    pub fn build(&self, d: usize) -> Result<Start> {
+        Ok(match self {
+            StartConfig::Point { x } => {
+                if x.len() != d {
+                    return Err(Error::Dimension {
+                        what: "start.x length vs landscape dimension".into(),
+                        expected: d,
+                        got: x.len(),
+                    });
+                }
+                for (i, v) in x.iter().enumerate() {
+                    finite(&format!("start.x[{i}]"), *v)?;
+                }
+                Start::Point(Vector::from_column_slice(x))
+            }
+            StartConfig::Constant { value } => {
+                Start::Point(Vector::from_element(d, finite("start.value", *value)?))
+            }
+            StartConfig::Gaussian { std } => Start::Gaussian {
+                mean: Vector::zeros(d),
+                std: non_negative("start.std", *std)?,
+            },
+        })
+    }
+}
+
+/// Parses TOML into a config type, turning serde's message into a crate error.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    toml::from_str(text).map_err(|e| Error::Parse(e.to_string()))
+}
