@@ -1,0 +1,234 @@
+//! The `sde-check` binary as a user runs it: exit codes, error messages that name the field and
+//! the value, nothing written on bad input, and the files of a successful run.
+//!
+//! Run: `cargo test --release --test cli`.
+
+use std::path::Path;
+use std::process::Command;
+
+const TINY: &str = r#"
+seed = 3
+paths = 64
+block_size = 32
+algorithms = ["sgd", "usam"]
+models = ["own_sde"]
+test_functions = ["norm_sq"]
+[landscape]
+kind = "quadratic"
+hessian = { kind = "wishart", dim = 3, seed = 1 }
+[oracle]
+kind = "additive"
+sigma = 0.5
+[start]
+kind = "constant"
+value = 1.0
+[schedule]
+eta0 = 0.1
+halvings = 1
+rho0 = 0.1
+rho_power = 0.5
+horizon = 0.4
+"#;
+
+fn sde_check(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sde-check"))
+        .args(args)
+        .output()
+        .expect("run sde-check");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn run_config(dir: &Path, toml: &str) -> (i32, String, String, std::path::PathBuf) {
+    let cfg = dir.join("c.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    let out = dir.join("out");
+    let (code, so, se) = sde_check(&[
+        "convergence",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    (code, so, se, out)
+}
+
+#[test]
+fn tiny_run_writes_every_file_with_the_json_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr, out) = run_config(dir.path(), TINY);
+    assert!(code == 0 || code == 1, "exit {code}: {stderr}");
+    assert!(stdout.contains("verdicts pass"), "{stdout}");
+    for f in [
+        "convergence.json",
+        "convergence.csv",
+        "convergence.png",
+        "convergence.svg",
+    ] {
+        let p = out.join(f);
+        assert!(
+            p.metadata().map(|m| m.len() > 100).unwrap_or(false),
+            "{f} missing or empty"
+        );
+    }
+    // No temporary files are left behind.
+    for e in std::fs::read_dir(&out).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        assert!(!name.starts_with('.'), "leftover temporary {name}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("convergence.json")).unwrap())
+            .unwrap();
+    for key in [
+        "study",
+        "samsde_version",
+        "config",
+        "seed",
+        "threads",
+        "elapsed_s",
+        "pairs",
+    ] {
+        assert!(v.get(key).is_some(), "missing top-level {key}");
+    }
+    assert_eq!(v["study"], "convergence");
+    assert_eq!(v["config"]["paths"], 64);
+    let pair = &v["pairs"][0];
+    for key in [
+        "algorithm",
+        "model",
+        "test_function",
+        "expected_order",
+        "slope",
+        "slope_ci",
+        "verdict",
+        "points",
+    ] {
+        assert!(pair.get(key).is_some(), "missing pair field {key}");
+    }
+    let point = &pair["points"][0];
+    for key in [
+        "eta",
+        "rho",
+        "weak_error",
+        "ci",
+        "mc_floor",
+        "resolution_error",
+        "diverged_paths",
+    ] {
+        assert!(point.get(key).is_some(), "missing point field {key}");
+    }
+    // The config in the JSON is enough to repeat the run: feed it back (as TOML) and compare.
+    let cfg: samsde::study::convergence::ConvergenceConfig =
+        serde_json::from_value(v["config"].clone()).unwrap();
+    let toml = toml::to_string(&cfg).unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let (_, _, _, out2) = run_config(dir2.path(), &toml);
+    let v2: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out2.join("convergence.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["pairs"], v2["pairs"]);
+}
+
+/// Each bad input: exit code 2, a message naming the field and the value, no output folder.
+#[test]
+fn bad_input_is_refused_with_exit_2_and_nothing_written() {
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            TINY.replace("seed = 3", "seed = 3\ncolour = \"red\""),
+            "colour",
+            "unknown",
+        ),
+        (
+            TINY.replace("eta0 = 0.1", "eta0 = -0.1"),
+            "schedule.eta0",
+            "-0.1",
+        ),
+        (
+            TINY.replace("eta0 = 0.1", "eta0 = 0.0"),
+            "schedule.eta0",
+            "0",
+        ),
+        (
+            TINY.replace("rho0 = 0.1", "rho0 = -1.0"),
+            "schedule.rho0",
+            "-1",
+        ),
+        (TINY.replace("paths = 64", "paths = 0"), "paths", "0"),
+        (
+            TINY.replace(
+                "kind = \"constant\"\nvalue = 1.0",
+                "kind = \"point\"\nx = [1.0, 2.0]",
+            ),
+            "start.x",
+            "2",
+        ),
+        (
+            TINY.replace(
+                "sigma = 0.5",
+                "covariance = [[1.0, 2.0, 0.0], [2.0, 1.0, 0.0], [0.0, 0.0, 1.0]]",
+            ),
+            "oracle.covariance",
+            "-1.0",
+        ),
+        (
+            TINY.replace("sigma = 0.5", "sigma = nan"),
+            "oracle.sigma",
+            "NaN",
+        ),
+        (
+            TINY.replace("horizon = 0.4", "horizon = inf"),
+            "schedule.horizon",
+            "inf",
+        ),
+        (
+            TINY.replace("horizon = 0.4", "horizon = 0.45"),
+            "horizon",
+            "0.1",
+        ),
+        (
+            TINY.replace("[\"own_sde\"]", "[\"own_sde\", \"adam_sde\"]"),
+            "models[1]",
+            "adam_sde",
+        ),
+    ];
+    for (toml, field, value) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, _, stderr, out) = run_config(dir.path(), &toml);
+        assert_eq!(code, 2, "expected exit 2 for {field}: {stderr}");
+        assert!(stderr.starts_with("error:"), "{stderr}");
+        assert!(
+            stderr.contains(field),
+            "message should name {field}: {stderr}"
+        );
+        assert!(
+            stderr.contains(value),
+            "message should show the value {value}: {stderr}"
+        );
+        assert!(
+            !out.exists(),
+            "nothing may be written on bad input ({field})"
+        );
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (code, _, _) = sde_check(&["no-such-study"]);
+    assert_eq!(code, 2);
+    let (code, _, stderr) = sde_check(&["convergence", "/no/such/file.toml"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("/no/such/file.toml"), "{stderr}");
+    let (code, _, stderr) = sde_check(&["convergence", "--threads", "0"]);
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn print_config_shows_the_validated_default() {
+    let (code, stdout, _) = sde_check(&["convergence", "--print-config", "--paths", "123"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("paths = 123"), "{stdout}");
+    assert!(stdout.contains("kind = \"wishart\""), "{stdout}");
+}

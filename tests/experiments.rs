@@ -1,0 +1,22 @@
+//! Every configuration shipped in `experiments/` parses and validates.
+//!
+//! Run: `cargo test --release --test experiments`.
+
+#[test]
+fn every_experiment_config_validates() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/experiments")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if name.starts_with("convergence") {
+            samsde::study::convergence::ConvergenceStudy::from_toml(&text)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 1, "no convergence configs found");
+}
