@@ -39,6 +39,7 @@ pub struct StepNoise<'a> {
 pub struct DiscreteWorkspace {
     g: Matrix,
     y: Matrix,
+    full: Matrix,
     tmp: Vec<f64>,
 }
 
@@ -48,6 +49,7 @@ impl DiscreteWorkspace {
         Self {
             g: Matrix::zeros(d, p),
             y: Matrix::zeros(d, p),
+            full: Matrix::zeros(d, p),
             tmp: vec![0.0; d],
         }
     }
@@ -108,7 +110,6 @@ impl Discrete {
         noise: &StepNoise,
         ws: &mut DiscreteWorkspace,
     ) {
-        let d = f.dim();
         oracle_grad_batch(f, oracle, x, noise, &mut ws.g, &mut ws.tmp);
         if self.kind == AlgorithmKind::Sgd {
             axpy(-self.eta, &ws.g, x);
@@ -126,12 +127,10 @@ impl Discrete {
                 }
             }
             AlgorithmKind::Dnsam => {
-                // Full-gradient norm at x, one column at a time (no allocation).
-                let xs = x.as_slice();
+                // Full-gradient norm at x (batched).
+                f.grad_batch(x, &mut ws.full);
                 for (j, mut yc) in ws.y.column_iter_mut().enumerate() {
-                    f.grad_into(&xs[j * d..(j + 1) * d], &mut ws.tmp);
-                    let norm = ws.tmp.iter().map(|v| v * v).sum::<f64>().sqrt();
-                    let scale = self.rho / (norm + NORM_EPS);
+                    let scale = self.rho / (ws.full.column(j).norm() + NORM_EPS);
                     yc.axpy(scale, &ws.g.column(j), 1.0);
                 }
             }

@@ -44,6 +44,7 @@ pub struct GeneralWorkspace {
     v: Vec<f64>,
     tmp: Vec<f64>,
     xi: Vec<f64>,
+    x: Vec<f64>,
     batch: Vec<u32>,
     /// Estimated drift at the last state.
     pub drift: Vec<f64>,
@@ -76,6 +77,7 @@ impl MonteCarloSde {
             v: vec![0.0; d],
             tmp: vec![0.0; d],
             xi: vec![0.0; m],
+            x: vec![0.0; d],
             batch: vec![0; oracle.batch()],
             drift: vec![0.0; d],
             sigma_alg: Matrix::zeros(d, d),
@@ -180,8 +182,10 @@ impl MonteCarloSde {
         let m = dw.nrows();
         let mut clamps = 0u64;
         for j in 0..x.ncols() {
-            let xj: Vec<f64> = x.column(j).iter().copied().collect();
+            let mut xj = std::mem::take(&mut ws.x);
+            xj.copy_from_slice(&x.as_slice()[j * d..(j + 1) * d]);
             self.estimate(f, oracle, &xj, &mut aux[j], ws);
+            ws.x = xj;
             let root = psd_sqrt(&ws.sigma_alg);
             clamps += root.clamped as u64;
             let w = &dw.as_slice()[j * m..j * m + d.min(m)];

@@ -243,6 +243,9 @@ impl SdeModel {
         let (rho, sqrt_eta) = (self.rho, self.eta.sqrt());
         let alg = self.kind.alg;
         f.grad_batch(x, &mut ws.g);
+        if alg != AlgorithmKind::Sgd {
+            f.hess_vec_batch(x, &ws.g, &mut ws.hg);
+        }
         let noisy = !matches!(oracle, Oracle::FullBatch);
         // Diffusion first (it needs x before the update).
         if noisy {
@@ -257,7 +260,6 @@ impl SdeModel {
                         ws.diff.copy_from(z);
                     } else if alg == AlgorithmKind::Sam {
                         f.hess_vec_batch(x, dw, &mut ws.hz);
-                        f.hess_vec_batch(x, &ws.g, &mut ws.hg);
                         let sigma = sigma.expect("closed-form SAM needs σ");
                         let tables = tables.expect("closed-form SAM needs tables");
                         sam_diffusion(&ws.g, &ws.hg, dw, &ws.hz, sigma, rho, tables, &mut ws.diff);
@@ -275,10 +277,7 @@ impl SdeModel {
                 }
             }
         }
-        // Drift.
-        if alg != AlgorithmKind::Sgd {
-            f.hess_vec_batch(x, &ws.g, &mut ws.hg);
-        }
+        // Drift (H g was computed above).
         for (j, mut xc) in x.column_iter_mut().enumerate() {
             let gc = ws.g.column(j);
             let coef = match alg {
