@@ -1,6 +1,28 @@
 //! # samsde — check SDE models of Sharpness-Aware Minimization against the discrete algorithms
 //!
-//! (crate documentation is completed with the engine)
+//! The discrete algorithms (SPEC §2), with one oracle draw `γ` per step reused at both points:
+//! `x ← x − η ∇f_γ(x + ρ u)`, `u ∈ {0, ∇f_γ, ∇f_γ/‖∇f_γ‖, ∇f_γ/‖∇f‖}` for SGD, USAM, SAM,
+//! DNSAM. Their SDE models (SPEC §3): `dX = −b(X) dt + √η D(X) dW`, e.g. USAM
+//! `b = (I + ρH)∇f`, `D = (I + ρH)S`. A model is an order-`α` weak approximation if
+//! `max_k |E g(x_k) − E g(X_{kη})| ≤ C η^α` (SPEC §4); this crate measures that error, with
+//! confidence intervals, and its order in `η`.
+//!
+//! Data flows one way: configuration → validated study ([`study`]) → landscape
+//! ([`landscape`]), oracle ([`oracle`]), algorithms ([`optim`]) and SDE models ([`sde`]) →
+//! Monte Carlo engine ([`ensemble`]) → statistics ([`stats`]) → report → JSON/CSV/figures
+//! ([`report`], [`plot`], [`output`]). Nothing below `study` knows about files or the CLI.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`landscape`] | `f`, `∇f`, `∇²f`, Hessian–vector products; quadratics, finite-sum least squares |
+//! | [`oracle`] | additive Gaussian, subsampling (exact covariance), full batch |
+//! | [`optim`] | the four discrete algorithms on blocks of paths; exact moment recursions |
+//! | [`sde`] | SDE models (closed forms, inner Monte Carlo form), SAM tables `φ, a, c`, OU |
+//! | [`ensemble`] | rayon engine: blocks of paths, per-path ChaCha8 streams, coupling, observers |
+//! | [`stats`] | moments, Student-t CIs, simultaneous max-error CI, log–log slope with CI |
+//! | [`study`] | one file per study: config → validate → run → report |
+//! | [`report`], [`plot`], [`output`] | tables, CSV, figures, atomic file writing |
+//! | [`linalg`], [`error`] | helpers, typed errors carrying the offending field and value |
 
 pub mod ensemble;
 pub mod error;

@@ -14,10 +14,11 @@
 //! * any other model (e.g. USAM against the SGD SDE): the drifts differ by `O(ρ) = O(η^p)`, so
 //!   order `min(1, p)`.
 //!
-//! Verdicts: `pass` if the slope CI lies within `expected ± tolerance`; `inconclusive` if some
-//! error is at or below its Monte Carlo noise floor (its CI reaches 0), the SDE is under-resolved
-//! (resolution error above `resolution_ratio` × error), paths diverged, or the slope CI is wider
-//! than the tolerance band; `fail` otherwise.
+//! Verdicts: `pass` if the slope CI lies within `expected ± tolerance`; `fail` if it lies
+//! entirely outside that band (evidence against the claim); `inconclusive` if it straddles an
+//! edge of the band, or some error is at or below its Monte Carlo noise floor (its CI reaches 0),
+//! the SDE is under-resolved (resolution error above `resolution_ratio` × error), or paths
+//! diverged.
 //!
 //! Every point also reports the resolution diagnostic: for Euler–Maruyama models, how much the
 //! answer moves between `substeps/2` and `substeps` sub-steps; for exact OU transitions, 0.
@@ -869,18 +870,18 @@ impl ConvergenceStudy {
         } else if ci[0] >= band[0] && ci[1] <= band[1] {
             reasons.push(format!("slope CI inside [{:.2}, {:.2}]", band[0], band[1]));
             "pass"
-        } else if ci[1] - ci[0] > band[1] - band[0] {
+        } else if ci[1] < band[0] || ci[0] > band[1] {
             reasons.push(format!(
-                "slope CI [{:.2}, {:.2}] wider than the band [{:.2}, {:.2}]; use more paths or η levels",
-                ci[0], ci[1], band[0], band[1]
-            ));
-            "inconclusive"
-        } else {
-            reasons.push(format!(
-                "slope CI [{:.2}, {:.2}] not inside [{:.2}, {:.2}]",
+                "slope CI [{:.2}, {:.2}] lies outside [{:.2}, {:.2}]",
                 ci[0], ci[1], band[0], band[1]
             ));
             "fail"
+        } else {
+            reasons.push(format!(
+                "slope CI [{:.2}, {:.2}] straddles the edge of [{:.2}, {:.2}]; use more paths or η levels",
+                ci[0], ci[1], band[0], band[1]
+            ));
+            "inconclusive"
         };
         PairReport {
             algorithm: p.algorithm.name().into(),
