@@ -67,6 +67,17 @@ pub fn axpy(alpha: f64, x: &Matrix, y: &mut Matrix) {
     }
 }
 
+/// `xᵀ H x` for a square `h` and a slice `x` (no allocation).
+pub fn quad_form(h: &Matrix, x: &[f64]) -> f64 {
+    let d = x.len();
+    let mut s = 0.0;
+    for (j, &xj) in x.iter().enumerate() {
+        let col = &h.as_slice()[j * d..(j + 1) * d];
+        s += xj * col.iter().zip(x).map(|(a, b)| a * b).sum::<f64>();
+    }
+    s
+}
+
 /// `true` when every entry is finite.
 pub fn all_finite(m: &Matrix) -> bool {
     m.iter().all(|v| v.is_finite())

@@ -306,6 +306,16 @@ impl Oracle {
         }
     }
 
+    /// The constant noise factor `S` (`Z = Sξ`) when the noise does not depend on the state:
+    /// `S` for the additive oracle, a zero column for full batch, `None` for subsampling.
+    pub fn constant_factor(&self, d: usize) -> Option<Matrix> {
+        match self {
+            Oracle::FullBatch => Some(Matrix::zeros(d, 1)),
+            Oracle::Additive(a) => Some(a.s.clone()),
+            Oracle::Subsampling(_) => None,
+        }
+    }
+
     /// Batch size for subsampling, else 0.
     pub fn batch(&self) -> usize {
         match self {

@@ -13,7 +13,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::{FiniteSum, Landscape};
 use crate::error::{Error, Result};
-use crate::linalg::{Matrix, Vector};
+use crate::linalg::{quad_form, Matrix, Vector};
 
 /// Least-squares regression with `N` samples in dimension `d`.
 #[derive(Debug, Clone)]
@@ -140,11 +140,7 @@ impl Landscape for LeastSquares {
         let d = self.dim();
         for (j, o) in out.iter_mut().enumerate().take(xs.ncols()) {
             let x = &xs.as_slice()[j * d..(j + 1) * d];
-            let mut quad = 0.0;
-            for a in 0..d {
-                let hx: f64 = (0..d).map(|b| self.h[(a, b)] * x[b]).sum();
-                quad += x[a] * hx;
-            }
+            let quad = quad_form(&self.h, x);
             let lin: f64 = x.iter().zip(self.q.iter()).map(|(x, q)| x * q).sum();
             *o = 0.5 * quad - lin + self.c;
         }

@@ -16,7 +16,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::Landscape;
 use crate::error::{Error, Result};
-use crate::linalg::Matrix;
+use crate::linalg::{quad_form, Matrix};
 
 /// `f(x) = ½ xᵀ H x`.
 #[derive(Debug, Clone)]
@@ -148,13 +148,7 @@ impl Landscape for Quadratic {
         self.h.nrows()
     }
     fn loss(&self, x: &[f64]) -> f64 {
-        let d = self.dim();
-        let mut s = 0.0;
-        for j in 0..d {
-            let hx: f64 = (0..d).map(|i| self.h[(i, j)] * x[i]).sum();
-            s += x[j] * hx;
-        }
-        0.5 * s
+        0.5 * quad_form(&self.h, x)
     }
     fn grad_into(&self, x: &[f64], out: &mut [f64]) {
         self.hess_vec_into(x, x, out);

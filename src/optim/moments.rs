@@ -30,11 +30,7 @@ impl LinearRecursion {
     ) -> Option<Self> {
         let h = f.centred_quadratic()?;
         let d = f.dim();
-        let s = match oracle {
-            Oracle::FullBatch => Matrix::zeros(d, 1),
-            Oracle::Additive(a) => a.s().clone(),
-            Oracle::Subsampling(_) => return None,
-        };
+        let s = oracle.constant_factor(d)?;
         let rho = match alg {
             AlgorithmKind::Sgd => 0.0,
             AlgorithmKind::Usam => rho,

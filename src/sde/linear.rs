@@ -88,11 +88,7 @@ impl LinearSde {
     ) -> Option<Self> {
         let h = f.centred_quadratic()?;
         let dim = f.dim();
-        let s = match oracle {
-            Oracle::FullBatch => Matrix::zeros(dim, 1),
-            Oracle::Additive(a) => a.s().clone(),
-            Oracle::Subsampling(_) => return None,
-        };
+        let s = oracle.constant_factor(dim)?;
         let (m, d) = match kind.alg {
             AlgorithmKind::Sgd => (h.clone(), s),
             AlgorithmKind::Usam => {
