@@ -325,6 +325,16 @@ fn default_study_meets_its_acceptance_numbers() {
         "usam vs sgd_sde: slope {}",
         p.slope
     );
+    // DNSAM and SAM against their own SDEs (Monte Carlo only; measured ≈ 1.02 ± 0.01).
+    for (a, m) in [("dnsam", "dnsam_sde"), ("sam", "sam_sde")] {
+        let p = get(a, m);
+        assert_eq!(p.verdict, "pass", "{a} vs {m}: {}", p.verdict_reason);
+        assert!(
+            (0.8..=1.3).contains(&p.slope),
+            "{a} vs {m}: slope {}",
+            p.slope
+        );
+    }
     for p in &r.pairs {
         assert_eq!(p.points.len(), 5);
         assert!(
@@ -362,4 +372,25 @@ fn subsampling_study_is_consistent_with_the_theory() {
         .find(|p| p.algorithm == "usam" && p.model == "sgd_sde")
         .unwrap();
     assert_eq!(p.verdict, "pass", "{}", p.verdict_reason);
+}
+
+/// Additive noise with σ = 0 is full batch: SAM's SDE becomes the ODE with `φ = 1` (no table
+/// lookup at r = ‖∇f‖/0), and every weak error equals the full-batch run's exactly.
+#[test]
+fn zero_sigma_is_full_batch() {
+    let base = MIXED.replace(
+        "models = [\"own_sde\", \"sgd_sde\", \"drift_only\"]",
+        "models = [\"own_sde\"]",
+    );
+    let zero = run(&base.replace("sigma = 0.4", "sigma = 0.0"), 2);
+    let full = run(
+        &base.replace("kind = \"additive\"\nsigma = 0.4", "kind = \"full_batch\""),
+        2,
+    );
+    assert_eq!(zero.pairs.len(), 8);
+    for (a, b) in zero.pairs.iter().zip(&full.pairs) {
+        for (p, q) in a.points.iter().zip(&b.points) {
+            assert_eq!(p.weak_error, q.weak_error, "{} vs {}", a.algorithm, a.model);
+        }
+    }
 }

@@ -19,6 +19,10 @@
 //! output is bit-identical at any thread count. Workspaces are allocated once per block: the
 //! time loop does not allocate (except the inner-Monte-Carlo SDE form, documented there).
 //!
+//! Reproducibility: same configuration and seed → bit-identical results at any thread count.
+//! The Brownian draws of a path depend on the run's noise dimension and finest sub-step count,
+//! i.e. on which systems are in the run: adding a model changes the realisation (not its law).
+//!
 //! Divergence: after every step a path of a system whose state is non-finite or has
 //! `‖x‖ > divergence_bound` is marked dead, counted, and zeroed; observers skip dead paths.
 

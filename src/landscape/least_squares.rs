@@ -154,6 +154,9 @@ impl Landscape for LeastSquares {
     fn hess_vec_batch(&self, _xs: &Matrix, vs: &Matrix, out: &mut Matrix) {
         out.gemm(1.0, &self.h, vs, 0.0);
     }
+    fn affine_gradient(&self) -> bool {
+        true
+    }
     fn as_finite_sum(&self) -> Option<&dyn FiniteSum> {
         Some(self)
     }

@@ -170,6 +170,28 @@ mod tests {
         assert!((p[(0, 0)] - 0.1 * 0.25 / 4.0).abs() < 1e-15);
     }
 
+    /// The coupling term: `G τ = Cov(J, ΔW) = ∫₀^τ e^{−M(τ−s)} ds · D`, checked against a
+    /// midpoint quadrature of nalgebra's matrix exponential (an independent computation; the
+    /// marginal test below would pass for any cross-covariance used consistently).
+    #[test]
+    fn coupling_cross_covariance_matches_quadrature() {
+        let h = Matrix::from_row_slice(3, 3, &[1.2, 0.3, -0.1, 0.3, 0.5, 0.2, -0.1, 0.2, -0.4]);
+        let d = Matrix::from_row_slice(3, 2, &[0.5, 0.1, 0.0, 0.4, 0.2, -0.3]);
+        let sde = LinearSde::new(h.clone(), d.clone(), 0.1);
+        let tau = 0.7;
+        let tr = sde.transition(tau);
+        let n = 4000;
+        let mut integral = Matrix::zeros(3, 3);
+        for k in 0..n {
+            let s = (k as f64 + 0.5) * tau / n as f64;
+            integral += (-(&h) * (tau - s)).exp() * (tau / n as f64);
+        }
+        let want = integral * &d;
+        // Midpoint error ≈ τ³‖M‖²/(24 n²) ≈ 1e-9 here.
+        assert!((&tr.g * tau - want).abs().max() < 1e-8);
+        assert!((&tr.e - (-(&h) * tau).exp()).abs().max() < 1e-12);
+    }
+
     /// Composing exact transitions reproduces the moments: `Var(E x + √η(GΔW + Lζ))` over one
     /// step equals the OU covariance at `τ` from a point start.
     #[test]

@@ -246,7 +246,13 @@ impl SdeModel {
         if alg != AlgorithmKind::Sgd {
             f.hess_vec_batch(x, &ws.g, &mut ws.hg);
         }
-        let noisy = !matches!(oracle, Oracle::FullBatch);
+        // No noise at all: full batch, or additive noise with S = 0 (σ = 0). SAM's tables need
+        // σ > 0, and with σ = 0 its drift is the full-batch one (φ = 1).
+        let noisy = match oracle {
+            Oracle::FullBatch => false,
+            Oracle::Additive(a) => a.s().iter().any(|v| *v != 0.0),
+            Oracle::Subsampling(_) => true,
+        };
         // Diffusion first (it needs x before the update).
         if noisy {
             match oracle {
@@ -259,6 +265,8 @@ impl SdeModel {
                     if self.kind.drift_only || alg == AlgorithmKind::Sgd {
                         ws.diff.copy_from(z);
                     } else if alg == AlgorithmKind::Sam {
+                        // Isotropic noise: the Brownian dimension equals d.
+                        debug_assert_eq!(dw.nrows(), f.dim());
                         f.hess_vec_batch(x, dw, &mut ws.hz);
                         let sigma = sigma.expect("closed-form SAM needs σ");
                         let tables = tables.expect("closed-form SAM needs tables");

@@ -261,8 +261,11 @@ pub struct PointReport {
     pub ci: [f64; 2],
     /// Monte Carlo noise floor (largest simultaneous half-width).
     pub mc_floor: f64,
-    /// How much the SDE's answer moves with resolution (0 for exact transitions).
+    /// How much the SDE's answer moves with resolution: `max_t |E g(X^{(r)}) − E g(X^{(r/2)})|`
+    /// (0 for exact transitions).
     pub resolution_error: f64,
+    /// Simultaneous confidence interval of the resolution error.
+    pub resolution_ci: [f64; 2],
     /// Paths excluded because the algorithm or the model diverged.
     pub diverged_paths: u64,
     /// Exact weak error from moment recursions, where the pair is linear.
@@ -549,10 +552,21 @@ impl ConvergenceStudy {
 
     /// Expected weak order of a pair (see module docs).
     pub fn expected_order(&self, p: Pair) -> f64 {
+        let s = &self.config.schedule;
+        if s.rho0 == 0.0 {
+            // ρ ≡ 0: every model is the SGD SDE.
+            return 1.0;
+        }
         if p.model.alg == p.algorithm {
-            1.0
+            // The SDEs are first order in ρ: on a non-affine gradient the dropped O(ρ²) drift
+            // term limits the order to 2p (SPEC §4's "ρ = O(√η)").
+            if self.landscape.affine_gradient() {
+                1.0
+            } else {
+                (2.0 * s.rho_power).min(1.0)
+            }
         } else {
-            self.config.schedule.rho_power.min(1.0)
+            s.rho_power.min(1.0)
         }
     }
 
@@ -565,7 +579,12 @@ impl ConvergenceStudy {
     ) -> Result<(Dynamics, bool)> {
         let f = self.landscape.as_ref();
         let int = &self.config.integration;
-        let linear = LinearSde::of_model(kind, f, &self.oracle, eta, rho);
+        // An explicit request for the Monte Carlo form is honoured even where a linear form exists.
+        let linear = if int.sde_form == SdeForm::MonteCarlo {
+            None
+        } else {
+            LinearSde::of_model(kind, f, &self.oracle, eta, rho)
+        };
         match (int.integrator, linear) {
             (Integrator::Auto | Integrator::ExactOu, Some(lin)) => Ok((Dynamics::ExactOu(lin.transition(eta)), true)),
             (Integrator::ExactOu, None) => Err(Error::config(
@@ -651,6 +670,7 @@ impl ConvergenceStudy {
                             ci: [e, e],
                             mc_floor: 0.0,
                             resolution_error: 0.0,
+                            resolution_ci: [0.0, 0.0],
                             diverged_paths: 0,
                             exact_weak_error: Some(e),
                             argmax_time: t,
@@ -720,9 +740,22 @@ impl ConvergenceStudy {
             let every = is_multiple(self.save_dt, eta).expect("validated");
             let steps = self.steps(eta);
             let n_saves = steps / every;
+            let depends: Vec<Vec<usize>> = self
+                .pairs
+                .iter()
+                .zip(&pair_idx)
+                .map(|(p, &(a, m))| {
+                    let mut v = vec![a, m];
+                    if let Some(&(_, c)) = resolution.get(&p.model) {
+                        v.push(c);
+                    }
+                    v
+                })
+                .collect();
             let observer = WeakErrorObserver {
                 tests: tfs.clone(),
                 pairs: pair_idx.clone(),
+                depends,
                 resolution: res_idx.clone(),
                 n_systems: systems.len(),
                 n_saves,
@@ -761,26 +794,21 @@ impl ConvergenceStudy {
             }
             let acc = out.acc;
             for (pi, &p) in self.pairs.iter().enumerate() {
-                let (sa, sm) = pair_idx[pi];
+                let (_, sm) = pair_idx[pi];
                 for (ti, &tf) in tfs.iter().enumerate() {
                     let diffs: Vec<Moments> = (1..=n_saves).map(|j| *acc.pair(j, pi, ti)).collect();
                     let est = max_abs_with_ci(&diffs, level_ci);
-                    let resolution_error = match resolution.get(&p.model) {
-                        Some(_) => {
-                            let ri = res_idx
-                                .iter()
-                                .position(|&x| x == resolution[&p.model])
-                                .unwrap();
-                            (1..=n_saves)
-                                .map(|j| acc.res(j, ri, ti).mean.abs())
-                                .fold(0.0, f64::max)
+                    let (resolution_error, resolution_ci) = match resolution.get(&p.model) {
+                        Some(pair) => {
+                            let ri = res_idx.iter().position(|x| x == pair).unwrap();
+                            let res: Vec<Moments> =
+                                (1..=n_saves).map(|j| *acc.res(j, ri, ti)).collect();
+                            let r = max_abs_with_ci(&res, level_ci);
+                            (r.value, r.ci)
                         }
-                        None => 0.0,
+                        None => (0.0, [0.0, 0.0]),
                     };
-                    let diverged = out.diverged[sa].max(out.diverged[sm])
-                        + resolution
-                            .get(&p.model)
-                            .map_or(0, |&(_, c)| out.diverged[c]);
+                    let diverged = acc.excluded[pi];
                     rows.entry((p, ti)).or_default().push(PointReport {
                         eta,
                         rho,
@@ -788,6 +816,7 @@ impl ConvergenceStudy {
                         ci: est.ci,
                         mc_floor: est.floor,
                         resolution_error,
+                        resolution_ci,
                         diverged_paths: diverged,
                         exact_weak_error: self.exact_weak_error(p, tf, eta).map(|e| e.0),
                         argmax_time: (est.argmax + 1) as f64 * self.save_dt,
@@ -852,10 +881,10 @@ impl ConvergenceStudy {
                     q.weak_error, q.eta, q.mc_floor
                 ));
             }
-            if q.resolution_error > v.resolution_ratio * q.weak_error {
+            if q.resolution_ci[1] > v.resolution_ratio * q.weak_error {
                 reasons.push(format!(
-                    "SDE under-resolved at η = {}: resolution error {:.2e} > {} × weak error {:.2e}; raise integration.substeps",
-                    q.eta, q.resolution_error, v.resolution_ratio, q.weak_error
+                    "SDE under-resolved at η = {}: resolution error up to {:.2e} > {} × weak error {:.2e}; raise integration.substeps",
+                    q.eta, q.resolution_ci[1], v.resolution_ratio, q.weak_error
                 ));
             }
             if q.diverged_paths > 0 {
@@ -903,6 +932,9 @@ impl ConvergenceStudy {
 struct WeakErrorObserver {
     tests: Vec<TestFunction>,
     pairs: Vec<(usize, usize)>,
+    /// Systems each pair's point depends on (algorithm, model, coarse model): a path dead in
+    /// any of them is excluded, and counted once.
+    depends: Vec<Vec<usize>>,
     resolution: Vec<(usize, usize)>,
     n_systems: usize,
     n_saves: usize,
@@ -914,6 +946,7 @@ struct WeakAcc {
     n_res: usize,
     pair: Vec<Moments>,
     res: Vec<Moments>,
+    excluded: Vec<u64>,
 }
 
 impl WeakAcc {
@@ -935,6 +968,7 @@ impl Observer for WeakErrorObserver {
             n_res: self.resolution.len(),
             pair: vec![Moments::default(); (self.n_saves + 1) * self.pairs.len() * nt],
             res: vec![Moments::default(); (self.n_saves + 1) * self.resolution.len() * nt],
+            excluded: vec![0; self.pairs.len()],
         }
     }
     fn on_save(&self, acc: &mut WeakAcc, save: usize, _t: f64, view: &BlockView) {
@@ -963,6 +997,14 @@ impl Observer for WeakErrorObserver {
                 }
             }
         };
+        if save == self.n_saves {
+            // Death is permanent, so the final save sees every excluded path.
+            for (k, deps) in self.depends.iter().enumerate() {
+                acc.excluded[k] += (0..p)
+                    .filter(|&j| deps.iter().any(|&s| !view.alive[s][j]))
+                    .count() as u64;
+            }
+        }
         push(&self.pairs, &mut acc.pair, self.pairs.len());
         push(&self.resolution, &mut acc.res, self.resolution.len());
     }
@@ -972,6 +1014,9 @@ impl Observer for WeakErrorObserver {
         }
         for (a, b) in total.res.iter_mut().zip(&block.res) {
             a.merge(b);
+        }
+        for (a, b) in total.excluded.iter_mut().zip(&block.excluded) {
+            *a += b;
         }
     }
 }
