@@ -104,7 +104,9 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
     let sz = |v: f64| (v * s).round().max(1.0);
     let font = |v: f64| ("sans-serif", sz(v)).into_font();
     let yr = p.y_range;
-    if p.log_y && !(yr.0 > 0.0 && yr.1 > yr.0) || !(p.x_range.1 > p.x_range.0) {
+    let y_ok = yr.1 > yr.0 && (!p.log_y || yr.0 > 0.0);
+    let x_ok = p.x_range.1 > p.x_range.0;
+    if !y_ok || !x_ok {
         return Err(crate::Error::Plot(format!(
             "band panel {:?}: bad ranges x {:?}, y {:?}",
             p.title, p.x_range, yr

@@ -106,7 +106,7 @@ fn edges(c: &[f64]) -> Vec<f64> {
 }
 
 fn tick_text(v: f64) -> String {
-    if v >= 1000.0 || v < 0.001 {
+    if !(0.001..1000.0).contains(&v) {
         format!("{v:.0e}")
     } else {
         let s = format!("{v:.3}");
