@@ -76,6 +76,8 @@ start = { kind = "ball", radius = 0.002 }
 horizon = 40.0
 paths = 8
 attraction_radius = 0.3
+sde_substeps = 2
+sde_paths = 4
 
 [verdict]
 level = 0.95
@@ -205,9 +207,11 @@ fn tiny_run_is_deterministic_across_threads_and_sane() {
     assert_eq!(sam.escape.escaped, 0);
     assert_eq!(sam.attracted, sam.escape.paths);
     // Phase cells: one per grid point.
-    assert_eq!(a.phases.len(), 3);
+    assert_eq!(a.phases.len(), 4);
     assert_eq!(a.phases[0].cells.len(), 9 * 3);
     assert_eq!(a.phases[2].cells.len(), 7 * 3);
+    assert_eq!(a.phases[3].name, "sam_sde_rho_sigma");
+    assert!(a.phases[3].cells.iter().all(|q| q.paths == 4));
 }
 
 #[test]
@@ -219,7 +223,7 @@ fn figures_render_to_svg() {
     let table = samsde::report::saddle::table(&r);
     assert!(table.contains("verdicts pass"));
     let csv = samsde::report::saddle::phase_csv(&r);
-    assert_eq!(csv.lines().count(), 1 + 9 * 3 + 7 * 3 + 7 * 3);
+    assert_eq!(csv.lines().count(), 1 + 9 * 3 + 7 * 3 + 2 * 7 * 3);
 }
 
 /// Discrete full-batch SAM from (0.01, 0.01), ρ = 0.1: stalls at ηρ|λ| = 5e-4 (SPEC §6).

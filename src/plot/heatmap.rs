@@ -269,17 +269,20 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Draws `panels` side by side with a shared vertical colour bar (0–1) labelled `bar_label`,
-/// under an overall `title`.
+/// Draws `panels` on a grid of `cols` columns (row by row) with a shared vertical colour bar
+/// (0–1) labelled `bar_label`, under an overall `title`.
 pub fn draw_heatmaps<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     panels: &[HeatmapPanel],
+    cols: usize,
     bar_label: &str,
 ) -> Result<()> {
     try_ensure_fonts()?;
     let (w, h) = area.dim_in_pixel();
-    let s = (h as f64 / 620.0).clamp(0.4, 4.0);
+    let cols = cols.clamp(1, panels.len().max(1));
+    let rows = panels.len().div_ceil(cols).max(1);
+    let s = (h as f64 / rows as f64 / 620.0).clamp(0.4, 4.0);
     let sz = |v: f64| (v * s).round().max(1.0);
     let area = if title.is_empty() {
         area.clone()
@@ -290,7 +293,7 @@ pub fn draw_heatmaps<DB: DrawingBackend>(
     let bar_w = sz(110.0) as u32;
     let (main, bar) = area.split_horizontally(w.saturating_sub(bar_w));
     if !panels.is_empty() {
-        let cells = main.split_evenly((1, panels.len()));
+        let cells = main.split_evenly((rows, cols));
         for (c, p) in cells.iter().zip(panels) {
             draw_heatmap(c, p)?;
         }
@@ -380,7 +383,7 @@ mod tests {
     #[test]
     fn svg_smoke() {
         let svg = render_svg_string((1200, 560), |a| {
-            draw_heatmaps(a, "title", &[panel(), panel()], "fraction")
+            draw_heatmaps(a, "title", &[panel(), panel(), panel()], 2, "fraction")
         })
         .unwrap();
         assert!(svg.contains("predicted") && svg.contains("simulated") && svg.contains("fraction"));

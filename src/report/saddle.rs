@@ -79,8 +79,8 @@ pub fn table(r: &SaddleReport) -> String {
     for p in &r.phases {
         let _ = writeln!(
             s,
-            "phase {} ({}; ε = {}, T = {}):",
-            p.name, p.prediction, p.attraction_radius, p.horizon
+            "phase {} [{}] ({}; ε = {}, T = {}):",
+            p.name, p.system, p.prediction, p.attraction_radius, p.horizon
         );
         for b in &p.boundaries {
             let _ = writeln!(
@@ -122,15 +122,16 @@ pub fn table(r: &SaddleReport) -> String {
 /// One CSV row per phase-diagram cell.
 pub fn phase_csv(r: &SaddleReport) -> String {
     let mut s = String::from(
-        "panel,algorithm,y_name,y,rho,attracted,paths,fraction,ci_lo,ci_hi,predicted,in_region,in_region_attracted\n",
+        "panel,algorithm,system,y_name,y,rho,attracted,paths,fraction,ci_lo,ci_hi,predicted,in_region,in_region_attracted\n",
     );
     for p in &r.phases {
         for c in &p.cells {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{}",
                 p.name,
                 p.algorithm,
+                p.system,
                 p.y_name,
                 c.y,
                 c.rho,
@@ -239,8 +240,9 @@ pub fn phase_panels(r: &SaddleReport) -> Vec<HeatmapPanel> {
                     let kd = r.kappa_d;
                     (
                         format!(
-                            "{}, additive noise σ, H = diag({})",
+                            "{}{}, additive noise σ, H = diag({})",
                             alg.to_uppercase(),
+                            if p.system == "discrete" { "" } else { " SDE" },
                             join(&c.phase_rho_sigma.eigenvalues)
                         ),
                         "noise σ".to_string(),
@@ -424,17 +426,37 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
         .collect()
 }
 
-const PHASE_SIZE: (u32, u32) = (1900, 640);
+/// Panels per row of the phase figure: all in one row up to three, else two per row.
+fn phase_cols(r: &SaddleReport) -> usize {
+    let n = r.phases.len().max(1);
+    if n <= 3 {
+        n
+    } else {
+        2
+    }
+}
+
+fn phase_size(r: &SaddleReport) -> (u32, u32) {
+    let cols = phase_cols(r) as u32;
+    let rows = r.phases.len().max(1).div_ceil(cols as usize) as u32;
+    (640 * cols + 110, 600 * rows + 40)
+}
 
 fn draw_phase<DB: plotters::prelude::DrawingBackend>(
     a: &plotters::drawing::DrawingArea<DB, plotters::coord::Shift>,
     r: &SaddleReport,
 ) -> Result<()> {
     let title = format!(
-        "Attraction to the saddle of f = ½xᵀHx: fraction of discrete paths with ‖x_T‖ < ε (η = {})",
+        "Attraction to the saddle of f = ½xᵀHx: fraction of paths with ‖x_T‖ < ε (η = {})",
         r.config.eta
     );
-    draw_heatmaps(a, &title, &phase_panels(r), "fraction attracted at T")
+    draw_heatmaps(
+        a,
+        &title,
+        &phase_panels(r),
+        phase_cols(r),
+        "fraction attracted at T",
+    )
 }
 
 fn curves_size(r: &SaddleReport) -> (u32, u32) {
@@ -476,10 +498,10 @@ pub fn write(r: &SaddleReport, dir: &Path) -> Result<Vec<PathBuf>> {
     st.bytes("saddle_phase.csv", phase_csv(r).as_bytes())?;
     st.bytes("saddle_curves.csv", curves_csv(r).as_bytes())?;
     st.with("saddle_phase.png", |p| {
-        crate::plot::render_png(p, PHASE_SIZE, |a| draw_phase(a, r))
+        crate::plot::render_png(p, phase_size(r), |a| draw_phase(a, r))
     })?;
     st.with("saddle_phase.svg", |p| {
-        crate::plot::render_svg(p, PHASE_SIZE, |a| draw_phase(a, r))
+        crate::plot::render_svg(p, phase_size(r), |a| draw_phase(a, r))
     })?;
     let size = curves_size(r);
     st.with("saddle_curves.png", |p| {
@@ -494,7 +516,7 @@ pub fn write(r: &SaddleReport, dir: &Path) -> Result<Vec<PathBuf>> {
 /// Both figures as in-memory SVG strings (for smoke tests).
 pub fn svg_strings(r: &SaddleReport) -> Result<(String, String)> {
     Ok((
-        crate::plot::render_svg_string(PHASE_SIZE, |a| draw_phase(a, r))?,
+        crate::plot::render_svg_string(phase_size(r), |a| draw_phase(a, r))?,
         crate::plot::render_svg_string(curves_size(r), |a| draw_curves(a, r))?,
     ))
 }

@@ -373,6 +373,13 @@ pub struct RhoSigmaConfig {
     /// Overrides `classify.attraction_radius`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attraction_radius: Option<f64>,
+    /// Also run the algorithm's SDE (closed form, Euler–Maruyama with this many sub-steps per
+    /// `η`) as an independent ensemble, shown as a second panel with its own verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sde_substeps: Option<usize>,
+    /// Paths per cell of the SDE panel (default: `paths`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sde_paths: Option<usize>,
 }
 
 /// Verdict tolerances.
@@ -572,6 +579,8 @@ pub struct PanelReport {
     pub name: String,
     /// Algorithm.
     pub algorithm: String,
+    /// `discrete` or the SDE and its integrator.
+    pub system: String,
     /// `lambda` or `sigma`.
     pub y_name: String,
     /// Predicted boundary, in words.
@@ -1040,6 +1049,12 @@ impl SaddleStudy {
         if let Some(e) = rs.attraction_radius {
             setup::positive("phase_rho_sigma.attraction_radius", e)?;
         }
+        if let Some(r) = rs.sde_substeps {
+            positive_count("phase_rho_sigma.sde_substeps", r)?;
+        }
+        if let Some(p) = rs.sde_paths {
+            positive_count("phase_rho_sigma.sde_paths", p)?;
+        }
         Ok(Self {
             config,
             mu_reference,
@@ -1073,6 +1088,9 @@ impl SaddleStudy {
         w += (self.rl_lambdas.len() * rl.panels.len() * rl.paths) as u64 * st(rl.horizon);
         let rs = &c.phase_rho_sigma;
         w += (self.rs_sigmas.len() * rs.paths) as u64 * st(rs.horizon);
+        if rs.sde_substeps.is_some() {
+            w += (self.rs_sigmas.len() * rs.sde_paths.unwrap_or(rs.paths)) as u64 * st(rs.horizon);
+        }
         w
     }
 
@@ -1129,7 +1147,7 @@ impl SaddleStudy {
         let reference = self.run_reference(&mut level, progress)?;
         let curves = self.run_curves(&mut level, progress)?;
         let mut phases = self.run_rho_lambda(&mut level, progress, &mut warnings)?;
-        phases.push(self.run_rho_sigma(&mut level, progress)?);
+        phases.extend(self.run_rho_sigma(&mut level, progress)?);
         let verdicts = self.judge(&reference, &phases);
         let d = self.config.phase_rho_sigma.eigenvalues.len();
         Ok(SaddleReport {
@@ -1487,6 +1505,7 @@ impl SaddleStudy {
             panels.push(PanelReport {
                 name: format!("{}_rho_lambda", panel.algorithm),
                 algorithm: panel.algorithm.name().into(),
+                system: "discrete".into(),
                 y_name: "lambda".into(),
                 prediction: if is_usam {
                     "full-batch USAM: attracted iff ρ|λ| > 1".into()
@@ -1508,7 +1527,7 @@ impl SaddleStudy {
         &self,
         level: &mut u64,
         progress: Option<&(dyn Fn(u64) + Sync)>,
-    ) -> Result<PanelReport> {
+    ) -> Result<Vec<PanelReport>> {
         let c = &self.config;
         let rs = &c.phase_rho_sigma;
         let eps = rs.attraction_radius.unwrap_or(c.classify.attraction_radius);
@@ -1517,10 +1536,11 @@ impl SaddleStudy {
         let mu = min_negative("phase_rho_sigma.eigenvalues", &rs.eigenvalues)?;
         let kd = kappa(d);
         let f = Quadratic::from_spectrum(&rs.eigenvalues, None)?;
-        let mut cells = Vec::new();
+        let with_sde = rs.sde_substeps.is_some();
+        let mut cells: [Vec<CellReport>; 2] = [Vec::new(), Vec::new()];
         for &sigma in &self.rs_sigmas {
             let oracle = noise(d, sigma)?;
-            let systems: Vec<System> = self
+            let discrete: Vec<System> = self
                 .rs_rhos
                 .iter()
                 .enumerate()
@@ -1533,51 +1553,103 @@ impl SaddleStudy {
                     }),
                 })
                 .collect();
-            let acc = self.run_ensemble(
-                &f,
-                &oracle,
-                &systems,
-                steps,
-                steps,
-                rs.paths,
-                &self.rs_start,
-                *level,
-                false,
-                progress,
-            );
-            *level += 1;
-            for (s, &rho) in self.rs_rhos.iter().enumerate() {
-                let recs = &acc.rec[s];
-                let n = recs.len();
-                let k = recs.iter().filter(|q| q.final_norm < eps).count();
-                cells.push(CellReport {
-                    rho,
-                    y: sigma,
-                    attracted: k,
-                    paths: n,
-                    fraction: k as f64 / n as f64,
-                    ci: wilson(k, n, c.verdict.level),
-                    predicted: if rho * kd * mu > sigma { 1.0 } else { 0.0 },
-                    in_region: None,
-                    in_region_attracted: None,
-                });
+            let mut runs = vec![(0usize, discrete, rs.paths)];
+            if let Some(r) = rs.sde_substeps {
+                // The algorithm's SDE, an independent ensemble (its own run level).
+                let kind = ModelKind::own(rs.algorithm);
+                let mut sde = Vec::new();
+                for (i, &rho) in self.rs_rhos.iter().enumerate() {
+                    sde.push(System {
+                        label: format!("{}#{i}", kind.name()),
+                        dynamics: Dynamics::Euler {
+                            model: SdeModel::new(
+                                kind,
+                                &f,
+                                &oracle,
+                                c.eta,
+                                rho,
+                                SdeForm::ClosedForm,
+                                2,
+                            )?,
+                            substeps: r,
+                        },
+                    });
+                }
+                runs.push((1, sde, rs.sde_paths.unwrap_or(rs.paths)));
+            }
+            for (slot, systems, paths) in runs {
+                let acc = self.run_ensemble(
+                    &f,
+                    &oracle,
+                    &systems,
+                    steps,
+                    steps,
+                    paths,
+                    &self.rs_start,
+                    *level,
+                    false,
+                    progress,
+                );
+                *level += 1;
+                for (s, recs) in acc.rec.iter().enumerate() {
+                    let rho = self.rs_rhos[s];
+                    let n = recs.len();
+                    let k = recs.iter().filter(|q| q.final_norm < eps).count();
+                    cells[slot].push(CellReport {
+                        rho,
+                        y: sigma,
+                        attracted: k,
+                        paths: n,
+                        fraction: k as f64 / n as f64,
+                        ci: wilson(k, n, c.verdict.level),
+                        predicted: if rho * kd * mu > sigma { 1.0 } else { 0.0 },
+                        in_region: None,
+                        in_region_attracted: None,
+                    });
+                }
             }
         }
-        let boundaries = boundaries(&self.rs_rhos, &self.rs_sigmas, &cells, |sigma, _| {
-            Some(sigma / (kd * mu))
-        });
-        Ok(PanelReport {
-            name: "sam_rho_sigma".into(),
-            algorithm: rs.algorithm.name().into(),
-            y_name: "sigma".into(),
-            prediction: format!("mini-batch SAM: attracted iff ρ κ_d |λ| > σ (κ_{d} = {kd:.4})"),
-            rhos: self.rs_rhos.clone(),
-            ys: self.rs_sigmas.clone(),
-            cells,
-            boundaries,
-            attraction_radius: eps,
-            horizon: rs.horizon,
-        })
+        let [discrete, sde] = cells;
+        let mut out = Vec::new();
+        for (cells, name, system) in [
+            (
+                discrete,
+                "sam_rho_sigma".to_string(),
+                "discrete".to_string(),
+            ),
+            (
+                sde,
+                "sam_sde_rho_sigma".to_string(),
+                format!(
+                    "sam_sde (closed form, Euler–Maruyama, {} sub-steps per η)",
+                    rs.sde_substeps.unwrap_or(0)
+                ),
+            ),
+        ] {
+            if cells.is_empty() {
+                continue;
+            }
+            let boundaries = boundaries(&self.rs_rhos, &self.rs_sigmas, &cells, |sigma, _| {
+                Some(sigma / (kd * mu))
+            });
+            out.push(PanelReport {
+                name,
+                algorithm: rs.algorithm.name().into(),
+                system,
+                y_name: "sigma".into(),
+                prediction: format!(
+                    "mini-batch SAM: attracted iff ρ κ_d |λ| > σ (κ_{d} = {kd:.4})"
+                ),
+                rhos: self.rs_rhos.clone(),
+                ys: self.rs_sigmas.clone(),
+                cells,
+                boundaries,
+                attraction_radius: eps,
+                horizon: rs.horizon,
+            });
+        }
+        debug_assert!(with_sde == (out.len() == 2));
+        Ok(out)
     }
 
     fn judge(&self, reference: &[ReferenceRowReport], phases: &[PanelReport]) -> Vec<Verdict> {
