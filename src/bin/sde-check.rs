@@ -38,7 +38,9 @@ enum Command {
     /// escape times (discrete and SDE/ODE), and attraction phase diagrams over (ρ, |λ|) and
     /// (ρ, σ) with the predicted boundaries. Writes saddle.json, saddle_phase.csv,
     /// saddle_curves.csv, saddle_phase.png/.svg and saddle_curves.png/.svg to --out
-    /// (default plots/saddle). --paths overrides the paths of every stochastic part.
+    /// (default plots/saddle). --paths sets the paths of the noisy reference rows, the curves and
+    /// the discrete phase diagrams (deterministic reference rows always run one path; the SDE
+    /// panel keeps phase_rho_sigma.sde_paths).
     Saddle(CommonArgs),
 }
 
