@@ -328,19 +328,28 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
             let mut legend: Vec<LegendEntry> = Vec::new();
             let mut dist = Vec::new();
             let mut esc = Vec::new();
-            for &(ci, q) in &group {
+            for (gi, &(ci, q)) in group.iter().enumerate() {
                 let discrete = q.system == "discrete";
                 if discrete {
-                    legend.push(LegendEntry {
-                        text: if q.algorithm == "sgd" {
-                            if sigma == 0.0 {
-                                "GD".into()
-                            } else {
-                                "SGD".into()
-                            }
+                    let name = if q.algorithm == "sgd" {
+                        if sigma == 0.0 {
+                            "GD".to_string()
                         } else {
-                            format!("{} ρ = {}", q.algorithm.to_uppercase(), q.rho)
-                        },
+                            "SGD".to_string()
+                        }
+                    } else {
+                        format!("{} ρ = {}", q.algorithm.to_uppercase(), q.rho)
+                    };
+                    // Escape counts (the rest is censored at T): discrete, then SDE/ODE.
+                    let sde = group
+                        .get(gi + 1)
+                        .filter(|g| g.0 == ci)
+                        .map_or(String::new(), |g| format!(", SDE {}", g.1.escape.escaped));
+                    legend.push(LegendEntry {
+                        text: format!(
+                            "{name} (escaped by T: {}{sde} of {})",
+                            q.escape.escaped, q.escape.paths
+                        ),
                         color: Some(ci),
                         dashed: false,
                     });
