@@ -29,7 +29,10 @@
 //!
 //! **Phase diagrams.** On a grid over `(ρ, |λ|)` (full batch; `H = diag(others, −|λ|)`) and over
 //! `(ρ, σ)` (mini-batch SAM, additive noise), every cell runs `paths` discrete paths from the
-//! configured start to `T` and reports the attraction fraction. Agreement measure: along each
+//! configured start to `T` and reports the attraction fraction. With
+//! `phase_rho_sigma.sde_substeps` set, the `(ρ, σ)` grid is also run for SAM's SDE (SPEC §3
+//! closed form, Euler–Maruyama, `sde_paths` paths, an independent ensemble): a second panel
+//! judged against the same prediction. Agreement measure: along each
 //! row (fixed `|λ|` or `σ`) the simulated boundary `ρ_sim` is the smallest `ρ` at which the
 //! fraction, linearly interpolated in `log ρ`, reaches ½; its interval comes from the same
 //! crossing of the Wilson upper and lower curves. It is compared with the predicted `ρ_pred` in
