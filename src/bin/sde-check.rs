@@ -31,6 +31,17 @@ enum Command {
     /// USAM, DNSAM, SAM and SGD on Paper 1's d = 20 quadratic, each against its own SDE and the
     /// SGD SDE, ρ ∝ √η. Writes convergence.json, .csv, .png and .svg to --out.
     Convergence(CommonArgs),
+    /// Saddle points: where SAM gets stuck, measured against the theory (SPEC §6).
+    ///
+    /// Without CONFIG, runs the embedded default (experiments/saddle_default.toml) on
+    /// H = diag(1, −0.5), η = 0.01: the SPEC §6 reference run, distance-to-saddle curves and
+    /// escape times (discrete and SDE/ODE), and attraction phase diagrams over (ρ, |λ|) and
+    /// (ρ, σ) with the predicted boundaries. Writes saddle.json, saddle_phase.csv,
+    /// saddle_curves.csv, saddle_phase.png/.svg and saddle_curves.png/.svg to --out
+    /// (default plots/saddle). --paths sets the paths of the noisy reference rows, the curves and
+    /// the discrete phase diagrams (deterministic reference rows always run one path; the SDE
+    /// panel keeps phase_rho_sigma.sde_paths).
+    Saddle(CommonArgs),
 }
 
 #[derive(Args, Debug)]
@@ -78,6 +89,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Convergence(args) => convergence(args),
+        Command::Saddle(args) => saddle(args),
     }
 }
 
@@ -147,6 +159,47 @@ fn convergence(args: CommonArgs) -> anyhow::Result<bool> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", samsde::report::convergence::table(&report));
+        for w in &written {
+            println!("wrote {}", w.display());
+        }
+    }
+    Ok(report.all_pass())
+}
+
+fn saddle(args: CommonArgs) -> anyhow::Result<bool> {
+    use samsde::study::saddle::{SaddleConfig, SaddleStudy};
+    let text = read_config(&args.config, samsde::study::saddle::DEFAULT_CONFIG)?;
+    let mut config: SaddleConfig =
+        samsde::study::setup::parse_toml(&text).context("invalid configuration")?;
+    if let Some(p) = args.paths {
+        config.reference.paths = p;
+        config.curves.paths = p;
+        config.phase_rho_lambda.paths = p;
+        config.phase_rho_sigma.paths = p;
+    }
+    if let Some(s) = args.seed {
+        config.seed = s;
+    }
+    let study = SaddleStudy::new(config).context("invalid configuration")?;
+    if args.print_config {
+        print!("{}", toml::to_string_pretty(&study.config)?);
+        return Ok(true);
+    }
+    let (pool, threads) = thread_pool(args.threads)?;
+    let pb = progress_bar(study.total_work(), args.quiet);
+    let done = AtomicU64::new(0);
+    let tick = |n: u64| {
+        let v = done.fetch_add(n, Ordering::Relaxed) + n;
+        pb.set_position(v);
+    };
+    let report = pool.install(|| study.run(threads, Some(&tick)))?;
+    pb.finish_and_clear();
+    let out = args.out.unwrap_or_else(|| PathBuf::from("plots/saddle"));
+    let written = samsde::report::saddle::write(&report, &out)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", samsde::report::saddle::table(&report));
         for w in &written {
             println!("wrote {}", w.display());
         }

@@ -76,6 +76,18 @@ pub enum Start {
         /// Standard deviation per coordinate.
         std: f64,
     },
+    /// `x₀ = center + r·u`, `u` uniform on the unit sphere, `r` such that `x₀` is uniform in the
+    /// shell `r_min ≤ ‖x₀ − center‖ ≤ r_max` (`r = (r_min^d + U (r_max^d − r_min^d))^{1/d}`,
+    /// `U ~ U(0, 1)`); `r_min = 0` is the ball, `r_min = r_max` the sphere. Drawn per path from
+    /// the auxiliary stream `"start"` (Gaussian direction first, then `U`).
+    Shell {
+        /// Centre.
+        center: Vector,
+        /// Inner radius `r_min ≥ 0`.
+        r_min: f64,
+        /// Outer radius `r_max ≥ r_min`.
+        r_max: f64,
+    },
 }
 
 impl Start {
@@ -87,6 +99,22 @@ impl Start {
                 mean.clone(),
                 Matrix::identity(mean.len(), mean.len()) * (std * std),
             ),
+            Start::Shell {
+                center,
+                r_min,
+                r_max,
+            } => {
+                // E r² = d/(d+2) · (b^{d+2} − a^{d+2}) / (b^d − a^d); Cov = E r²/d · I.
+                let d = center.len();
+                let df = d as f64;
+                let e_r2 = if r_max > r_min {
+                    df / (df + 2.0) * (r_max.powf(df + 2.0) - r_min.powf(df + 2.0))
+                        / (r_max.powf(df) - r_min.powf(df))
+                } else {
+                    r_max * r_max
+                };
+                (center.clone(), Matrix::identity(d, d) * (e_r2 / df))
+            }
         }
     }
     /// Dimension.
@@ -94,6 +122,7 @@ impl Start {
         match self {
             Start::Point(x) => x.len(),
             Start::Gaussian { mean, .. } => mean.len(),
+            Start::Shell { center, .. } => center.len(),
         }
     }
 }
@@ -317,6 +346,29 @@ impl Ensemble<'_> {
                     for i in 0..d {
                         let z: f64 = StandardNormal.sample(&mut r);
                         c[i] = mean[i] + std * z;
+                    }
+                }
+            }
+            Start::Shell {
+                center,
+                r_min,
+                r_max,
+            } => {
+                let df = d as f64;
+                for (j, mut c) in x0.column_iter_mut().enumerate() {
+                    let mut r = rng::aux_rng(self.seed, "start", streams[j]);
+                    let mut norm2 = 0.0;
+                    for i in 0..d {
+                        let z: f64 = StandardNormal.sample(&mut r);
+                        c[i] = z;
+                        norm2 += z * z;
+                    }
+                    let u: f64 = rand::RngExt::random(&mut r);
+                    let (a, b) = (r_min.powf(df), r_max.powf(df));
+                    let radius = (a + u * (b - a)).powf(1.0 / df);
+                    let scale = radius / norm2.sqrt().max(f64::MIN_POSITIVE);
+                    for i in 0..d {
+                        c[i] = center[i] + scale * c[i];
                     }
                 }
             }

@@ -7,6 +7,9 @@
 //!
 //! * [`loglog`] — the convergence figure: weak error against `eta` on log–log axes, with error
 //!   bars and reference slopes.
+//! * [`heatmap`] — phase diagrams: a fraction on a log–log grid with predicted boundary curves
+//!   and simulated boundary points on top, several panels with one colour bar.
+//! * [`bands`] — curves with quantile bands (linear or log `y`), e.g. distance to a saddle.
 //!
 //! **Fonts.** plotters is built with `ab_glyph` and no system font libraries, so no font exists
 //! until one is registered. [`ensure_fonts`] registers the bundled DejaVu Sans
@@ -19,6 +22,8 @@
 //! Paul Tol's indigo, wine and olive, 9 colours distinguishable under the common forms of colour
 //! blindness. Series also cycle through marker shapes, so they stay apart in greyscale print.
 
+pub mod bands;
+pub mod heatmap;
 pub mod loglog;
 
 use std::path::{Path, PathBuf};

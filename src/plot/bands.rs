@@ -1,0 +1,330 @@
+//! Curves with quantile bands (like DifferentialEquations.jl's `EnsembleSummary`): one line per
+//! series (solid or dashed) with an optional translucent band between a lower and an upper curve,
+//! on a linear `x` axis and a linear or log `y` axis.
+//!
+//! Values outside the panel's `y` range (including `±∞`, and `≤ 0` on a log axis) are clipped to
+//! the range's edge, so a band whose upper quantile is "escaped" (`+∞`) runs along the top edge;
+//! `NaN` breaks a line. Colours come from [`PALETTE`] by `color` index; the legend lists the
+//! entries of [`BandPanel::legend`] (so one colour can stand for a solid/dashed pair).
+
+use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
+use plotters::prelude::*;
+
+use super::{draw_err, try_ensure_fonts, PALETTE};
+use crate::Result;
+
+/// One curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BandSeries {
+    /// Index into [`PALETTE`].
+    pub color: usize,
+    /// Dashed line.
+    pub dashed: bool,
+    /// Abscissae.
+    pub x: Vec<f64>,
+    /// The line.
+    pub y: Vec<f64>,
+    /// Optional band `(lo, hi)`, same length as `x`.
+    pub band: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+/// A legend entry: text, colour index (`None` = black), dashed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegendEntry {
+    /// Text.
+    pub text: String,
+    /// Colour index into [`PALETTE`] (`None`: black).
+    pub color: Option<usize>,
+    /// Dashed sample line.
+    pub dashed: bool,
+}
+
+/// A panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BandPanel {
+    /// Title.
+    pub title: String,
+    /// `x` axis text.
+    pub x_label: String,
+    /// `y` axis text.
+    pub y_label: String,
+    /// `x` range.
+    pub x_range: (f64, f64),
+    /// `y` range (positive if `log_y`).
+    pub y_range: (f64, f64),
+    /// Log `y` axis.
+    pub log_y: bool,
+    /// The curves.
+    pub series: Vec<BandSeries>,
+    /// Horizontal reference lines `(y, text)` (grey, dotted).
+    pub hlines: Vec<(f64, String)>,
+    /// Legend.
+    pub legend: Vec<LegendEntry>,
+}
+
+fn clip(v: f64, (a, b): (f64, f64)) -> Option<f64> {
+    if v.is_nan() {
+        None
+    } else {
+        Some(v.clamp(a, b))
+    }
+}
+
+fn log_ticks(a: f64, b: f64) -> Vec<f64> {
+    let (ka, kb) = (a.log10().ceil() as i32, b.log10().floor() as i32);
+    let step = ((kb - ka) / 8 + 1).max(1);
+    (ka..=kb)
+        .step_by(step as usize)
+        .map(|k| 10f64.powi(k))
+        .collect()
+}
+
+fn fmt_tick(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 1e4 || v.abs() < 1e-2 {
+        let e = v.abs().log10().round() as i32;
+        if (v.abs() - 10f64.powi(e)).abs() < 1e-9 * v.abs() {
+            format!("1e{e}")
+        } else {
+            format!("{v:.0e}")
+        }
+    } else {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Draws one panel.
+pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPanel) -> Result<()> {
+    try_ensure_fonts()?;
+    let (w, h) = area.dim_in_pixel();
+    let s = (w as f64 / 700.0).min(h as f64 / 480.0).clamp(0.4, 4.0);
+    let sz = |v: f64| (v * s).round().max(1.0);
+    let font = |v: f64| ("sans-serif", sz(v)).into_font();
+    let yr = p.y_range;
+    let y_ok = yr.1 > yr.0 && (!p.log_y || yr.0 > 0.0);
+    let x_ok = p.x_range.1 > p.x_range.0;
+    if !y_ok || !x_ok {
+        return Err(crate::Error::Plot(format!(
+            "band panel {:?}: bad ranges x {:?}, y {:?}",
+            p.title, p.x_range, yr
+        )));
+    }
+    let fmt = |v: &f64| fmt_tick(*v);
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin(sz(10.0) as i32)
+        .caption(&p.title, font(20.0))
+        .x_label_area_size(sz(50.0) as u32)
+        .y_label_area_size(sz(72.0) as u32);
+    let x_spec = p.x_range.0..p.x_range.1;
+    // Both axis kinds share the drawing code through a closure over the chart.
+    macro_rules! body {
+        ($chart:ident, $to_y:expr) => {{
+            $chart
+                .configure_mesh()
+                .x_desc(p.x_label.as_str())
+                .y_desc(p.y_label.as_str())
+                .axis_desc_style(font(17.0))
+                .label_style(font(15.0))
+                .x_label_formatter(&fmt)
+                .y_label_formatter(&fmt)
+                .bold_line_style(RGBColor(215, 215, 215).stroke_width(1))
+                .light_line_style(TRANSPARENT)
+                .draw()
+                .map_err(draw_err)?;
+            for (y, text) in &p.hlines {
+                if *y >= yr.0 && *y <= yr.1 {
+                    let style = RGBColor(90, 90, 90).stroke_width(sz(1.5) as u32);
+                    $chart
+                        .draw_series(DashedLineSeries::new(
+                            vec![(p.x_range.0, $to_y(*y)), (p.x_range.1, $to_y(*y))],
+                            sz(3.0),
+                            sz(4.0),
+                            style,
+                        ))
+                        .map_err(draw_err)?;
+                    // Text just above the line, so the line does not strike it through.
+                    $chart
+                        .draw_series(std::iter::once(
+                            EmptyElement::at((
+                                p.x_range.0 + 0.01 * (p.x_range.1 - p.x_range.0),
+                                $to_y(*y),
+                            )) + Text::new(
+                                text.clone(),
+                                (0, -(sz(17.0) as i32)),
+                                font(14.0).color(&RGBColor(60, 60, 60)),
+                            ),
+                        ))
+                        .map_err(draw_err)?;
+                }
+            }
+            for ser in &p.series {
+                let color = PALETTE[ser.color % PALETTE.len()];
+                if let Some((lo, hi)) = &ser.band {
+                    let mut poly: Vec<(f64, f64)> = Vec::new();
+                    let mut back: Vec<(f64, f64)> = Vec::new();
+                    for i in 0..ser.x.len() {
+                        if let (Some(a), Some(b)) = (clip(lo[i], yr), clip(hi[i], yr)) {
+                            poly.push((ser.x[i], $to_y(b)));
+                            back.push((ser.x[i], $to_y(a)));
+                        }
+                    }
+                    back.reverse();
+                    poly.extend(back);
+                    if poly.len() >= 3 {
+                        $chart
+                            .draw_series(std::iter::once(Polygon::new(
+                                poly,
+                                color.mix(0.18).filled(),
+                            )))
+                            .map_err(draw_err)?;
+                    }
+                }
+            }
+            for ser in &p.series {
+                let color = PALETTE[ser.color % PALETTE.len()];
+                let style = color.stroke_width(sz(2.4) as u32);
+                let pts: Vec<Option<(f64, f64)>> = ser
+                    .x
+                    .iter()
+                    .zip(&ser.y)
+                    .map(|(&x, &y)| clip(y, yr).map(|y| (x, $to_y(y))))
+                    .collect();
+                for run in pts.split(|q| q.is_none()) {
+                    let run: Vec<(f64, f64)> = run.iter().flatten().copied().collect();
+                    if run.len() < 2 {
+                        continue;
+                    }
+                    if ser.dashed {
+                        $chart
+                            .draw_series(DashedLineSeries::new(run, sz(8.0), sz(5.0), style))
+                            .map_err(draw_err)?;
+                    } else {
+                        $chart
+                            .draw_series(LineSeries::new(run, style))
+                            .map_err(draw_err)?;
+                    }
+                }
+            }
+            for e in &p.legend {
+                let color = e.color.map_or(BLACK, |c| PALETTE[c % PALETTE.len()]);
+                let style = color.stroke_width(sz(2.4) as u32);
+                let len = sz(26.0) as i32;
+                let (d, g) = (sz(7.0), sz(4.0));
+                let dashed = e.dashed;
+                $chart
+                    .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
+                    .map_err(draw_err)?
+                    .label(e.text.as_str())
+                    .legend(move |(x, y)| {
+                        if dashed {
+                            DashedPathElement::new(vec![(x, y), (x + len, y)], d, g, style)
+                                .into_dyn()
+                        } else {
+                            PathElement::new(vec![(x, y), (x + len, y)], style).into_dyn()
+                        }
+                    });
+            }
+            if !p.legend.is_empty() {
+                $chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::LowerRight)
+                    .margin(sz(6.0) as i32)
+                    .legend_area_size(sz(34.0) as i32)
+                    .label_font(font(13.0))
+                    .background_style(WHITE.mix(0.88).filled())
+                    .border_style(RGBColor(120, 120, 120).stroke_width(1))
+                    .draw()
+                    .map_err(draw_err)?;
+            }
+        }};
+    }
+    if p.log_y {
+        let mut chart = builder
+            .build_cartesian_2d(
+                x_spec,
+                (yr.0..yr.1)
+                    .log_scale()
+                    .with_key_points(log_ticks(yr.0, yr.1)),
+            )
+            .map_err(draw_err)?;
+        body!(chart, |y: f64| y);
+    } else {
+        let mut chart = builder
+            .build_cartesian_2d(x_spec, yr.0..yr.1)
+            .map_err(draw_err)?;
+        body!(chart, |y: f64| y);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plot::render_svg_string;
+
+    fn panel(log_y: bool) -> BandPanel {
+        let x: Vec<f64> = (0..20).map(|i| i as f64).collect();
+        let y: Vec<f64> = x.iter().map(|v| 0.01 * (0.3 * v).exp()).collect();
+        let lo = y.iter().map(|v| v * 0.5).collect();
+        let mut hi: Vec<f64> = y.iter().map(|v| v * 2.0).collect();
+        hi[19] = f64::INFINITY;
+        BandPanel {
+            title: "distance".into(),
+            x_label: "t".into(),
+            y_label: "‖x‖".into(),
+            x_range: (0.0, 19.0),
+            y_range: (1e-3, 10.0),
+            log_y,
+            series: vec![
+                BandSeries {
+                    color: 0,
+                    dashed: false,
+                    x: x.clone(),
+                    y: y.clone(),
+                    band: Some((lo, hi)),
+                },
+                BandSeries {
+                    color: 1,
+                    dashed: true,
+                    x,
+                    y: y.iter()
+                        .map(|v| if *v > 1.0 { f64::NAN } else { *v })
+                        .collect(),
+                    band: None,
+                },
+            ],
+            hlines: vec![(1.0, "R".into())],
+            legend: vec![
+                LegendEntry {
+                    text: "case A".into(),
+                    color: Some(0),
+                    dashed: false,
+                },
+                LegendEntry {
+                    text: "SDE".into(),
+                    color: None,
+                    dashed: true,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn svg_smoke_log_and_linear() {
+        for log in [true, false] {
+            let svg = render_svg_string((700, 480), |a| draw_bands(a, &panel(log))).unwrap();
+            assert!(svg.contains("case A") && svg.contains("distance"));
+        }
+    }
+
+    #[test]
+    fn bad_range_is_an_error() {
+        let mut p = panel(true);
+        p.y_range = (0.0, 1.0);
+        assert!(render_svg_string((700, 480), |a| draw_bands(a, &p)).is_err());
+    }
+}
