@@ -7,6 +7,7 @@
 //!
 //! * [`loglog`] — the convergence figure: weak error against `eta` on log–log axes, with error
 //!   bars and reference slopes.
+//! * [`dots`] — dot-and-whisker panels (value and CI per category and series; flatness figure).
 //!
 //! **Fonts.** plotters is built with `ab_glyph` and no system font libraries, so no font exists
 //! until one is registered. [`ensure_fonts`] registers the bundled DejaVu Sans
@@ -19,6 +20,7 @@
 //! Paul Tol's indigo, wine and olive, 9 colours distinguishable under the common forms of colour
 //! blindness. Series also cycle through marker shapes, so they stay apart in greyscale print.
 
+pub mod dots;
 pub mod loglog;
 
 use std::path::{Path, PathBuf};

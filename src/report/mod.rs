@@ -2,3 +2,4 @@
 //! run's files (via [`crate::output`]). One file per study.
 
 pub mod convergence;
+pub mod flatness;

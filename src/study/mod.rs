@@ -3,5 +3,6 @@
 //! binary for that.
 
 pub mod convergence;
+pub mod flatness;
 pub mod setup;
 pub mod test_function;
