@@ -7,6 +7,8 @@
 //!
 //! * [`loglog`] — the convergence figure: weak error against `eta` on log–log axes, with error
 //!   bars and reference slopes.
+//! * [`bands`] — time series with mean line, CI band and quantile band (trajectories figure).
+//! * [`surface`] — heat map of a 2-D surface with colour bar and overlaid paths.
 //! * [`dots`] — dot-and-whisker panels (value and CI per category and series; flatness figure).
 //!
 //! **Fonts.** plotters is built with `ab_glyph` and no system font libraries, so no font exists
@@ -20,8 +22,10 @@
 //! Paul Tol's indigo, wine and olive, 9 colours distinguishable under the common forms of colour
 //! blindness. Series also cycle through marker shapes, so they stay apart in greyscale print.
 
+pub mod bands;
 pub mod dots;
 pub mod loglog;
+pub mod surface;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -231,7 +231,7 @@ pub fn draw_figure<DB: DrawingBackend>(
             categories: cats.clone(),
             series: series(&|x| trip(&x.exit_sharp.mean)),
             reference: None,
-            log_y: true,
+            log_y: false,
         },
     )?;
     draw_dot_panel(
@@ -242,7 +242,7 @@ pub fn draw_figure<DB: DrawingBackend>(
             categories: cats,
             series: series(&|x| trip(&x.exit_flat.mean)),
             reference: None,
-            log_y: true,
+            log_y: false,
         },
     )?;
     let st_cats: Vec<String> = r.stationary.iter().map(|x| x.system.clone()).collect();

@@ -3,3 +3,4 @@
 
 pub mod convergence;
 pub mod flatness;
+pub mod trajectories;

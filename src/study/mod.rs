@@ -6,3 +6,4 @@ pub mod convergence;
 pub mod flatness;
 pub mod setup;
 pub mod test_function;
+pub mod trajectories;
