@@ -32,7 +32,7 @@ fn bands_are_ordered_and_deterministic() {
                 assert!(band.ci_lo[j] <= band.mean[j] && band.mean[j] <= band.ci_hi[j]);
             }
         }
-        assert_eq!(s.samples.len(), 4);
+        assert_eq!(s.samples.len(), 6);
         assert_eq!(s.samples[0].len(), a.times.len());
     }
     a.elapsed_s = 0.0;

@@ -16,7 +16,7 @@ use crate::linalg::Matrix;
 
 pub use least_squares::LeastSquares;
 pub use quadratic::Quadratic;
-pub use two_basin::{Basin, TwoBasin};
+pub use two_basin::{Basin, TwoBasin, TwoBasinLandscape, WarpedDoubleWell};
 
 /// A twice-differentiable objective.
 pub trait Landscape: Send + Sync {

@@ -260,6 +260,230 @@ impl Landscape for TwoBasin {
     }
 }
 
+/// What the flatness study needs of a two-basin landscape.
+pub trait TwoBasinLandscape: Landscape {
+    /// The basin of `x`.
+    fn basin(&self, x: &[f64]) -> Basin;
+    /// Barrier height `ΔF` above the (equal) minima.
+    fn barrier(&self) -> f64;
+    /// `tr ∇²f(x)`.
+    fn hessian_trace(&self, x: &[f64]) -> f64;
+    /// The saddle point between the basins.
+    fn saddle(&self) -> Vec<f64>;
+    /// Minimum of basin `b`.
+    fn minimum(&self, b: Basin) -> Vec<f64>;
+    /// `self` as a plain landscape.
+    fn as_landscape(&self) -> &dyn Landscape;
+}
+
+impl TwoBasinLandscape for TwoBasin {
+    fn basin(&self, x: &[f64]) -> Basin {
+        TwoBasin::basin(self, x)
+    }
+    fn barrier(&self) -> f64 {
+        TwoBasin::barrier(self)
+    }
+    fn hessian_trace(&self, x: &[f64]) -> f64 {
+        TwoBasin::hessian_trace(self, x)
+    }
+    fn saddle(&self) -> Vec<f64> {
+        let mut v = vec![0.0; self.dim];
+        v[0] = self.ridge();
+        v
+    }
+    fn minimum(&self, b: Basin) -> Vec<f64> {
+        self.centre(b)
+    }
+    fn as_landscape(&self) -> &dyn Landscape {
+        self
+    }
+}
+
+/// A warped double well with **exactly** equal depths and a smooth saddle:
+///
+/// ```text
+/// u(x₀) = A (1 − e^{−b x₀}),   V(x₀) = ΔF (1 − u²)²,   a(x₀) = 8 ΔF u'(x₀)²,
+/// f(x)  = V(x₀) + ½ a(x₀) Σ_{i≥1} x_i².
+/// ```
+///
+/// `V` vanishes exactly where `u = ±1`: at the flat minimum `x₀ = c_f > 0` and the sharp
+/// minimum `x₀ = −c_s < 0`, so both minima have `f = 0`. There `V'' = 8ΔF u'² = a`, so the
+/// Hessian is `a(c_f) I = a_f I` and `a(−c_s) I = a_s I`: every direction has the basin's
+/// curvature. Since `u' = A b e^{−b x₀}`, `κ = a_s/a_f = e^{2b(c_f + c_s)}`. Solving
+/// `u(c_f) = 1`, `u(−c_s) = −1` gives `B = e^{−b c_f} = 2/(1 + √κ)`, `A = 1/(1 − B)`, and
+/// `a_f = 8ΔF (A b B)²` fixes `b`. The saddle is at the origin (`u = 0`) with curvature
+/// `V''(0) = −4ΔF (A b)²`, of the order of the basin curvatures (the soft minimum's ridge is
+/// much sharper, which breaks the SDEs' first-order-in-ρ expansion there), and the barrier is
+/// exactly `ΔF` from both sides. With `g = ∇f`, `r² = Σ_{i≥1} x_i²`:
+///
+/// ```text
+/// g₀ = V' + ½ a' r²,  g_i = a x_i;   H₀₀ = V'' + ½ a'' r²,  H₀ᵢ = a' x_i,  H_ij = a δ_ij,
+/// V' = −4ΔF u (1 − u²) u',  V'' = −4ΔF [(1 − 3u²) u'² − b u (1 − u²) u'],  a' = −2b a,  a'' = 4b² a.
+/// ```
+///
+/// Basin of `x`: flat iff `x₀ > 0` (the hyperplane through the saddle; the true separatrix bends
+/// away from it by `O(r²)`). Caveat: for `x₀ → +∞`, `u → A` and `f` flattens to the plateau
+/// `ΔF (A² − 1)²` (≈ 7.3 ΔF at κ = 10) with vanishing transverse curvature; paths reach it only
+/// with probability `≈ e^{−7 ΔF/T}`, and the divergence bound catches runaways.
+#[derive(Debug, Clone)]
+pub struct WarpedDoubleWell {
+    dim: usize,
+    a_flat: f64,
+    kappa: f64,
+    barrier: f64,
+    amp: f64,
+    b: f64,
+    c_flat: f64,
+    c_sharp: f64,
+}
+
+impl WarpedDoubleWell {
+    /// Builds and validates: `dim ≥ 1`, `a_flat > 0`, `kappa > 1`, `barrier > 0`.
+    ///
+    /// ```
+    /// use samsde::landscape::{Landscape, WarpedDoubleWell, Basin, TwoBasinLandscape};
+    /// let f = WarpedDoubleWell::new(2, 1.0, 10.0, 1.0).unwrap();
+    /// assert!(f.loss(&f.minimum(Basin::Flat)).abs() < 1e-12);
+    /// assert!(f.loss(&f.minimum(Basin::Sharp)).abs() < 1e-12);
+    /// assert!((f.loss(&[0.0, 0.0]) - 1.0).abs() < 1e-12);
+    /// ```
+    pub fn new(dim: usize, a_flat: f64, kappa: f64, barrier: f64) -> Result<Self> {
+        if dim == 0 {
+            return Err(Error::config("landscape.dim", dim, "must be ≥ 1"));
+        }
+        for (field, v) in [("landscape.a_flat", a_flat), ("landscape.barrier", barrier)] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(Error::config(field, v, "must be finite and > 0"));
+            }
+        }
+        if !(kappa.is_finite() && kappa > 1.0) {
+            return Err(Error::config(
+                "landscape.kappa",
+                kappa,
+                "must be finite and > 1 for the warped shape (a_sharp = kappa · a_flat)",
+            ));
+        }
+        let sk = kappa.sqrt();
+        let bb = 2.0 / (1.0 + sk);
+        let amp = 1.0 / (1.0 - bb);
+        let b = (a_flat / (8.0 * barrier)).sqrt() / (amp * bb);
+        let c_flat = -bb.ln() / b;
+        let c_sharp = (bb * sk).ln() / b;
+        Ok(Self {
+            dim,
+            a_flat,
+            kappa,
+            barrier,
+            amp,
+            b,
+            c_flat,
+            c_sharp,
+        })
+    }
+
+    /// `(u, u', V, V', V'', a)` at `x₀`.
+    fn parts(&self, x0: f64) -> [f64; 6] {
+        let e = (-self.b * x0).exp();
+        let u = self.amp * (1.0 - e);
+        let du = self.amp * self.b * e;
+        let w = 1.0 - u * u;
+        let df = self.barrier;
+        let v = df * w * w;
+        let dv = -4.0 * df * u * w * du;
+        let ddv = -4.0 * df * ((1.0 - 3.0 * u * u) * du * du - self.b * u * w * du);
+        let a = 8.0 * df * du * du;
+        [u, du, v, dv, ddv, a]
+    }
+
+    fn r2(x: &[f64]) -> f64 {
+        x[1..].iter().map(|v| v * v).sum()
+    }
+}
+
+impl Landscape for WarpedDoubleWell {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn loss(&self, x: &[f64]) -> f64 {
+        let [_, _, v, _, _, a] = self.parts(x[0]);
+        v + 0.5 * a * Self::r2(x)
+    }
+    fn grad_into(&self, x: &[f64], out: &mut [f64]) {
+        let [_, _, _, dv, _, a] = self.parts(x[0]);
+        out[0] = dv + 0.5 * (-2.0 * self.b * a) * Self::r2(x);
+        for i in 1..self.dim {
+            out[i] = a * x[i];
+        }
+    }
+    fn hess_vec_into(&self, x: &[f64], v: &[f64], out: &mut [f64]) {
+        let [_, _, _, _, ddv, a] = self.parts(x[0]);
+        let da = -2.0 * self.b * a;
+        let dda = 4.0 * self.b * self.b * a;
+        let mut o0 = (ddv + 0.5 * dda * Self::r2(x)) * v[0];
+        for i in 1..self.dim {
+            o0 += da * x[i] * v[i];
+            out[i] = da * x[i] * v[0] + a * v[i];
+        }
+        out[0] = o0;
+    }
+    fn hessian(&self, x: &[f64]) -> Matrix {
+        let [_, _, _, _, ddv, a] = self.parts(x[0]);
+        let da = -2.0 * self.b * a;
+        let dda = 4.0 * self.b * self.b * a;
+        let r2 = Self::r2(x);
+        Matrix::from_fn(self.dim, self.dim, |i, j| match (i, j) {
+            (0, 0) => ddv + 0.5 * dda * r2,
+            (0, j) => da * x[j],
+            (i, 0) => da * x[i],
+            (i, j) if i == j => a,
+            _ => 0.0,
+        })
+    }
+    fn describe(&self) -> String {
+        format!(
+            "warped double well (d = {}, a_flat = {}, a_sharp = {} (κ = {}), flat minimum at x₀ = {:.3}, sharp at x₀ = −{:.3}, saddle at 0, barrier ΔF = {})",
+            self.dim,
+            self.a_flat,
+            self.a_flat * self.kappa,
+            self.kappa,
+            self.c_flat,
+            self.c_sharp,
+            self.barrier
+        )
+    }
+}
+
+impl TwoBasinLandscape for WarpedDoubleWell {
+    fn basin(&self, x: &[f64]) -> Basin {
+        if x[0] > 0.0 {
+            Basin::Flat
+        } else {
+            Basin::Sharp
+        }
+    }
+    fn barrier(&self) -> f64 {
+        self.barrier
+    }
+    fn hessian_trace(&self, x: &[f64]) -> f64 {
+        let [_, _, _, _, ddv, a] = self.parts(x[0]);
+        ddv + 0.5 * 4.0 * self.b * self.b * a * Self::r2(x) + (self.dim - 1) as f64 * a
+    }
+    fn saddle(&self) -> Vec<f64> {
+        vec![0.0; self.dim]
+    }
+    fn minimum(&self, b: Basin) -> Vec<f64> {
+        let mut v = vec![0.0; self.dim];
+        v[0] = match b {
+            Basin::Flat => self.c_flat,
+            Basin::Sharp => -self.c_sharp,
+        };
+        v
+    }
+    fn as_landscape(&self) -> &dyn Landscape {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,6 +532,39 @@ mod tests {
         x[0] = f.ridge();
         let (qf, qs) = f.wells(&x);
         assert!((qf - qs).abs() < 1e-12 && (qf - f.barrier()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn warped_derivatives_minima_and_curvatures() {
+        for d in [1, 2, 4] {
+            let f = WarpedDoubleWell::new(d, 1.0, 10.0, 1.0).unwrap();
+            let pts: Vec<Vec<f64>> = vec![
+                (0..d).map(|i| if i == 0 { 0.9 } else { 0.2 }).collect(),
+                (0..d)
+                    .map(|i| if i == 0 { -0.7 } else { -0.1 * i as f64 })
+                    .collect(),
+                (0..d).map(|i| if i == 0 { 0.05 } else { 0.3 }).collect(),
+            ];
+            for x in &pts {
+                assert!(grad_error(&f, x, 1e-6) < 1e-6, "d={d} x={x:?}");
+                assert!(hess_error(&f, x, 1e-6) < 1e-5, "d={d} x={x:?}");
+                let tr = f.hessian(x).trace();
+                assert!((tr - f.hessian_trace(x)).abs() < 1e-9 * (1.0 + tr.abs()));
+            }
+            for (b, a) in [(Basin::Flat, 1.0), (Basin::Sharp, 10.0)] {
+                let m = f.minimum(b);
+                assert!(f.loss(&m).abs() < 1e-12);
+                let mut g = vec![0.0; d];
+                f.grad_into(&m, &mut g);
+                assert!(g.iter().all(|v| v.abs() < 1e-12), "{g:?}");
+                let h = f.hessian(&m);
+                for i in 0..d {
+                    assert!((h[(i, i)] - a).abs() < 1e-9, "{b:?} {i}: {}", h[(i, i)]);
+                }
+                assert_eq!(TwoBasinLandscape::basin(&f, &m), b);
+            }
+            assert!((f.loss(&f.saddle()) - 1.0).abs() < 1e-12);
+        }
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct DotPanel<'a> {
     pub reference: Option<(String, Vec<f64>)>,
     /// Logarithmic vertical axis.
     pub log_y: bool,
+    /// Values are probabilities: the linear axis never extends beyond `[0, 1]`
+    /// (the legend then sits over the data area; it has a translucent background).
+    pub unit_interval: bool,
 }
 
 /// Draws one panel on `area`.
@@ -178,7 +181,11 @@ pub fn draw_dot_panel<DB: DrawingBackend>(
     } else {
         let pad = 0.08 * (hi - lo).max(1e-12);
         // Leave room at the top for the legend.
-        let (l, h) = (lo - pad, hi + pad + 0.35 * (hi - lo).max(1e-12));
+        let (mut l, mut h) = (lo - pad, hi + pad + 0.35 * (hi - lo).max(1e-12));
+        if panel.unit_interval {
+            l = l.max(0.0);
+            h = h.min(1.0 + pad.min(0.02));
+        }
         let chart = ChartBuilder::on(area)
             .caption(panel.title, font(18.0))
             .margin(top)
@@ -213,6 +220,7 @@ mod tests {
             ],
             reference: Some(("formula".into(), vec![0.5, f64::NAN])),
             log_y: false,
+            unit_interval: true,
         };
         let svg = crate::plot::render_svg_string((700, 450), |a| draw_dot_panel(a, &p)).unwrap();
         assert!(svg.contains("usam") && svg.contains("discrete") && svg.contains("formula"));

@@ -16,6 +16,53 @@ fn ci(m: &crate::stats::MeanCi) -> String {
     format!("{:.4} [{:.4}, {:.4}]", m.mean, m.lo, m.hi)
 }
 
+fn systems_table(s: &mut String, systems: &[SystemResult]) {
+    let _ = writeln!(
+        *s,
+        "{:<10} {:>5} {:>28} {:>30} {:>6} {:>30} {:>6} {:>26}",
+        "system",
+        "ρ",
+        "flat fraction (95% CI)",
+        "exit time flat (CI)",
+        "cens",
+        "exit time sharp (CI)",
+        "cens",
+        "final tr H (CI)"
+    );
+    for x in systems {
+        let _ = writeln!(
+            *s,
+            "{:<10} {:>5} {:>28} {:>30} {:>6} {:>30} {:>6} {:>26}",
+            x.label,
+            x.rho,
+            ci(&x.flat_fraction),
+            format!("{} (n={})", ci(&x.exit_flat.mean), x.exit_flat.exited),
+            x.exit_flat.censored,
+            format!("{} (n={})", ci(&x.exit_sharp.mean), x.exit_sharp.exited),
+            x.exit_sharp.censored,
+            ci(&x.final_trace_hessian),
+        );
+    }
+    let _ = writeln!(*s);
+    let _ = writeln!(
+        *s,
+        "Kramers (exponential MLE, censoring included) mean exit times: flat / sharp"
+    );
+    for x in systems {
+        let _ = writeln!(
+            *s,
+            "  {:<10} {:>9.3} [{:.3}, {:.3}]   {:>9.3} [{:.3}, {:.3}]",
+            x.label,
+            x.exit_flat.mle_mean,
+            x.exit_flat.mle_ci[0],
+            x.exit_flat.mle_ci[1],
+            x.exit_sharp.mle_mean,
+            x.exit_sharp.mle_ci[0],
+            x.exit_sharp.mle_ci[1]
+        );
+    }
+}
+
 /// The printed summary.
 pub fn table(r: &FlatnessReport) -> String {
     let mut s = String::new();
@@ -35,50 +82,10 @@ pub fn table(r: &FlatnessReport) -> String {
         c.core
     );
     let _ = writeln!(s);
-    let _ = writeln!(
-        s,
-        "{:<10} {:>5} {:>28} {:>30} {:>6} {:>30} {:>6} {:>26}",
-        "system",
-        "ρ",
-        "flat fraction (95% CI)",
-        "exit time flat (CI)",
-        "cens",
-        "exit time sharp (CI)",
-        "cens",
-        "final tr H (CI)"
-    );
-    for x in &r.systems {
-        let _ = writeln!(
-            s,
-            "{:<10} {:>5} {:>28} {:>30} {:>6} {:>30} {:>6} {:>26}",
-            x.label,
-            x.rho,
-            ci(&x.flat_fraction),
-            format!("{} (n={})", ci(&x.exit_flat.mean), x.exit_flat.exited),
-            x.exit_flat.censored,
-            format!("{} (n={})", ci(&x.exit_sharp.mean), x.exit_sharp.exited),
-            x.exit_sharp.censored,
-            ci(&x.final_trace_hessian),
-        );
-    }
-    let _ = writeln!(s);
-    let _ = writeln!(
-        s,
-        "Kramers (exponential MLE, censoring included) mean exit times: flat / sharp"
-    );
-    for x in &r.systems {
-        let _ = writeln!(
-            s,
-            "  {:<10} {:>9.3} [{:.3}, {:.3}]   {:>9.3} [{:.3}, {:.3}]",
-            x.label,
-            x.exit_flat.mle_mean,
-            x.exit_flat.mle_ci[0],
-            x.exit_flat.mle_ci[1],
-            x.exit_sharp.mle_mean,
-            x.exit_sharp.mle_ci[0],
-            x.exit_sharp.mle_ci[1]
-        );
-    }
+    let _ = writeln!(s, "preference run (radii `rho`; verdict (a)):");
+    systems_table(&mut s, &r.systems);
+    let _ = writeln!(s, "\nsmall-ρ run (radii `rho_small`; verdict (b)):");
+    systems_table(&mut s, &r.small_rho_systems);
     let _ = writeln!(s);
     let st = &c.stationary;
     let _ = writeln!(
@@ -112,6 +119,17 @@ pub fn table(r: &FlatnessReport) -> String {
             v.verdict, v.claim, v.measured, v.ci[0], v.ci[1], v.expected
         );
     }
+    let _ = writeln!(
+        s,
+        "\ninformation — the (b) comparison at the preference radii (first-order SDE not expected to hold there):"
+    );
+    for v in &r.preference_comparison {
+        let _ = writeln!(
+            s,
+            "  {:<12} {}: measured {:.4} [{:.4}, {:.4}]",
+            v.verdict, v.claim, v.measured, v.ci[0], v.ci[1]
+        );
+    }
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {w}");
     }
@@ -122,11 +140,17 @@ pub fn table(r: &FlatnessReport) -> String {
 
 /// One CSV row per system, then the stationary rows and the verdicts.
 pub fn csv(r: &FlatnessReport) -> String {
-    let mut s = String::from("section,system,kind,rho,flat_fraction,flat_lo,flat_hi,exit_flat_mean,exit_flat_lo,exit_flat_hi,exit_flat_n,exit_flat_censored,exit_flat_mle,exit_sharp_mean,exit_sharp_lo,exit_sharp_hi,exit_sharp_n,exit_sharp_censored,exit_sharp_mle,trace_h,trace_h_lo,trace_h_hi,final_loss,diverged\n");
-    for x in &r.systems {
+    let mut s = String::from("section,run,system,kind,rho,flat_fraction,flat_lo,flat_hi,exit_flat_mean,exit_flat_lo,exit_flat_hi,exit_flat_n,exit_flat_censored,exit_flat_mle,exit_sharp_mean,exit_sharp_lo,exit_sharp_hi,exit_sharp_n,exit_sharp_censored,exit_sharp_mle,trace_h,trace_h_lo,trace_h_hi,final_loss,diverged\n");
+    for (run, x) in r
+        .systems
+        .iter()
+        .map(|x| ("preference", x))
+        .chain(r.small_rho_systems.iter().map(|x| ("small_rho", x)))
+    {
         let _ = writeln!(
             s,
-            "system,{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "system,{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            run,
             x.label,
             x.kind,
             x.rho,
@@ -176,80 +200,111 @@ pub fn csv(r: &FlatnessReport) -> String {
     s
 }
 
-fn split(r: &FlatnessReport) -> (Vec<&SystemResult>, Vec<&SystemResult>) {
+fn split(systems: &[SystemResult]) -> (Vec<&SystemResult>, Vec<&SystemResult>) {
     (
-        r.systems.iter().filter(|x| x.kind == "discrete").collect(),
-        r.systems.iter().filter(|x| x.kind == "sde").collect(),
+        systems.iter().filter(|x| x.kind == "discrete").collect(),
+        systems.iter().filter(|x| x.kind == "sde").collect(),
     )
 }
 
-/// Draws the 2 × 2 flatness figure: flat fraction, exit times from each basin, stationary loss.
+/// Draws the 2 × 3 flatness figure: flat fraction and exit times of the preference run, flat
+/// fraction and sharp-basin exit time of the small-ρ run, and the stationary losses.
 pub fn draw_figure<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     r: &FlatnessReport,
 ) -> Result<()> {
     let (w, _) = root.dim_in_pixel();
-    let sc = (w as f64 / 1400.0).clamp(0.5, 3.0);
+    let sc = (w as f64 / 1800.0).clamp(0.5, 3.0);
     let root = root
-        .titled(&r.config.title, ("sans-serif", (24.0 * sc).round()))
+        .titled(
+            &format!(
+                "{}   (*: more than {}% of the paths diverged and are excluded)",
+                r.config.title,
+                100.0 * crate::study::flatness::MAX_DIVERGED_FRACTION
+            ),
+            ("sans-serif", (22.0 * sc).round()),
+        )
         .map_err(draw_err)?;
-    let panels = root.split_evenly((2, 2));
-    let (disc, sde) = split(r);
-    let cats: Vec<String> = disc
-        .iter()
-        .map(|x| format!("{} (ρ={})", x.algorithm, x.rho))
-        .collect();
+    let panels = root.split_evenly((2, 3));
     let trip = |m: &crate::stats::MeanCi| (m.mean, m.lo, m.hi);
-    let series = |get: &dyn Fn(&SystemResult) -> (f64, f64, f64)| {
-        vec![
-            DotSeries {
-                label: "discrete".into(),
-                values: disc.iter().map(|x| get(x)).collect(),
+    for (row, systems, run) in [
+        (0, &r.systems, "preference run"),
+        (1, &r.small_rho_systems, "small-ρ run"),
+    ] {
+        let (disc, sde) = split(systems);
+        let paths = r.config.paths as f64;
+        let cats: Vec<String> = disc
+            .iter()
+            .zip(&sde)
+            .map(|(x, y)| {
+                let div = x.diverged.max(y.diverged) as f64 / paths;
+                // Long labels collide at this width; the figure title explains the star.
+                if div > crate::study::flatness::MAX_DIVERGED_FRACTION {
+                    format!("{}* (ρ={})", x.algorithm, x.rho)
+                } else {
+                    format!("{} (ρ={})", x.algorithm, x.rho)
+                }
+            })
+            .collect();
+        let series = |get: &dyn Fn(&SystemResult) -> (f64, f64, f64)| {
+            vec![
+                DotSeries {
+                    label: "discrete".into(),
+                    values: disc.iter().map(|x| get(x)).collect(),
+                },
+                DotSeries {
+                    label: "own SDE".into(),
+                    values: sde.iter().map(|x| get(x)).collect(),
+                },
+            ]
+        };
+        let t1 = format!("{run}: fraction in the flat basin at T (95% CI)");
+        draw_dot_panel(
+            &panels[3 * row],
+            &DotPanel {
+                title: &t1,
+                y_label: "P(flat basin at T)",
+                categories: cats.clone(),
+                series: series(&|x| trip(&x.flat_fraction)),
+                reference: None,
+                log_y: false,
+                unit_interval: true,
             },
-            DotSeries {
-                label: "own SDE".into(),
-                values: sde.iter().map(|x| get(x)).collect(),
+        )?;
+        let t2 = format!("{run}: mean exit time from the SHARP basin");
+        draw_dot_panel(
+            &panels[3 * row + 1],
+            &DotPanel {
+                title: &t2,
+                y_label: "exit time (observed exits, 95% CI)",
+                categories: cats.clone(),
+                series: series(&|x| trip(&x.exit_sharp.mean)),
+                reference: None,
+                log_y: false,
+                unit_interval: false,
             },
-        ]
-    };
-    draw_dot_panel(
-        &panels[0],
-        &DotPanel {
-            title: "fraction of paths in the flat basin at T (95% CI)",
-            y_label: "P(flat basin at T)",
-            categories: cats.clone(),
-            series: series(&|x| trip(&x.flat_fraction)),
-            reference: None,
-            log_y: false,
-        },
-    )?;
-    draw_dot_panel(
-        &panels[1],
-        &DotPanel {
-            title: "mean exit time from the SHARP basin (observed exits, 95% CI)",
-            y_label: "exit time (SDE time units)",
-            categories: cats.clone(),
-            series: series(&|x| trip(&x.exit_sharp.mean)),
-            reference: None,
-            log_y: false,
-        },
-    )?;
-    draw_dot_panel(
-        &panels[2],
-        &DotPanel {
-            title: "mean exit time from the FLAT basin (observed exits, 95% CI)",
-            y_label: "exit time (SDE time units)",
-            categories: cats,
-            series: series(&|x| trip(&x.exit_flat.mean)),
-            reference: None,
-            log_y: false,
-        },
-    )?;
+        )?;
+        if row == 0 {
+            let t3 = format!("{run}: mean exit time from the FLAT basin");
+            draw_dot_panel(
+                &panels[2],
+                &DotPanel {
+                    title: &t3,
+                    y_label: "exit time (observed exits, 95% CI)",
+                    categories: cats,
+                    series: series(&|x| trip(&x.exit_flat.mean)),
+                    reference: None,
+                    log_y: false,
+                    unit_interval: false,
+                },
+            )?;
+        }
+    }
     let st_cats: Vec<String> = r.stationary.iter().map(|x| x.system.clone()).collect();
     draw_dot_panel(
-        &panels[3],
+        &panels[5],
         &DotPanel {
-            title: "stationary E f on the quadratic: Monte Carlo vs (ησ²/4)(d + ρ tr H)",
+            title: "stationary E f on a quadratic vs (ησ²/4)(d + ρ tr H)",
             y_label: "time-averaged f",
             categories: st_cats,
             series: vec![DotSeries {
@@ -261,6 +316,7 @@ pub fn draw_figure<DB: DrawingBackend>(
                 r.stationary.iter().map(|x| x.formula).collect(),
             )),
             log_y: false,
+            unit_interval: false,
         },
     )?;
     Ok(())
@@ -272,10 +328,10 @@ pub fn write(r: &FlatnessReport, dir: &Path) -> Result<Vec<PathBuf>> {
     st.bytes("flatness.json", &to_json(r)?)?;
     st.bytes("flatness.csv", csv(r).as_bytes())?;
     st.with("flatness.png", |p| {
-        crate::plot::render_png(p, (1400, 1000), |a| draw_figure(a, r))
+        crate::plot::render_png(p, (1800, 1000), |a| draw_figure(a, r))
     })?;
     st.with("flatness.svg", |p| {
-        crate::plot::render_svg(p, (1400, 1000), |a| draw_figure(a, r))
+        crate::plot::render_svg(p, (1800, 1000), |a| draw_figure(a, r))
     })?;
     st.commit()
 }

@@ -191,8 +191,8 @@ pub fn draw_surfaces<DB: DrawingBackend>(
     let root = root
         .titled(
             &format!(
-                "{} — sample paths on the surface each drift descends",
-                r.landscape
+                "{} — sample paths on the surface each drift descends (white: discrete, red dashed: SDE)",
+                r.config.title
             ),
             ("sans-serif", (17.0 * sc).round()),
         )
@@ -223,10 +223,14 @@ pub fn draw_surfaces<DB: DrawingBackend>(
     if !x0.is_finite() {
         (x0, x1, y0, y1) = (-1.0, 1.0, -1.0, 1.0);
     }
-    let (mx, my) = (
+    let (mut mx, mut my) = (
         0.1 * (x1 - x0).max(0.2) + 0.05,
         0.1 * (y1 - y0).max(0.2) + 0.05,
     );
+    if let Some(e) = r.config.surface_extent {
+        (x0, x1, y0, y1) = (e[0], e[1], e[2], e[3]);
+        (mx, my) = (0.0, 0.0);
+    }
     let white = RGBColor(255, 255, 255);
     let red = RGBColor(255, 90, 90);
     for (ai, cell) in cells.iter().enumerate().take(na) {
@@ -249,7 +253,7 @@ pub fn draw_surfaces<DB: DrawingBackend>(
             cell,
             &SurfacePanel {
                 title: &title,
-                x_label: "x₀ (flat basin at +, sharp at − for two_basin)",
+                x_label: "x₀",
                 y_label: "x₁",
                 x_range: (x0 - mx, x1 + mx),
                 y_range: (y0 - my, y1 + my),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ensemble::Start;
 use crate::error::{Error, Result};
-use crate::landscape::{Landscape, LeastSquares, Quadratic, TwoBasin};
+use crate::landscape::{Landscape, LeastSquares, Quadratic, TwoBasin, WarpedDoubleWell};
 use crate::linalg::{Matrix, Vector};
 use crate::oracle::{AdditiveNoise, Oracle, Subsampling};
 
@@ -122,6 +122,25 @@ pub enum LandscapeConfig {
         #[serde(default = "default_tau")]
         tau: f64,
     },
+    /// Warped double well with exactly equal depths and a smooth saddle
+    /// ([`crate::landscape::WarpedDoubleWell`]).
+    WarpedDoubleWell {
+        /// Dimension `d`.
+        dim: usize,
+        /// Curvature of the flat basin `a_f`.
+        #[serde(default = "default_a_flat")]
+        a_flat: f64,
+        /// Curvature ratio `κ = a_s/a_f` (> 1).
+        #[serde(default = "default_kappa")]
+        kappa: f64,
+        /// Barrier height `ΔF`.
+        #[serde(default = "default_barrier")]
+        barrier: f64,
+    },
+}
+
+fn default_barrier() -> f64 {
+    1.0
 }
 
 fn default_a_flat() -> f64 {
@@ -187,6 +206,12 @@ impl LandscapeConfig {
                 separation,
                 tau,
             } => Box::new(TwoBasin::new(*dim, *a_flat, *kappa, *separation, *tau)?),
+            LandscapeConfig::WarpedDoubleWell {
+                dim,
+                a_flat,
+                kappa,
+                barrier,
+            } => Box::new(WarpedDoubleWell::new(*dim, *a_flat, *kappa, *barrier)?),
         })
     }
 }

@@ -92,6 +92,10 @@ pub struct TrajectoriesConfig {
     /// A path diverges when `‖x‖` exceeds this.
     #[serde(default = "default_bound")]
     pub divergence_bound: f64,
+    /// Extent `[x₀ min, x₀ max, x₁ min, x₁ max]` of the surfaces figure (2-D landscapes;
+    /// default: the sample paths' bounding box plus a margin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surface_extent: Option<[f64; 4]>,
     /// The objective.
     pub landscape: LandscapeConfig,
     /// The gradient oracle.
@@ -264,6 +268,18 @@ impl TrajectoriesStudy {
             return Err(Error::config("level", c.level, "must be in (0, 1)"));
         }
         setup::positive("divergence_bound", c.divergence_bound)?;
+        if let Some(e) = c.surface_extent {
+            for (i, v) in e.iter().enumerate() {
+                setup::finite(&format!("surface_extent[{i}]"), *v)?;
+            }
+            if !(e[0] < e[1] && e[2] < e[3]) {
+                return Err(Error::config(
+                    "surface_extent",
+                    format!("{e:?}"),
+                    "must be [x0_min, x0_max, x1_min, x1_max] with min < max",
+                ));
+            }
+        }
         let landscape = c.landscape.build()?;
         let d = landscape.dim();
         let oracle = c.oracle.build(landscape.as_ref())?;
