@@ -299,46 +299,66 @@ impl TwoBasinLandscape for TwoBasin {
     }
 }
 
-/// A warped double well with **exactly** equal depths and a smooth saddle:
+/// A warped double well with **exactly** equal depths, a smooth saddle and a tame far field:
 ///
 /// ```text
-/// u(x₀) = A (1 − e^{−b x₀}),   V(x₀) = ΔF (1 − u²)²,   a(x₀) = 8 ΔF u'(x₀)²,
-/// f(x)  = V(x₀) + ½ a(x₀) Σ_{i≥1} x_i².
+/// u(x₀) = A [(1 − e^{−b x₀}) + ε (e^{b x₀} − 1)],  V(x₀) = D (1 − u²)²,  a(x₀) = 8 D u'(x₀)²,
+/// g(x)  = V(x₀) + ½ a(x₀) Σ_{i≥1} x_i²,    f(x) = M log(1 + g(x)/M).
 /// ```
 ///
-/// `V` vanishes exactly where `u = ±1`: at the flat minimum `x₀ = c_f > 0` and the sharp
-/// minimum `x₀ = −c_s < 0`, so both minima have `f = 0`. There `V'' = 8ΔF u'² = a`, so the
-/// Hessian is `a(c_f) I = a_f I` and `a(−c_s) I = a_s I`: every direction has the basin's
-/// curvature. Since `u' = A b e^{−b x₀}`, `κ = a_s/a_f = e^{2b(c_f + c_s)}`. Solving
-/// `u(c_f) = 1`, `u(−c_s) = −1` gives `B = e^{−b c_f} = 2/(1 + √κ)`, `A = 1/(1 − B)`, and
-/// `a_f = 8ΔF (A b B)²` fixes `b`. The saddle is at the origin (`u = 0`) with curvature
-/// `V''(0) = −4ΔF (A b)²`, of the order of the basin curvatures (the soft minimum's ridge is
-/// much sharper, which breaks the SDEs' first-order-in-ρ expansion there), and the barrier is
-/// exactly `ΔF` from both sides. With `g = ∇f`, `r² = Σ_{i≥1} x_i²`:
+/// *Minima.* `g ≥ 0` vanishes exactly where `u = ±1` and `x_⊥ = 0`: at the flat minimum
+/// `x₀ = c_f > 0` and the sharp minimum `x₀ = −c_s < 0`, so both minima have `f = 0` (equal
+/// depths, exactly). There `∇g = 0`, `V'' = 8D u'² = a` and `f`'s Hessian equals `g`'s
+/// (`h(g) = M log(1 + g/M)` has `h(0) = 0`, `h'(0) = 1`), so it is `a_f I` and `a_s I`: every
+/// direction has the basin's curvature. With `y = b x₀`, `u' = A b (e^{−y} + ε e^{y})`; the four
+/// conditions `u(c_f) = 1`, `u(−c_s) = −1`, `u'(−c_s)/u'(c_f) = √κ`, `8D u'(c_f)² = a_f` fix
+/// `A`, `b`, `c_f`, `c_s` (one root search for `y_f = b c_f`, the rest in closed form).
+///
+/// *Saddle and barrier.* `u(0) = 0`: the saddle is at the origin, `g = D` there, so the barrier
+/// is `ΔF = M log(1 + D/M)` from both basins; `M = 4 ΔF` (so `D = 4ΔF (e^{1/4} − 1) ≈ 1.14 ΔF`).
+/// The saddle curvature `−4D (Ab(1 + ε))² M/(M + D)` is of the order of the basin curvatures
+/// (the soft minimum's ridge is much sharper, which breaks the SDEs' first-order-in-ρ expansion
+/// there).
+///
+/// *Far field.* `ε = 0.01` makes `u` grow exponentially on the flat side too (no plateau),
+/// and the logarithm turns the exponential growth of `g` on both sides into **linear** growth of
+/// `f`, with gradient bounded above and away from zero and bounded Hessian, so a large kick
+/// (DNSAM's `ρ∇f_γ/‖∇f‖` near critical points) neither makes explicit steps blow up nor leaves
+/// a path on a flat plateau where `ρ/‖∇f‖` keeps growing.
+///
+/// Derivatives, with `w = M/(M + g)` and primes on functions of `x₀`:
 ///
 /// ```text
-/// g₀ = V' + ½ a' r²,  g_i = a x_i;   H₀₀ = V'' + ½ a'' r²,  H₀ᵢ = a' x_i,  H_ij = a δ_ij,
-/// V' = −4ΔF u (1 − u²) u',  V'' = −4ΔF [(1 − 3u²) u'² − b u (1 − u²) u'],  a' = −2b a,  a'' = 4b² a.
+/// ∇f = w ∇g,   ∇²f = w ∇²g − (w²/M) ∇g ∇gᵀ,
+/// ∂₀g = V' + ½ a' r²,  ∂_i g = a x_i;  ∂₀₀g = V'' + ½ a'' r²,  ∂₀ᵢg = a' x_i,  ∂_ij g = a δ_ij,
+/// V' = −4D u (1 − u²) u',  V'' = −4D [(1 − 3u²) u'² + u (1 − u²) u''],
+/// a' = 16D u' u'',  a'' = 16D (u''² + u' u'''),  u'' = A b² (ε e^{y} − e^{−y}),  u''' = A b³ (e^{−y} + ε e^{y}).
 /// ```
 ///
 /// Basin of `x`: flat iff `x₀ > 0` (the hyperplane through the saddle; the true separatrix bends
-/// away from it by `O(r²)`). Caveat: for `x₀ → +∞`, `u → A` and `f` flattens to the plateau
-/// `ΔF (A² − 1)²` (≈ 7.3 ΔF at κ = 10) with vanishing transverse curvature; paths reach it only
-/// with probability `≈ e^{−7 ΔF/T}`, and the divergence bound catches runaways.
+/// away from it by `O(r²)`).
 #[derive(Debug, Clone)]
 pub struct WarpedDoubleWell {
     dim: usize,
     a_flat: f64,
     kappa: f64,
     barrier: f64,
+    d_inner: f64,
+    m: f64,
     amp: f64,
     b: f64,
+    eps: f64,
     c_flat: f64,
     c_sharp: f64,
 }
 
+/// `ε` of the linear term in `u`.
+const WARP_EPS: f64 = 0.01;
+/// `M / ΔF`.
+const LOG_SCALE: f64 = 4.0;
+
 impl WarpedDoubleWell {
-    /// Builds and validates: `dim ≥ 1`, `a_flat > 0`, `kappa > 1`, `barrier > 0`.
+    /// Builds and validates: `dim ≥ 1`, `a_flat > 0`, `1 < kappa < 1e6`, `barrier > 0`.
     ///
     /// ```
     /// use samsde::landscape::{Landscape, WarpedDoubleWell, Basin, TwoBasinLandscape};
@@ -356,47 +376,111 @@ impl WarpedDoubleWell {
                 return Err(Error::config(field, v, "must be finite and > 0"));
             }
         }
-        if !(kappa.is_finite() && kappa > 1.0) {
+        if !(kappa.is_finite() && kappa > 1.0 && kappa < 1e6) {
             return Err(Error::config(
                 "landscape.kappa",
                 kappa,
-                "must be finite and > 1 for the warped shape (a_sharp = kappa · a_flat)",
+                "must be in (1, 1e6) for the warped shape (a_sharp = kappa · a_flat)",
             ));
         }
+        let eps = WARP_EPS;
         let sk = kappa.sqrt();
-        let bb = 2.0 / (1.0 + sk);
-        let amp = 1.0 / (1.0 - bb);
-        let b = (a_flat / (8.0 * barrier)).sqrt() / (amp * bb);
-        let c_flat = -bb.ln() / b;
-        let c_sharp = (bb * sk).ln() / b;
+        // With y_f = b c_f, z = b c_s: the curvature ratio gives t = e^z as the larger root of
+        // t² − R t + ε = 0, R = √κ (e^{−y_f} + ε e^{y_f}); then
+        // F(y_f) = u(c_f)/A + u(−c_s)/A must vanish. F < 0 near 0; take its first root.
+        let t_of = |yf: f64| {
+            let r = sk * ((-yf).exp() + eps * yf.exp());
+            0.5 * (r + (r * r - 4.0 * eps).max(0.0).sqrt())
+        };
+        let big_f = |yf: f64| {
+            let t = t_of(yf);
+            (1.0 - (-yf).exp()) + eps * (yf.exp() - 1.0) - ((t - 1.0) + eps * (1.0 - 1.0 / t))
+        };
+        let mut lo = 1e-9;
+        let mut hi = f64::NAN;
+        let mut y = 1e-9;
+        while y < 20.0 {
+            let next = y + 0.01;
+            if big_f(next) >= 0.0 {
+                (lo, hi) = (y, next);
+                break;
+            }
+            y = next;
+        }
+        if hi.is_nan() {
+            return Err(Error::config(
+                "landscape.kappa",
+                kappa,
+                "no warped double well found for this curvature ratio",
+            ));
+        }
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            if big_f(mid) < 0.0 {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        let yf = 0.5 * (lo + hi);
+        let z = t_of(yf).ln();
+        let amp = 1.0 / ((1.0 - (-yf).exp()) + eps * (yf.exp() - 1.0));
+        let m = LOG_SCALE * barrier;
+        let d_inner = m * ((barrier / m).exp() - 1.0);
+        let b = (a_flat / (8.0 * d_inner)).sqrt() / (amp * ((-yf).exp() + eps * yf.exp()));
         Ok(Self {
             dim,
             a_flat,
             kappa,
             barrier,
+            d_inner,
+            m,
             amp,
             b,
-            c_flat,
-            c_sharp,
+            eps,
+            c_flat: yf / b,
+            c_sharp: z / b,
         })
     }
 
-    /// `(u, u', V, V', V'', a)` at `x₀`.
-    fn parts(&self, x0: f64) -> [f64; 6] {
-        let e = (-self.b * x0).exp();
-        let u = self.amp * (1.0 - e);
-        let du = self.amp * self.b * e;
-        let w = 1.0 - u * u;
-        let df = self.barrier;
-        let v = df * w * w;
-        let dv = -4.0 * df * u * w * du;
-        let ddv = -4.0 * df * ((1.0 - 3.0 * u * u) * du * du - self.b * u * w * du);
-        let a = 8.0 * df * du * du;
-        [u, du, v, dv, ddv, a]
+    /// `(u, u', u'', u''')` at `x₀` (`y = b x₀` clamped to `|y| ≤ 60`, far beyond any basin,
+    /// so that nothing overflows; paths that far out are counted as diverged by the studies).
+    fn warp(&self, x0: f64) -> [f64; 4] {
+        let y = (self.b * x0).clamp(-60.0, 60.0);
+        let (em, ep) = ((-y).exp(), self.eps * y.exp());
+        let (a, b) = (self.amp, self.b);
+        [
+            a * ((1.0 - em) + (ep - self.eps)),
+            a * b * (em + ep),
+            a * b * b * (ep - em),
+            a * b * b * b * (em + ep),
+        ]
     }
 
-    fn r2(x: &[f64]) -> f64 {
-        x[1..].iter().map(|v| v * v).sum()
+    /// `[g, ∂₀₀g, a', a, ∂₀g]` at `x` (`∂_i g = a x_i` for `i ≥ 1`); no allocation.
+    fn inner(&self, x: &[f64]) -> [f64; 5] {
+        let [u, du, ddu, dddu] = self.warp(x[0]);
+        let dd = self.d_inner;
+        let w = 1.0 - u * u;
+        let v = dd * w * w;
+        let dv = -4.0 * dd * u * w * du;
+        let ddv = -4.0 * dd * ((1.0 - 3.0 * u * u) * du * du + u * w * ddu);
+        let a = 8.0 * dd * du * du;
+        let da = 16.0 * dd * du * ddu;
+        let dda = 16.0 * dd * (ddu * ddu + du * dddu);
+        let r2: f64 = x[1..].iter().map(|v| v * v).sum();
+        [
+            v + 0.5 * a * r2,
+            ddv + 0.5 * dda * r2,
+            da,
+            a,
+            dv + 0.5 * da * r2,
+        ]
+    }
+
+    /// `M`, the scale of the logarithm.
+    pub fn log_scale(&self) -> f64 {
+        self.m
     }
 }
 
@@ -405,38 +489,46 @@ impl Landscape for WarpedDoubleWell {
         self.dim
     }
     fn loss(&self, x: &[f64]) -> f64 {
-        let [_, _, v, _, _, a] = self.parts(x[0]);
-        v + 0.5 * a * Self::r2(x)
+        let [g, ..] = self.inner(x);
+        self.m * (g / self.m).ln_1p()
     }
     fn grad_into(&self, x: &[f64], out: &mut [f64]) {
-        let [_, _, _, dv, _, a] = self.parts(x[0]);
-        out[0] = dv + 0.5 * (-2.0 * self.b * a) * Self::r2(x);
+        let [g, _, _, a, g0] = self.inner(x);
+        let w = self.m / (self.m + g);
+        out[0] = w * g0;
         for i in 1..self.dim {
-            out[i] = a * x[i];
+            out[i] = w * a * x[i];
         }
     }
     fn hess_vec_into(&self, x: &[f64], v: &[f64], out: &mut [f64]) {
-        let [_, _, _, _, ddv, a] = self.parts(x[0]);
-        let da = -2.0 * self.b * a;
-        let dda = 4.0 * self.b * self.b * a;
-        let mut o0 = (ddv + 0.5 * dda * Self::r2(x)) * v[0];
+        let [g, g00, da, a, g0] = self.inner(x);
+        let w = self.m / (self.m + g);
+        let k = w * w / self.m;
+        let mut dgv = g0 * v[0];
+        let mut o0 = g00 * v[0];
         for i in 1..self.dim {
+            dgv += a * x[i] * v[i];
             o0 += da * x[i] * v[i];
-            out[i] = da * x[i] * v[0] + a * v[i];
         }
-        out[0] = o0;
+        for i in 1..self.dim {
+            out[i] = w * (da * x[i] * v[0] + a * v[i]) - k * dgv * a * x[i];
+        }
+        out[0] = w * o0 - k * dgv * g0;
     }
     fn hessian(&self, x: &[f64]) -> Matrix {
-        let [_, _, _, _, ddv, a] = self.parts(x[0]);
-        let da = -2.0 * self.b * a;
-        let dda = 4.0 * self.b * self.b * a;
-        let r2 = Self::r2(x);
-        Matrix::from_fn(self.dim, self.dim, |i, j| match (i, j) {
-            (0, 0) => ddv + 0.5 * dda * r2,
-            (0, j) => da * x[j],
-            (i, 0) => da * x[i],
-            (i, j) if i == j => a,
-            _ => 0.0,
+        let [g, g00, da, a, g0] = self.inner(x);
+        let w = self.m / (self.m + g);
+        let k = w * w / self.m;
+        let dg = |i: usize| if i == 0 { g0 } else { a * x[i] };
+        Matrix::from_fn(self.dim, self.dim, |i, j| {
+            let hg = match (i, j) {
+                (0, 0) => g00,
+                (0, j) => da * x[j],
+                (i, 0) => da * x[i],
+                (i, j) if i == j => a,
+                _ => 0.0,
+            };
+            w * hg - k * dg(i) * dg(j)
         })
     }
     fn describe(&self) -> String {
@@ -465,8 +557,10 @@ impl TwoBasinLandscape for WarpedDoubleWell {
         self.barrier
     }
     fn hessian_trace(&self, x: &[f64]) -> f64 {
-        let [_, _, _, _, ddv, a] = self.parts(x[0]);
-        ddv + 0.5 * 4.0 * self.b * self.b * a * Self::r2(x) + (self.dim - 1) as f64 * a
+        let [g, g00, _, a, g0] = self.inner(x);
+        let w = self.m / (self.m + g);
+        let n2 = g0 * g0 + a * a * x[1..].iter().map(|v| v * v).sum::<f64>();
+        w * (g00 + (self.dim - 1) as f64 * a) - w * w / self.m * n2
     }
     fn saddle(&self) -> Vec<f64> {
         vec![0.0; self.dim]
@@ -564,6 +658,18 @@ mod tests {
                 assert_eq!(TwoBasinLandscape::basin(&f, &m), b);
             }
             assert!((f.loss(&f.saddle()) - 1.0).abs() < 1e-12);
+            // Tame far field: bounded gradient far out on both sides and across.
+            let mut g = vec![0.0; d];
+            for x0 in [-50.0, -10.0, 10.0, 50.0] {
+                let mut x = vec![0.0; d];
+                x[0] = x0;
+                if d > 1 {
+                    x[1] = 3.0;
+                }
+                f.grad_into(&x, &mut g);
+                let n = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+                assert!(n.is_finite() && n < 20.0, "x0 = {x0}: |∇f| = {n}");
+            }
         }
     }
 
