@@ -75,7 +75,7 @@ pub fn table(r: &FlatnessReport) -> String {
     );
     let _ = writeln!(
         s,
-        "barrier ΔF = {:.4}, SGD temperature ησ²/2 = {:.4} (ΔF/T = {:.2}); exit times with cores q_i ≤ {} ΔF",
+        "barrier ΔF = {:.4}, SGD temperature ησ²/2 = {:.4} (ΔF/T = {:.2}); exit times between cores {{f ≤ {} ΔF}} of the two basins; observed-exit means are biased low by censoring — see the MLE column",
         r.barrier,
         r.temperature,
         r.barrier / r.temperature,

@@ -28,9 +28,10 @@
 //! `σ(1 + ρa_i)`, i.e. temperature `(ησ²/2)(1 + ρa_i)`: the sharp basin is hotter, so paths
 //! leave it sooner and the long-run occupation shifts to the flat basin; SAM (noise-dominated,
 //! `‖∇f‖ ≪ σ`) acts like USAM with `ρ_eff ≈ ρ κ_d/σ` plus its own Hessian-dependent noise;
-//! DNSAM's regularizer `ρ‖∇f‖` raises the sharp basin's walls. The horizon is chosen long
-//! against the SGD exit times (`ΔF/T_SGD ≈ 3.6`), so the fractions measure basin preference
-//! and not only the first descent from the saddle.
+//! DNSAM's regularizer `ρ‖∇f‖` raises the sharp basin's walls. In the default the horizon is of
+//! the order of SGD's mean exit time from the sharp basin (`ΔF/T_SGD ≈ 3.6`), so a sizeable
+//! share of the paths hop at least once: the fractions are finite-horizon preferences shaped by
+//! the exit rates, not equilibrium occupations.
 //!
 //! **Stationary part** (verdict (c)). On `f = ½xᵀHx` (`H = diag(λ)`, `H ≻ 0`) with `S = σI`,
 //! the USAM SDE `dX = −(H + ρH²)X dt + √η σ(I + ρH) dW` is Ornstein–Uhlenbeck with stationary
