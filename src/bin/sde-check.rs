@@ -42,6 +42,19 @@ enum Command {
     /// the discrete phase diagrams (deterministic reference rows always run one path; the SDE
     /// panel keeps phase_rho_sigma.sde_paths).
     Saddle(CommonArgs),
+    /// Flat-minimum preference on a two-basin landscape, exit times, stationary losses.
+    ///
+    /// Without CONFIG, runs the embedded default (experiments/flatness_two_basin.toml): SGD,
+    /// USAM, DNSAM and SAM and their SDEs on a 1-D landscape with a flat and a 10× sharper
+    /// basin of equal depth, started on the ridge; plus the stationary loss of the USAM and SGD
+    /// SDEs on a quadratic against (ησ²/4)(d + ρ tr H). Writes flatness.json, .csv, .png, .svg.
+    Flatness(CommonArgs),
+    /// E g(x_k) and E g(X_t) over time for each algorithm and its SDE, with bands; 2-D surfaces.
+    ///
+    /// Without CONFIG, runs the embedded default (experiments/trajectories_two_basin.toml):
+    /// SGD, USAM, DNSAM and SAM beside their SDEs on the 2-D two-basin landscape. Writes
+    /// trajectories.json, .csv, .png, .svg, and for 2-D landscapes surfaces.png and .svg.
+    Trajectories(CommonArgs),
 }
 
 #[derive(Args, Debug)]
@@ -90,6 +103,8 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     match cli.command {
         Command::Convergence(args) => convergence(args),
         Command::Saddle(args) => saddle(args),
+        Command::Flatness(args) => flatness(args),
+        Command::Trajectories(args) => trajectories(args),
     }
 }
 
@@ -200,6 +215,84 @@ fn saddle(args: CommonArgs) -> anyhow::Result<bool> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", samsde::report::saddle::table(&report));
+        for w in &written {
+            println!("wrote {}", w.display());
+        }
+    }
+    Ok(report.all_pass())
+}
+
+fn flatness(args: CommonArgs) -> anyhow::Result<bool> {
+    use samsde::study::flatness::{FlatnessConfig, FlatnessStudy, DEFAULT_CONFIG};
+    let text = read_config(&args.config, DEFAULT_CONFIG)?;
+    let mut config: FlatnessConfig =
+        samsde::study::setup::parse_toml(&text).context("invalid configuration")?;
+    if let Some(p) = args.paths {
+        config.paths = p;
+    }
+    if let Some(s) = args.seed {
+        config.seed = s;
+    }
+    let study = FlatnessStudy::new(config).context("invalid configuration")?;
+    if args.print_config {
+        print!("{}", toml::to_string_pretty(&study.config)?);
+        return Ok(true);
+    }
+    let (pool, threads) = thread_pool(args.threads)?;
+    let pb = progress_bar(study.total_work(), args.quiet);
+    let done = AtomicU64::new(0);
+    let tick = |n: u64| {
+        let v = done.fetch_add(n, Ordering::Relaxed) + n;
+        pb.set_position(v);
+    };
+    let report = pool.install(|| study.run(threads, Some(&tick)))?;
+    pb.finish_and_clear();
+    let out = args.out.unwrap_or_else(|| PathBuf::from("plots/flatness"));
+    let written = samsde::report::flatness::write(&report, &out)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", samsde::report::flatness::table(&report));
+        for w in &written {
+            println!("wrote {}", w.display());
+        }
+    }
+    Ok(report.all_pass())
+}
+
+fn trajectories(args: CommonArgs) -> anyhow::Result<bool> {
+    use samsde::study::trajectories::{TrajectoriesConfig, TrajectoriesStudy, DEFAULT_CONFIG};
+    let text = read_config(&args.config, DEFAULT_CONFIG)?;
+    let mut config: TrajectoriesConfig =
+        samsde::study::setup::parse_toml(&text).context("invalid configuration")?;
+    if let Some(p) = args.paths {
+        config.paths = p;
+    }
+    if let Some(s) = args.seed {
+        config.seed = s;
+    }
+    let study = TrajectoriesStudy::new(config).context("invalid configuration")?;
+    if args.print_config {
+        print!("{}", toml::to_string_pretty(&study.config)?);
+        return Ok(true);
+    }
+    let (pool, threads) = thread_pool(args.threads)?;
+    let pb = progress_bar(study.total_work(), args.quiet);
+    let done = AtomicU64::new(0);
+    let tick = |n: u64| {
+        let v = done.fetch_add(n, Ordering::Relaxed) + n;
+        pb.set_position(v);
+    };
+    let report = pool.install(|| study.run(threads, Some(&tick)))?;
+    pb.finish_and_clear();
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from("plots/trajectories"));
+    let written = samsde::report::trajectories::write(&report, study.landscape(), &out)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", samsde::report::trajectories::table(&report));
         for w in &written {
             println!("wrote {}", w.display());
         }

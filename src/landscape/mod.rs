@@ -10,11 +10,13 @@
 
 pub mod least_squares;
 pub mod quadratic;
+pub mod two_basin;
 
 use crate::linalg::Matrix;
 
 pub use least_squares::LeastSquares;
 pub use quadratic::Quadratic;
+pub use two_basin::{Basin, TwoBasin, TwoBasinLandscape, WarpedDoubleWell};
 
 /// A twice-differentiable objective.
 pub trait Landscape: Send + Sync {

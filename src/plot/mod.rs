@@ -10,6 +10,9 @@
 //! * [`heatmap`] — phase diagrams: a fraction on a log–log grid with predicted boundary curves
 //!   and simulated boundary points on top, several panels with one colour bar.
 //! * [`bands`] — curves with quantile bands (linear or log `y`), e.g. distance to a saddle.
+//! * [`series_bands`] — time series with mean line, CI band and quantile band (trajectories figure).
+//! * [`surface`] — heat map of a 2-D surface with colour bar and overlaid paths.
+//! * [`dots`] — dot-and-whisker panels (value and CI per category and series; flatness figure).
 //!
 //! **Fonts.** plotters is built with `ab_glyph` and no system font libraries, so no font exists
 //! until one is registered. [`ensure_fonts`] registers the bundled DejaVu Sans
@@ -23,8 +26,11 @@
 //! blindness. Series also cycle through marker shapes, so they stay apart in greyscale print.
 
 pub mod bands;
+pub mod dots;
 pub mod heatmap;
 pub mod loglog;
+pub mod series_bands;
+pub mod surface;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -2,4 +2,6 @@
 //! run's files (via [`crate::output`]). One file per study.
 
 pub mod convergence;
+pub mod flatness;
 pub mod saddle;
+pub mod trajectories;

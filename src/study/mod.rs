@@ -3,6 +3,8 @@
 //! binary for that.
 
 pub mod convergence;
+pub mod flatness;
 pub mod saddle;
 pub mod setup;
 pub mod test_function;
+pub mod trajectories;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ensemble::Start;
 use crate::error::{Error, Result};
-use crate::landscape::{Landscape, LeastSquares, Quadratic};
+use crate::landscape::{Landscape, LeastSquares, Quadratic, TwoBasin, WarpedDoubleWell};
 use crate::linalg::{Matrix, Vector};
 use crate::oracle::{AdditiveNoise, Oracle, Subsampling};
 
@@ -104,6 +104,56 @@ pub enum LandscapeConfig {
         /// Data seed.
         seed: u64,
     },
+    /// Two-basin soft-min of a flat and a sharp quadratic well of equal depth
+    /// ([`crate::landscape::two_basin`]).
+    TwoBasin {
+        /// Dimension `d` (basin coordinate `x₀`, `d − 1` transverse directions).
+        dim: usize,
+        /// Curvature of the flat basin `a_f`.
+        #[serde(default = "default_a_flat")]
+        a_flat: f64,
+        /// Curvature ratio `κ = a_s/a_f` (≥ 1).
+        #[serde(default = "default_kappa")]
+        kappa: f64,
+        /// Minima at `x₀ = ±separation`.
+        #[serde(default = "default_separation")]
+        separation: f64,
+        /// Soft-min temperature `τ`.
+        #[serde(default = "default_tau")]
+        tau: f64,
+    },
+    /// Warped double well with exactly equal depths and a smooth saddle
+    /// ([`crate::landscape::WarpedDoubleWell`]).
+    WarpedDoubleWell {
+        /// Dimension `d`.
+        dim: usize,
+        /// Curvature of the flat basin `a_f`.
+        #[serde(default = "default_a_flat")]
+        a_flat: f64,
+        /// Curvature ratio `κ = a_s/a_f` (> 1).
+        #[serde(default = "default_kappa")]
+        kappa: f64,
+        /// Barrier height `ΔF`.
+        #[serde(default = "default_barrier")]
+        barrier: f64,
+    },
+}
+
+fn default_barrier() -> f64 {
+    1.0
+}
+
+fn default_a_flat() -> f64 {
+    1.0
+}
+fn default_kappa() -> f64 {
+    10.0
+}
+fn default_separation() -> f64 {
+    1.0
+}
+fn default_tau() -> f64 {
+    0.1
 }
 
 impl LandscapeConfig {
@@ -149,6 +199,19 @@ impl LandscapeConfig {
                 non_negative("landscape.noise", *noise)?;
                 Box::new(LeastSquares::synthetic(*n_samples, *dim, *noise, *seed)?)
             }
+            LandscapeConfig::TwoBasin {
+                dim,
+                a_flat,
+                kappa,
+                separation,
+                tau,
+            } => Box::new(TwoBasin::new(*dim, *a_flat, *kappa, *separation, *tau)?),
+            LandscapeConfig::WarpedDoubleWell {
+                dim,
+                a_flat,
+                kappa,
+                barrier,
+            } => Box::new(WarpedDoubleWell::new(*dim, *a_flat, *kappa, *barrier)?),
         })
     }
 }

@@ -1,0 +1,337 @@
+//! Table, CSV and figure of the flatness study.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::error::Result;
+use crate::output::{to_json, Staging};
+use crate::plot::dots::{draw_dot_panel, DotPanel, DotSeries};
+use crate::plot::draw_err;
+use crate::study::flatness::{FlatnessReport, SystemResult};
+
+fn ci(m: &crate::stats::MeanCi) -> String {
+    format!("{:.4} [{:.4}, {:.4}]", m.mean, m.lo, m.hi)
+}
+
+fn systems_table(s: &mut String, systems: &[SystemResult]) {
+    let _ = writeln!(
+        *s,
+        "{:<10} {:>5} {:>28} {:>30} {:>6} {:>30} {:>6} {:>26}",
+        "system",
+        "ρ",
+        "flat fraction (95% CI)",
+        "exit time flat (CI)",
+        "cens",
+        "exit time sharp (CI)",
+        "cens",
+        "final tr H (CI)"
+    );
+    for x in systems {
+        let _ = writeln!(
+            *s,
+            "{:<10} {:>5} {:>28} {:>30} {:>6} {:>30} {:>6} {:>26}",
+            x.label,
+            x.rho,
+            ci(&x.flat_fraction),
+            format!("{} (n={})", ci(&x.exit_flat.mean), x.exit_flat.exited),
+            x.exit_flat.censored,
+            format!("{} (n={})", ci(&x.exit_sharp.mean), x.exit_sharp.exited),
+            x.exit_sharp.censored,
+            ci(&x.final_trace_hessian),
+        );
+    }
+    let _ = writeln!(*s);
+    let _ = writeln!(
+        *s,
+        "Kramers (exponential MLE, censoring included) mean exit times: flat / sharp"
+    );
+    for x in systems {
+        let _ = writeln!(
+            *s,
+            "  {:<10} {:>9.3} [{:.3}, {:.3}]   {:>9.3} [{:.3}, {:.3}]",
+            x.label,
+            x.exit_flat.mle_mean,
+            x.exit_flat.mle_ci[0],
+            x.exit_flat.mle_ci[1],
+            x.exit_sharp.mle_mean,
+            x.exit_sharp.mle_ci[0],
+            x.exit_sharp.mle_ci[1]
+        );
+    }
+}
+
+/// The printed summary.
+pub fn table(r: &FlatnessReport) -> String {
+    let mut s = String::new();
+    let c = &r.config;
+    let _ = writeln!(s, "{}", c.title);
+    let _ = writeln!(
+        s,
+        "{} · σ = {} · η = {} · T = {} · {} paths · seed {} · {} thread(s) · {:.1} s",
+        r.landscape, c.sigma, c.eta, c.horizon, c.paths, r.seed, r.threads, r.elapsed_s
+    );
+    let _ = writeln!(
+        s,
+        "barrier ΔF = {:.4}, SGD temperature ησ²/2 = {:.4} (ΔF/T = {:.2}); exit times between cores {{f ≤ {} ΔF}} of the two basins; observed-exit means are biased low by censoring — see the MLE column",
+        r.barrier,
+        r.temperature,
+        r.barrier / r.temperature,
+        c.core
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(s, "preference run (radii `rho`; verdict (a)):");
+    systems_table(&mut s, &r.systems);
+    let _ = writeln!(s, "\nsmall-ρ run (radii `rho_small`; verdict (b)):");
+    systems_table(&mut s, &r.small_rho_systems);
+    let _ = writeln!(s);
+    let st = &c.stationary;
+    let _ = writeln!(
+        s,
+        "stationary loss on f = ½xᵀHx (d = {}, tr H = {}, η = {}, ρ = {}, σ = {}, {} paths, average over t ∈ ({}, {}]):",
+        st.eigenvalues.len(),
+        st.eigenvalues.iter().sum::<f64>(),
+        st.eta,
+        st.rho,
+        st.sigma,
+        st.paths,
+        st.burn_in,
+        st.horizon
+    );
+    for x in &r.stationary {
+        let _ = writeln!(
+            s,
+            "  {:<10} measured {}   formula {:.6}   exact {:.6}",
+            x.system,
+            ci(&x.measured),
+            x.formula,
+            x.exact
+        );
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "verdicts:");
+    for v in &r.verdicts {
+        let _ = writeln!(
+            s,
+            "  {:<12} {}: measured {:.4} [{:.4}, {:.4}], expected {}",
+            v.verdict, v.claim, v.measured, v.ci[0], v.ci[1], v.expected
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\ninformation — the (b) comparison at the preference radii (first-order SDE not expected to hold there):"
+    );
+    for v in &r.preference_comparison {
+        let _ = writeln!(
+            s,
+            "  {:<12} {}: measured {:.4} [{:.4}, {:.4}]",
+            v.verdict, v.claim, v.measured, v.ci[0], v.ci[1]
+        );
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    let n = r.verdicts.iter().filter(|v| v.verdict == "pass").count();
+    let _ = writeln!(s, "\n{n} of {} verdicts pass", r.verdicts.len());
+    s
+}
+
+/// One CSV row per system, then the stationary rows and the verdicts.
+pub fn csv(r: &FlatnessReport) -> String {
+    let mut s = String::from("section,run,system,kind,rho,flat_fraction,flat_lo,flat_hi,exit_flat_mean,exit_flat_lo,exit_flat_hi,exit_flat_n,exit_flat_censored,exit_flat_mle,exit_sharp_mean,exit_sharp_lo,exit_sharp_hi,exit_sharp_n,exit_sharp_censored,exit_sharp_mle,trace_h,trace_h_lo,trace_h_hi,final_loss,diverged\n");
+    for (run, x) in r
+        .systems
+        .iter()
+        .map(|x| ("preference", x))
+        .chain(r.small_rho_systems.iter().map(|x| ("small_rho", x)))
+    {
+        let _ = writeln!(
+            s,
+            "system,{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            run,
+            x.label,
+            x.kind,
+            x.rho,
+            x.flat_fraction.mean,
+            x.flat_fraction.lo,
+            x.flat_fraction.hi,
+            x.exit_flat.mean.mean,
+            x.exit_flat.mean.lo,
+            x.exit_flat.mean.hi,
+            x.exit_flat.exited,
+            x.exit_flat.censored,
+            x.exit_flat.mle_mean,
+            x.exit_sharp.mean.mean,
+            x.exit_sharp.mean.lo,
+            x.exit_sharp.mean.hi,
+            x.exit_sharp.exited,
+            x.exit_sharp.censored,
+            x.exit_sharp.mle_mean,
+            x.final_trace_hessian.mean,
+            x.final_trace_hessian.lo,
+            x.final_trace_hessian.hi,
+            x.final_loss.mean,
+            x.diverged
+        );
+    }
+    s.push_str("\nsection,system,measured,lo,hi,formula,exact\n");
+    for x in &r.stationary {
+        let _ = writeln!(
+            s,
+            "stationary,{},{},{},{},{},{}",
+            x.system, x.measured.mean, x.measured.lo, x.measured.hi, x.formula, x.exact
+        );
+    }
+    s.push_str("\nsection,claim,measured,lo,hi,expected,verdict\n");
+    for v in &r.verdicts {
+        let _ = writeln!(
+            s,
+            "verdict,\"{}\",{},{},{},\"{}\",{}",
+            v.claim.replace('"', "'"),
+            v.measured,
+            v.ci[0],
+            v.ci[1],
+            v.expected.replace('"', "'"),
+            v.verdict
+        );
+    }
+    s
+}
+
+fn split(systems: &[SystemResult]) -> (Vec<&SystemResult>, Vec<&SystemResult>) {
+    (
+        systems.iter().filter(|x| x.kind == "discrete").collect(),
+        systems.iter().filter(|x| x.kind == "sde").collect(),
+    )
+}
+
+/// Draws the 2 × 3 flatness figure: flat fraction and exit times of the preference run, flat
+/// fraction and sharp-basin exit time of the small-ρ run, and the stationary losses.
+pub fn draw_figure<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    r: &FlatnessReport,
+) -> Result<()> {
+    let (w, _) = root.dim_in_pixel();
+    let sc = (w as f64 / 1800.0).clamp(0.5, 3.0);
+    let root = root
+        .titled(
+            &format!(
+                "{}   (*: more than {}% of the paths diverged and are excluded)",
+                r.config.title,
+                100.0 * crate::study::flatness::MAX_DIVERGED_FRACTION
+            ),
+            ("sans-serif", (22.0 * sc).round()),
+        )
+        .map_err(draw_err)?;
+    let panels = root.split_evenly((2, 3));
+    let trip = |m: &crate::stats::MeanCi| (m.mean, m.lo, m.hi);
+    for (row, systems, run) in [
+        (0, &r.systems, "preference run"),
+        (1, &r.small_rho_systems, "small-ρ run"),
+    ] {
+        let (disc, sde) = split(systems);
+        let paths = r.config.paths as f64;
+        let cats: Vec<String> = disc
+            .iter()
+            .zip(&sde)
+            .map(|(x, y)| {
+                let div = x.diverged.max(y.diverged) as f64 / paths;
+                // Long labels collide at this width; the figure title explains the star.
+                if div > crate::study::flatness::MAX_DIVERGED_FRACTION {
+                    format!("{}* (ρ={})", x.algorithm, x.rho)
+                } else {
+                    format!("{} (ρ={})", x.algorithm, x.rho)
+                }
+            })
+            .collect();
+        let series = |get: &dyn Fn(&SystemResult) -> (f64, f64, f64)| {
+            vec![
+                DotSeries {
+                    label: "discrete".into(),
+                    values: disc.iter().map(|x| get(x)).collect(),
+                },
+                DotSeries {
+                    label: "own SDE".into(),
+                    values: sde.iter().map(|x| get(x)).collect(),
+                },
+            ]
+        };
+        let t1 = format!("{run}: fraction in the flat basin at T (95% CI)");
+        draw_dot_panel(
+            &panels[3 * row],
+            &DotPanel {
+                title: &t1,
+                y_label: "P(flat basin at T)",
+                categories: cats.clone(),
+                series: series(&|x| trip(&x.flat_fraction)),
+                reference: None,
+                log_y: false,
+                unit_interval: true,
+            },
+        )?;
+        let t2 = format!("{run}: mean exit time from the SHARP basin");
+        draw_dot_panel(
+            &panels[3 * row + 1],
+            &DotPanel {
+                title: &t2,
+                y_label: "exit time (observed exits, 95% CI)",
+                categories: cats.clone(),
+                series: series(&|x| trip(&x.exit_sharp.mean)),
+                reference: None,
+                log_y: false,
+                unit_interval: false,
+            },
+        )?;
+        if row == 0 {
+            let t3 = format!("{run}: mean exit time from the FLAT basin");
+            draw_dot_panel(
+                &panels[2],
+                &DotPanel {
+                    title: &t3,
+                    y_label: "exit time (observed exits, 95% CI)",
+                    categories: cats,
+                    series: series(&|x| trip(&x.exit_flat.mean)),
+                    reference: None,
+                    log_y: false,
+                    unit_interval: false,
+                },
+            )?;
+        }
+    }
+    let st_cats: Vec<String> = r.stationary.iter().map(|x| x.system.clone()).collect();
+    draw_dot_panel(
+        &panels[5],
+        &DotPanel {
+            title: "stationary E f on a quadratic vs (ησ²/4)(d + ρ tr H)",
+            y_label: "time-averaged f",
+            categories: st_cats,
+            series: vec![DotSeries {
+                label: "Monte Carlo (95% CI)".into(),
+                values: r.stationary.iter().map(|x| trip(&x.measured)).collect(),
+            }],
+            reference: Some((
+                "formula (ησ²/4)(d + ρ tr H)".into(),
+                r.stationary.iter().map(|x| x.formula).collect(),
+            )),
+            log_y: false,
+            unit_interval: false,
+        },
+    )?;
+    Ok(())
+}
+
+/// Writes `flatness.json`, `.csv`, `.png`, `.svg` atomically.
+pub fn write(r: &FlatnessReport, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut st = Staging::new(dir)?;
+    st.bytes("flatness.json", &to_json(r)?)?;
+    st.bytes("flatness.csv", csv(r).as_bytes())?;
+    st.with("flatness.png", |p| {
+        crate::plot::render_png(p, (1800, 1000), |a| draw_figure(a, r))
+    })?;
+    st.with("flatness.svg", |p| {
+        crate::plot::render_svg(p, (1800, 1000), |a| draw_figure(a, r))
+    })?;
+    st.commit()
+}

@@ -1,0 +1,299 @@
+//! Table, CSV and figures of the trajectories study.
+//!
+//! * `trajectories.png/.svg`: a grid of panels, one row per observable and one column per
+//!   algorithm; each panel shows the discrete algorithm (solid) and its SDE (dashed): mean line,
+//!   95 % CI of the mean (dark band) and 5–95 % quantile band (light band).
+//! * `surfaces.png/.svg` (2-D landscapes only): per algorithm, the surface its drift descends —
+//!   `f` (SGD), `f + (ρ/2)‖∇f‖²` (USAM), `f + ρ‖∇f‖` (DNSAM, SAM; SPEC §5) — as a heat map, with
+//!   the first sample paths of the discrete algorithm (white, solid) and its SDE (red, dashed).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use crate::error::Result;
+use crate::landscape::Landscape;
+use crate::optim::AlgorithmKind;
+use crate::output::{to_json, Staging};
+use crate::plot::series_bands::{draw_band_panel, BandPanel, BandSeries};
+use crate::plot::surface::{draw_surface_panel, SurfacePanel, SurfacePath};
+use crate::plot::{draw_err, PALETTE};
+use crate::study::trajectories::TrajectoriesReport;
+
+/// The printed summary: means and bands at a few times, and the final comparison.
+pub fn table(r: &TrajectoriesReport) -> String {
+    let mut s = String::new();
+    let c = &r.config;
+    let _ = writeln!(s, "{}", c.title);
+    let _ = writeln!(
+        s,
+        "{} · η = {} · T = {} · {} paths · seed {} · {} thread(s) · {:.1} s",
+        r.landscape, c.eta, c.horizon, c.paths, r.seed, r.threads, r.elapsed_s
+    );
+    let n = r.times.len();
+    let picks: Vec<usize> = if n <= 4 {
+        (0..n).collect()
+    } else {
+        vec![0, n / 4, n / 2, n - 1]
+    };
+    for (oi, b0) in r.systems[0].bands.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "\n{}: mean [95% CI] (5%–95% band) at t = {}",
+            b0.observable.label(),
+            picks
+                .iter()
+                .map(|&j| format!("{:.3}", r.times[j]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for sys in &r.systems {
+            let b = &sys.bands[oi];
+            let cells: Vec<String> = picks
+                .iter()
+                .map(|&j| {
+                    format!(
+                        "{:.4} [{:.4}, {:.4}] ({:.3}–{:.3})",
+                        b.mean[j], b.ci_lo[j], b.ci_hi[j], b.q05[j], b.q95[j]
+                    )
+                })
+                .collect();
+            let _ = writeln!(s, "  {:<10} {}", sys.label, cells.join("  "));
+        }
+    }
+    let _ = writeln!(s, "\nat T, discrete − SDE (informational):");
+    for v in &r.verdicts {
+        let _ = writeln!(
+            s,
+            "  {:<10} {}: {:.4} [{:.4}, {:.4}]",
+            v.verdict, v.claim, v.measured, v.ci[0], v.ci[1]
+        );
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    s
+}
+
+/// One CSV row per (system, observable, save time).
+pub fn csv(r: &TrajectoriesReport) -> String {
+    let mut s = String::from("system,kind,rho,observable,t,mean,ci_lo,ci_hi,q05,q95\n");
+    for sys in &r.systems {
+        for b in &sys.bands {
+            for (j, t) in r.times.iter().enumerate() {
+                let _ = writeln!(
+                    s,
+                    "{},{},{},{},{},{},{},{},{},{}",
+                    sys.label,
+                    sys.kind,
+                    sys.rho,
+                    b.observable.label(),
+                    t,
+                    b.mean[j],
+                    b.ci_lo[j],
+                    b.ci_hi[j],
+                    b.q05[j],
+                    b.q95[j]
+                );
+            }
+        }
+    }
+    s
+}
+
+/// Draws the band grid (rows: observables, columns: algorithms).
+pub fn draw_bands<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    r: &TrajectoriesReport,
+) -> Result<()> {
+    let (w, _) = root.dim_in_pixel();
+    let sc = (w as f64 / 1600.0).clamp(0.5, 3.0);
+    let root = root
+        .titled(&r.config.title, ("sans-serif", (22.0 * sc).round()))
+        .map_err(draw_err)?;
+    let na = r.config.algorithms.len();
+    let no = r.systems[0].bands.len();
+    let cells = root.split_evenly((no, na));
+    for oi in 0..no {
+        for ai in 0..na {
+            let (d, e) = (&r.systems[ai], &r.systems[na + ai]);
+            let mk = |sys: &crate::study::trajectories::SystemTrajectories,
+                      colour: RGBColor,
+                      dashed: bool,
+                      label: &str| {
+                let b = &sys.bands[oi];
+                BandSeries {
+                    label: label.into(),
+                    colour,
+                    dashed,
+                    mean: b.mean.clone(),
+                    ci: (b.ci_lo.clone(), b.ci_hi.clone()),
+                    quantiles: (b.q05.clone(), b.q95.clone()),
+                }
+            };
+            let title = format!(
+                "{} (ρ = {}): {}",
+                d.algorithm.name().to_uppercase(),
+                d.rho,
+                d.bands[oi].observable.label()
+            );
+            draw_band_panel(
+                &cells[oi * na + ai],
+                &BandPanel {
+                    title: &title,
+                    x_label: "t = kη",
+                    y_label: d.bands[oi].observable.label(),
+                    times: &r.times,
+                    series: vec![
+                        mk(d, PALETTE[0], false, "discrete: mean, CI, 5–95%"),
+                        mk(e, PALETTE[1], true, "SDE: mean, CI, 5–95%"),
+                    ],
+                    legend: oi == 0,
+                },
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The surface the drift of `alg` descends.
+pub fn implicit_loss(f: &dyn Landscape, alg: AlgorithmKind, rho: f64, x: &[f64]) -> f64 {
+    let mut g = vec![0.0; x.len()];
+    f.grad_into(x, &mut g);
+    let gn = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+    f.loss(x)
+        + match alg {
+            AlgorithmKind::Sgd => 0.0,
+            AlgorithmKind::Usam => 0.5 * rho * gn * gn,
+            AlgorithmKind::Dnsam | AlgorithmKind::Sam => rho * gn,
+        }
+}
+
+fn surface_name(alg: AlgorithmKind, rho: f64) -> String {
+    match alg {
+        AlgorithmKind::Sgd => "SGD on f".into(),
+        AlgorithmKind::Usam => format!("USAM on f + (ρ/2)‖∇f‖², ρ = {rho}"),
+        AlgorithmKind::Dnsam => format!("DNSAM on f + ρ‖∇f‖, ρ = {rho}"),
+        AlgorithmKind::Sam => format!("SAM on f + ρ‖∇f‖, ρ = {rho}"),
+    }
+}
+
+/// Draws the surfaces figure (2-D landscapes only).
+pub fn draw_surfaces<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    r: &TrajectoriesReport,
+    f: &dyn Landscape,
+) -> Result<()> {
+    let (w, _) = root.dim_in_pixel();
+    let sc = (w as f64 / 1400.0).clamp(0.5, 3.0);
+    let root = root
+        .titled(
+            &format!(
+                "{} — sample paths on the surface each drift descends (white: discrete, red dashed: SDE)",
+                r.config.title
+            ),
+            ("sans-serif", (17.0 * sc).round()),
+        )
+        .map_err(draw_err)?;
+    let na = r.config.algorithms.len();
+    let cols = if na == 1 { 1 } else { 2 };
+    let rows = na.div_ceil(cols);
+    let cells = root.split_evenly((rows, cols));
+    // Common extent: every sample path plus a margin.
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for sys in &r.systems {
+        for p in &sys.samples {
+            for q in p {
+                if q.len() == 2 && q[0].is_finite() && q[1].is_finite() {
+                    x0 = x0.min(q[0]);
+                    x1 = x1.max(q[0]);
+                    y0 = y0.min(q[1]);
+                    y1 = y1.max(q[1]);
+                }
+            }
+        }
+    }
+    if !x0.is_finite() {
+        (x0, x1, y0, y1) = (-1.0, 1.0, -1.0, 1.0);
+    }
+    let (mut mx, mut my) = (
+        0.1 * (x1 - x0).max(0.2) + 0.05,
+        0.1 * (y1 - y0).max(0.2) + 0.05,
+    );
+    if let Some(e) = r.config.surface_extent {
+        (x0, x1, y0, y1) = (e[0], e[1], e[2], e[3]);
+        (mx, my) = (0.0, 0.0);
+    }
+    let white = RGBColor(255, 255, 255);
+    let red = RGBColor(255, 90, 90);
+    for (ai, cell) in cells.iter().enumerate().take(na) {
+        let (d, e) = (&r.systems[ai], &r.systems[na + ai]);
+        let alg = d.algorithm;
+        let rho = d.rho;
+        let surface = move |x: f64, y: f64| implicit_loss(f, alg, rho, &[x, y]);
+        let mut paths = Vec::new();
+        for (sys, colour, dashed) in [(d, white, false), (e, red, true)] {
+            for p in &sys.samples {
+                paths.push(SurfacePath {
+                    points: p.iter().map(|q| (q[0], q[1])).collect(),
+                    colour,
+                    dashed,
+                });
+            }
+        }
+        let title = surface_name(alg, rho);
+        draw_surface_panel(
+            cell,
+            &SurfacePanel {
+                title: &title,
+                x_label: "x₀",
+                y_label: "x₁",
+                x_range: (x0 - mx, x1 + mx),
+                y_range: (y0 - my, y1 + my),
+                grid: 90,
+                surface: &surface,
+                paths,
+                legend: vec![
+                    (format!("{} (discrete)", alg.name()), white, false),
+                    (format!("{}_sde", alg.name()), red, true),
+                ],
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes `trajectories.json`, `.csv`, `.png`, `.svg` (and `surfaces.png/.svg` for 2-D
+/// landscapes) atomically.
+pub fn write(r: &TrajectoriesReport, f: &dyn Landscape, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut st = Staging::new(dir)?;
+    st.bytes("trajectories.json", &to_json(r)?)?;
+    st.bytes("trajectories.csv", csv(r).as_bytes())?;
+    let na = r.config.algorithms.len() as u32;
+    let no = r.systems[0].bands.len() as u32;
+    let size = ((420 * na).max(700), 60 + 300 * no);
+    st.with("trajectories.png", |p| {
+        crate::plot::render_png(p, size, |a| draw_bands(a, r))
+    })?;
+    st.with("trajectories.svg", |p| {
+        crate::plot::render_svg(p, size, |a| draw_bands(a, r))
+    })?;
+    if f.dim() == 2 {
+        let rows = if na == 1 { 1 } else { na.div_ceil(2) };
+        let ssize = (1400, 40 + 560 * rows);
+        st.with("surfaces.png", |p| {
+            crate::plot::render_png(p, ssize, |a| draw_surfaces(a, r, f))
+        })?;
+        st.with("surfaces.svg", |p| {
+            crate::plot::render_svg(p, ssize, |a| draw_surfaces(a, r, f))
+        })?;
+    }
+    st.commit()
+}

@@ -1,0 +1,173 @@
+//! Integration tests of the flatness study: tiny configs through the library and the CLI,
+//! determinism across thread counts, the stationary-loss formula, and the figure.
+
+use std::process::Command;
+
+use samsde::study::flatness::{FlatnessStudy, DEFAULT_CONFIG};
+
+/// The default config shrunk to run in about a second.
+fn tiny() -> String {
+    DEFAULT_CONFIG
+        .replace("paths = 2000", "paths = 200")
+        .replace("horizon = 60.0\nsubsteps", "horizon = 5.0\nsubsteps")
+        .replace("paths = 1000", "paths = 200")
+        .replace("horizon = 60.0\n\n[verdict]", "horizon = 20.0\n\n[verdict]")
+}
+
+fn run(text: &str, threads: usize) -> samsde::study::flatness::FlatnessReport {
+    let s = FlatnessStudy::from_toml(text).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| s.run(threads, None)).unwrap()
+}
+
+#[test]
+fn same_seed_same_json_at_one_and_two_threads() {
+    let text = tiny();
+    let mut a = run(&text, 1);
+    let mut b = run(&text, 2);
+    a.elapsed_s = 0.0;
+    b.elapsed_s = 0.0;
+    a.threads = 0;
+    b.threads = 0;
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
+}
+
+#[test]
+fn stationary_loss_matches_formula_within_monte_carlo_error() {
+    // 200 paths, time average over t ∈ (10, 20]: the CI half-width of the USAM SDE estimate is
+    // ≈ 0.5 % of the value; the formula is exact for the SDE, so it must lie within
+    // 4 half-widths (a 4σ-level check, false-failure probability < 1e-4).
+    let r = run(&tiny(), 2);
+    for x in &r.stationary {
+        let hw = x.measured.half_width;
+        assert!(hw < 0.02 * x.exact, "{}: half-width {hw}", x.system);
+        assert!(
+            (x.measured.mean - x.exact).abs() < 4.0 * hw,
+            "{}: {} vs exact {} (hw {hw})",
+            x.system,
+            x.measured.mean,
+            x.exact
+        );
+    }
+    // USAM's stationary loss exceeds SGD's by the factor (d + ρ tr H)/d.
+    let usam = r
+        .stationary
+        .iter()
+        .find(|x| x.system == "usam_sde")
+        .unwrap();
+    let sgd = r.stationary.iter().find(|x| x.system == "sgd_sde").unwrap();
+    assert!(usam.measured.lo > sgd.measured.hi);
+}
+
+#[test]
+fn report_has_the_common_fields_and_verdict_shape() {
+    let r = run(&tiny(), 2);
+    let v: serde_json::Value = serde_json::to_value(&r).unwrap();
+    for k in [
+        "study",
+        "samsde_version",
+        "config",
+        "seed",
+        "threads",
+        "elapsed_s",
+        "verdicts",
+    ] {
+        assert!(v.get(k).is_some(), "missing {k}");
+    }
+    for verdict in v["verdicts"].as_array().unwrap() {
+        for k in ["claim", "measured", "ci", "expected", "verdict"] {
+            assert!(verdict.get(k).is_some(), "verdict missing {k}");
+        }
+    }
+    // Fractions are probabilities; exit counts add up.
+    for s in &r.systems {
+        assert!((0.0..=1.0).contains(&s.flat_fraction.mean));
+        for e in [&s.exit_flat, &s.exit_sharp] {
+            assert_eq!(e.exited + e.censored, e.entered, "{}", s.label);
+        }
+    }
+    let svg = samsde::plot::render_svg_string((1400, 1000), |a| {
+        samsde::report::flatness::draw_figure(a, &r)
+    })
+    .unwrap();
+    assert!(svg.contains("flat basin") && svg.contains("own SDE"));
+    assert!(samsde::report::flatness::table(&r).contains("verdicts:"));
+}
+
+#[test]
+fn cli_writes_files_and_rejects_bad_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tiny.toml");
+    std::fs::write(&cfg, tiny()).unwrap();
+    let out = dir.path().join("out");
+    let st = Command::new(env!("CARGO_BIN_EXE_sde-check"))
+        .args(["flatness", "-q"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.code() == Some(0) || st.code() == Some(1), "{st:?}");
+    for f in [
+        "flatness.json",
+        "flatness.csv",
+        "flatness.png",
+        "flatness.svg",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // A bad value: exit 2, the field named, nothing written.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        tiny().replace("eta = 0.01\nsigma", "eta = -0.01\nsigma"),
+    )
+    .unwrap();
+    let out2 = dir.path().join("out2");
+    let o = Command::new(env!("CARGO_BIN_EXE_sde-check"))
+        .args(["flatness", "-q"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&out2)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("eta"));
+    assert!(!out2.exists());
+    // Unknown keys are errors.
+    std::fs::write(
+        &bad,
+        tiny().replace("core = 0.25", "core = 0.25\nbogus = 1"),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_sde-check"))
+        .args(["flatness", "-q"])
+        .arg(&bad)
+        .arg("--out")
+        .arg(&out2)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// The full default run (≈ 10–30 s on 2 cores):
+/// `cargo test --release --test flatness -- --ignored`
+#[test]
+#[ignore]
+fn default_run_verdicts_a_and_c() {
+    let r = run(DEFAULT_CONFIG, 2);
+    for v in &r.verdicts {
+        eprintln!("{} {}", v.verdict, v.claim);
+    }
+    assert!(r
+        .verdicts
+        .iter()
+        .filter(|v| v.claim.starts_with("(c)"))
+        .all(|v| v.verdict == "pass"));
+}
