@@ -1,7 +1,7 @@
 //! `sde-check`: the command-line front end. Parsing, thread pool, progress bar, printing and
 //! file writing live here; every number is computed by the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use samsde::study::convergence::{ConvergenceReport, ConvergenceStudy, DEFAULT_CONFIG};
+use samsde::study::convergence::{ConvergenceStudy, DEFAULT_CONFIG};
 
 /// Check continuous-time (SDE) models of Sharpness-Aware Minimization against the discrete
 /// algorithms, with confidence intervals and verdicts.
@@ -142,10 +142,60 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     pb
 }
 
+/// The part every study shares once its configuration is validated: `--print-config`, the
+/// thread pool, the progress bar, the run, the atomic write, and the printed table or JSON.
+type Progress<'p> = &'p (dyn Fn(u64) + Sync);
+type RunFn<'a, R> = Box<dyn FnOnce(usize, Progress) -> samsde::Result<R> + Send + 'a>;
+type WriteFn<'a, R> = Box<dyn FnOnce(&R, &Path) -> samsde::Result<Vec<PathBuf>> + 'a>;
+
+struct Job<'a, R> {
+    config_toml: String,
+    total_work: u64,
+    default_out: &'static str,
+    run: RunFn<'a, R>,
+    write: WriteFn<'a, R>,
+    table: fn(&R) -> String,
+    all_pass: fn(&R) -> bool,
+}
+
+fn execute<R: serde::Serialize + Send>(args: CommonArgs, job: Job<R>) -> anyhow::Result<bool> {
+    if args.print_config {
+        print!("{}", job.config_toml);
+        return Ok(true);
+    }
+    let (pool, threads) = thread_pool(args.threads)?;
+    let pb = progress_bar(job.total_work, args.quiet);
+    let done = AtomicU64::new(0);
+    let tick = |n: u64| {
+        let v = done.fetch_add(n, Ordering::Relaxed) + n;
+        pb.set_position(v);
+    };
+    let run = job.run;
+    let report = pool.install(|| run(threads, &tick))?;
+    pb.finish_and_clear();
+    let out = args.out.unwrap_or_else(|| PathBuf::from(job.default_out));
+    let written = (job.write)(&report, &out)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", (job.table)(&report));
+        for w in &written {
+            println!("wrote {}", w.display());
+        }
+    }
+    Ok((job.all_pass)(&report))
+}
+
+/// Reads CONFIG (or the embedded default) into a study's raw configuration.
+fn load<T: serde::de::DeserializeOwned>(args: &CommonArgs, default: &str) -> anyhow::Result<T> {
+    let text = read_config(&args.config, default)?;
+    samsde::study::setup::parse_toml(&text).context("invalid configuration")
+}
+
 fn convergence(args: CommonArgs) -> anyhow::Result<bool> {
-    let text = read_config(&args.config, DEFAULT_CONFIG)?;
-    let mut config: samsde::study::convergence::ConvergenceConfig =
-        samsde::study::setup::parse_toml(&text).context("invalid configuration")?;
+    use samsde::report::convergence as report;
+    use samsde::study::convergence::ConvergenceConfig;
+    let mut config: ConvergenceConfig = load(&args, DEFAULT_CONFIG)?;
     if let Some(p) = args.paths {
         config.paths = p;
     }
@@ -153,39 +203,22 @@ fn convergence(args: CommonArgs) -> anyhow::Result<bool> {
         config.seed = s;
     }
     let study = ConvergenceStudy::new(config).context("invalid configuration")?;
-    if args.print_config {
-        print!("{}", toml::to_string_pretty(&study.config)?);
-        return Ok(true);
-    }
-    let (pool, threads) = thread_pool(args.threads)?;
-    let pb = progress_bar(study.total_work(), args.quiet);
-    let done = AtomicU64::new(0);
-    let tick = |n: u64| {
-        let v = done.fetch_add(n, Ordering::Relaxed) + n;
-        pb.set_position(v);
+    let job = Job {
+        config_toml: toml::to_string_pretty(&study.config)?,
+        total_work: study.total_work(),
+        default_out: "plots/convergence",
+        run: Box::new(|threads, tick| study.run(threads, Some(tick))),
+        write: Box::new(report::write),
+        table: report::table,
+        all_pass: |r| r.all_pass(),
     };
-    let report = pool.install(|| study.run(threads, Some(&tick)))?;
-    pb.finish_and_clear();
-    let out = args
-        .out
-        .unwrap_or_else(|| PathBuf::from("plots/convergence"));
-    let written = samsde::report::convergence::write(&report, &out)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", samsde::report::convergence::table(&report));
-        for w in &written {
-            println!("wrote {}", w.display());
-        }
-    }
-    Ok(report.all_pass())
+    execute(args, job)
 }
 
 fn saddle(args: CommonArgs) -> anyhow::Result<bool> {
-    use samsde::study::saddle::{SaddleConfig, SaddleStudy};
-    let text = read_config(&args.config, samsde::study::saddle::DEFAULT_CONFIG)?;
-    let mut config: SaddleConfig =
-        samsde::study::setup::parse_toml(&text).context("invalid configuration")?;
+    use samsde::report::saddle as report;
+    use samsde::study::saddle::{SaddleConfig, SaddleStudy, DEFAULT_CONFIG};
+    let mut config: SaddleConfig = load(&args, DEFAULT_CONFIG)?;
     if let Some(p) = args.paths {
         config.reference.paths = p;
         config.curves.paths = p;
@@ -196,37 +229,22 @@ fn saddle(args: CommonArgs) -> anyhow::Result<bool> {
         config.seed = s;
     }
     let study = SaddleStudy::new(config).context("invalid configuration")?;
-    if args.print_config {
-        print!("{}", toml::to_string_pretty(&study.config)?);
-        return Ok(true);
-    }
-    let (pool, threads) = thread_pool(args.threads)?;
-    let pb = progress_bar(study.total_work(), args.quiet);
-    let done = AtomicU64::new(0);
-    let tick = |n: u64| {
-        let v = done.fetch_add(n, Ordering::Relaxed) + n;
-        pb.set_position(v);
+    let job = Job {
+        config_toml: toml::to_string_pretty(&study.config)?,
+        total_work: study.total_work(),
+        default_out: "plots/saddle",
+        run: Box::new(|threads, tick| study.run(threads, Some(tick))),
+        write: Box::new(report::write),
+        table: report::table,
+        all_pass: |r| r.all_pass(),
     };
-    let report = pool.install(|| study.run(threads, Some(&tick)))?;
-    pb.finish_and_clear();
-    let out = args.out.unwrap_or_else(|| PathBuf::from("plots/saddle"));
-    let written = samsde::report::saddle::write(&report, &out)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", samsde::report::saddle::table(&report));
-        for w in &written {
-            println!("wrote {}", w.display());
-        }
-    }
-    Ok(report.all_pass())
+    execute(args, job)
 }
 
 fn flatness(args: CommonArgs) -> anyhow::Result<bool> {
+    use samsde::report::flatness as report;
     use samsde::study::flatness::{FlatnessConfig, FlatnessStudy, DEFAULT_CONFIG};
-    let text = read_config(&args.config, DEFAULT_CONFIG)?;
-    let mut config: FlatnessConfig =
-        samsde::study::setup::parse_toml(&text).context("invalid configuration")?;
+    let mut config: FlatnessConfig = load(&args, DEFAULT_CONFIG)?;
     if let Some(p) = args.paths {
         config.paths = p;
     }
@@ -234,37 +252,22 @@ fn flatness(args: CommonArgs) -> anyhow::Result<bool> {
         config.seed = s;
     }
     let study = FlatnessStudy::new(config).context("invalid configuration")?;
-    if args.print_config {
-        print!("{}", toml::to_string_pretty(&study.config)?);
-        return Ok(true);
-    }
-    let (pool, threads) = thread_pool(args.threads)?;
-    let pb = progress_bar(study.total_work(), args.quiet);
-    let done = AtomicU64::new(0);
-    let tick = |n: u64| {
-        let v = done.fetch_add(n, Ordering::Relaxed) + n;
-        pb.set_position(v);
+    let job = Job {
+        config_toml: toml::to_string_pretty(&study.config)?,
+        total_work: study.total_work(),
+        default_out: "plots/flatness",
+        run: Box::new(|threads, tick| study.run(threads, Some(tick))),
+        write: Box::new(report::write),
+        table: report::table,
+        all_pass: |r| r.all_pass(),
     };
-    let report = pool.install(|| study.run(threads, Some(&tick)))?;
-    pb.finish_and_clear();
-    let out = args.out.unwrap_or_else(|| PathBuf::from("plots/flatness"));
-    let written = samsde::report::flatness::write(&report, &out)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", samsde::report::flatness::table(&report));
-        for w in &written {
-            println!("wrote {}", w.display());
-        }
-    }
-    Ok(report.all_pass())
+    execute(args, job)
 }
 
 fn trajectories(args: CommonArgs) -> anyhow::Result<bool> {
+    use samsde::report::trajectories as report;
     use samsde::study::trajectories::{TrajectoriesConfig, TrajectoriesStudy, DEFAULT_CONFIG};
-    let text = read_config(&args.config, DEFAULT_CONFIG)?;
-    let mut config: TrajectoriesConfig =
-        samsde::study::setup::parse_toml(&text).context("invalid configuration")?;
+    let mut config: TrajectoriesConfig = load(&args, DEFAULT_CONFIG)?;
     if let Some(p) = args.paths {
         config.paths = p;
     }
@@ -272,33 +275,14 @@ fn trajectories(args: CommonArgs) -> anyhow::Result<bool> {
         config.seed = s;
     }
     let study = TrajectoriesStudy::new(config).context("invalid configuration")?;
-    if args.print_config {
-        print!("{}", toml::to_string_pretty(&study.config)?);
-        return Ok(true);
-    }
-    let (pool, threads) = thread_pool(args.threads)?;
-    let pb = progress_bar(study.total_work(), args.quiet);
-    let done = AtomicU64::new(0);
-    let tick = |n: u64| {
-        let v = done.fetch_add(n, Ordering::Relaxed) + n;
-        pb.set_position(v);
+    let job = Job {
+        config_toml: toml::to_string_pretty(&study.config)?,
+        total_work: study.total_work(),
+        default_out: "plots/trajectories",
+        run: Box::new(|threads, tick| study.run(threads, Some(tick))),
+        write: Box::new(|r, out| report::write(r, study.landscape(), out)),
+        table: report::table,
+        all_pass: |r| r.all_pass(),
     };
-    let report = pool.install(|| study.run(threads, Some(&tick)))?;
-    pb.finish_and_clear();
-    let out = args
-        .out
-        .unwrap_or_else(|| PathBuf::from("plots/trajectories"));
-    let written = samsde::report::trajectories::write(&report, study.landscape(), &out)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", samsde::report::trajectories::table(&report));
-        for w in &written {
-            println!("wrote {}", w.display());
-        }
-    }
-    Ok(report.all_pass())
+    execute(args, job)
 }
-
-#[allow(dead_code)]
-fn _assert_report_is_used(_r: &ConvergenceReport) {}
