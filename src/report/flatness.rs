@@ -115,8 +115,12 @@ pub fn table(r: &FlatnessReport) -> String {
     for v in &r.verdicts {
         let _ = writeln!(
             s,
-            "  {:<12} {}: measured {:.4} [{:.4}, {:.4}], expected {}",
-            v.verdict, v.claim, v.measured, v.ci[0], v.ci[1], v.expected
+            "  {:<12} {}: measured {:.4}{}, expected {}",
+            v.verdict,
+            v.claim,
+            v.measured,
+            v.ci_text(),
+            v.expected
         );
     }
     let _ = writeln!(
@@ -126,8 +130,11 @@ pub fn table(r: &FlatnessReport) -> String {
     for v in &r.preference_comparison {
         let _ = writeln!(
             s,
-            "  {:<12} {}: measured {:.4} [{:.4}, {:.4}]",
-            v.verdict, v.claim, v.measured, v.ci[0], v.ci[1]
+            "  {:<12} {}: measured {:.4}{}",
+            v.verdict,
+            v.claim,
+            v.measured,
+            v.ci_text()
         );
     }
     for w in &r.warnings {
@@ -186,13 +193,14 @@ pub fn csv(r: &FlatnessReport) -> String {
     }
     s.push_str("\nsection,claim,measured,lo,hi,expected,verdict\n");
     for v in &r.verdicts {
+        let [lo, hi] = v.ci.unwrap_or([f64::NAN, f64::NAN]);
         let _ = writeln!(
             s,
             "verdict,\"{}\",{},{},{},\"{}\",{}",
             v.claim.replace('"', "'"),
             v.measured,
-            v.ci[0],
-            v.ci[1],
+            lo,
+            hi,
             v.expected.replace('"', "'"),
             v.verdict
         );

@@ -67,8 +67,11 @@ pub fn table(r: &TrajectoriesReport) -> String {
     for v in &r.verdicts {
         let _ = writeln!(
             s,
-            "  {:<10} {}: {:.4} [{:.4}, {:.4}]",
-            v.verdict, v.claim, v.measured, v.ci[0], v.ci[1]
+            "  {:<10} {}: {:.4}{}",
+            v.verdict,
+            v.claim,
+            v.measured,
+            v.ci_text()
         );
     }
     for w in &r.warnings {

@@ -313,20 +313,7 @@ pub struct StationaryResult {
     pub exact: f64,
 }
 
-/// One verdict line.
-#[derive(Debug, Clone, Serialize)]
-pub struct Verdict {
-    /// What is claimed.
-    pub claim: String,
-    /// The measured number.
-    pub measured: f64,
-    /// Its confidence interval.
-    pub ci: [f64; 2],
-    /// What the claim expects.
-    pub expected: String,
-    /// `pass`, `fail` or `inconclusive`.
-    pub verdict: String,
-}
+pub use super::verdict::Verdict;
 
 /// The study's result (`flatness.json`).
 #[derive(Debug, Clone, Serialize)]
@@ -663,7 +650,7 @@ impl FlatnessStudy {
                     fd.mean, fs.mean, paired.lo, paired.hi
                 ),
                 measured: diff,
-                ci: [diff - hw, diff + hw],
+                ci: Some([diff - hw, diff + hw]),
                 expected: "CI contains 0".into(),
                 verdict: if diverged > max_div || fd.n < 2 || fs.n < 2 {
                     "inconclusive"
@@ -695,7 +682,7 @@ impl FlatnessStudy {
                         md.n, ms.n
                     ),
                     measured: diff,
-                    ci: [diff - hw, diff + hw],
+                    ci: Some([diff - hw, diff + hw]),
                     expected: "CI contains 0".into(),
                     verdict: v.into(),
                 });
@@ -746,7 +733,7 @@ impl FlatnessStudy {
                         "(a) {a} flat fraction > SGD flat fraction (non-overlapping CIs)"
                     ),
                     measured: r.mean,
-                    ci: [r.lo, r.hi],
+                    ci: Some([r.lo, r.hi]),
                     expected: format!("> SGD {:.4} [{:.4}, {:.4}]", base.mean, base.lo, base.hi),
                     verdict: v.into(),
                 });
@@ -774,7 +761,7 @@ impl FlatnessStudy {
                         }
                     ),
                     measured: m.mean,
-                    ci: [m.lo, m.hi],
+                    ci: Some([m.lo, m.hi]),
                     expected: format!("{:.6}", r.formula),
                     verdict: if m.lo <= r.formula && r.formula <= m.hi {
                         "pass"

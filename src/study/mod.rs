@@ -8,3 +8,4 @@ pub mod saddle;
 pub mod setup;
 pub mod test_function;
 pub mod trajectories;
+pub mod verdict;

@@ -432,20 +432,7 @@ pub struct SaddleConfig {
 // ---------------------------------------------------------------------------------------------
 // Report types.
 
-/// One verdict, as in every study's JSON.
-#[derive(Debug, Clone, Serialize)]
-pub struct Verdict {
-    /// What is claimed.
-    pub claim: String,
-    /// The measured number.
-    pub measured: f64,
-    /// Its confidence interval, where one exists.
-    pub ci: Option<[f64; 2]>,
-    /// What the theory expects (with the tolerance).
-    pub expected: String,
-    /// `pass` or `fail`.
-    pub verdict: String,
-}
+pub use super::verdict::Verdict;
 
 /// A reference-run row's result.
 #[derive(Debug, Clone, Serialize)]

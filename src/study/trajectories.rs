@@ -188,7 +188,7 @@ pub struct TrajectoriesReport {
     /// Systems (algorithms first, then SDEs, in `algorithms` order).
     pub systems: Vec<SystemTrajectories>,
     /// Final-time comparison of means, discrete vs SDE (informational; no pass/fail).
-    pub verdicts: Vec<super::flatness::Verdict>,
+    pub verdicts: Vec<super::verdict::Verdict>,
     /// Notes.
     pub warnings: Vec<String>,
 }
@@ -444,7 +444,7 @@ impl TrajectoriesStudy {
                 );
                 let diff = a.mean - b.mean;
                 let hw = (a.half_width.powi(2) + b.half_width.powi(2)).sqrt();
-                verdicts.push(super::flatness::Verdict {
+                verdicts.push(super::verdict::Verdict {
                     claim: format!(
                         "{} vs {}_sde: E {} at T (difference discrete − SDE, informational)",
                         c.algorithms[i],
@@ -452,7 +452,7 @@ impl TrajectoriesStudy {
                         o.label()
                     ),
                     measured: diff,
-                    ci: [diff - hw, diff + hw],
+                    ci: Some([diff - hw, diff + hw]),
                     expected: "CI contains 0 (first-order weak approximation at small η)".into(),
                     verdict: if diff.abs() <= hw {
                         "consistent"
