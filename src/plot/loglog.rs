@@ -693,6 +693,39 @@ mod tests {
     use super::super::{render_png, render_svg_string};
     use super::*;
 
+    /// A series whose CIs reach 0 (and +∞): error bars must be clipped at the axes.
+    fn noise_floor_series() -> LogLogSeries {
+        LogLogSeries {
+            label: "near the noise floor".into(),
+            points: vec![
+                LogLogPoint {
+                    x: 0.1,
+                    y: 1e-2,
+                    lo: 2e-3,
+                    hi: 2e-2,
+                },
+                LogLogPoint {
+                    x: 0.05,
+                    y: 3e-3,
+                    lo: 0.0,
+                    hi: 8e-3,
+                },
+                LogLogPoint {
+                    x: 0.025,
+                    y: 0.0,
+                    lo: 0.0,
+                    hi: 5e-3,
+                },
+                LogLogPoint {
+                    x: 0.0125,
+                    y: 1e-3,
+                    lo: 0.0,
+                    hi: f64::INFINITY,
+                },
+            ],
+        }
+    }
+
     fn conv_series() -> Vec<LogLogSeries> {
         let eta: [f64; 5] = [0.1, 0.05, 0.025, 0.0125, 0.00625];
         let make = |label: &str, c: f64, order: f64, rel: f64| LogLogSeries {
@@ -758,35 +791,7 @@ mod tests {
 
     #[test]
     fn svg_smoke_zero_lower_ci_and_infinite_upper() {
-        let series = vec![LogLogSeries {
-            label: "near the noise floor".into(),
-            points: vec![
-                LogLogPoint {
-                    x: 0.1,
-                    y: 1e-2,
-                    lo: 2e-3,
-                    hi: 2e-2,
-                },
-                LogLogPoint {
-                    x: 0.05,
-                    y: 3e-3,
-                    lo: 0.0,
-                    hi: 8e-3,
-                },
-                LogLogPoint {
-                    x: 0.025,
-                    y: 0.0,
-                    lo: 0.0,
-                    hi: 5e-3,
-                },
-                LogLogPoint {
-                    x: 0.0125,
-                    y: 1e-3,
-                    lo: 0.0,
-                    hi: f64::INFINITY,
-                },
-            ],
-        }];
+        let series = vec![noise_floor_series()];
         let svg = svg_of(&fig(&series, &[1.0]));
         assert!(svg.contains("Weak error of the SDE models"));
         assert!(svg.contains("near the noise floor"));
@@ -920,38 +925,7 @@ mod tests {
             |root| draw_loglog(root, &fig(&series, &[1.0, 0.5])),
         )
         .unwrap();
-        let floor = vec![
-            conv_series().remove(1),
-            LogLogSeries {
-                label: "near the noise floor".into(),
-                points: vec![
-                    LogLogPoint {
-                        x: 0.1,
-                        y: 1e-2,
-                        lo: 2e-3,
-                        hi: 2e-2,
-                    },
-                    LogLogPoint {
-                        x: 0.05,
-                        y: 3e-3,
-                        lo: 0.0,
-                        hi: 8e-3,
-                    },
-                    LogLogPoint {
-                        x: 0.025,
-                        y: 0.0,
-                        lo: 0.0,
-                        hi: 5e-3,
-                    },
-                    LogLogPoint {
-                        x: 0.0125,
-                        y: 1e-3,
-                        lo: 0.0,
-                        hi: f64::INFINITY,
-                    },
-                ],
-            },
-        ];
+        let floor = vec![conv_series().remove(1), noise_floor_series()];
         render_png(
             std::path::Path::new("/tmp/loglog_floor.png"),
             (1000, 700),

@@ -113,29 +113,14 @@ pub fn table(r: &FlatnessReport) -> String {
     let _ = writeln!(s);
     let _ = writeln!(s, "verdicts:");
     for v in &r.verdicts {
-        let _ = writeln!(
-            s,
-            "  {:<12} {}: measured {:.4}{}, expected {}",
-            v.verdict,
-            v.claim,
-            v.measured,
-            v.ci_text(),
-            v.expected
-        );
+        let _ = writeln!(s, "{}", v.line(true));
     }
     let _ = writeln!(
         s,
         "\ninformation — the (b) comparison at the preference radii (first-order SDE not expected to hold there):"
     );
     for v in &r.preference_comparison {
-        let _ = writeln!(
-            s,
-            "  {:<12} {}: measured {:.4}{}",
-            v.verdict,
-            v.claim,
-            v.measured,
-            v.ci_text()
-        );
+        let _ = writeln!(s, "{}", v.line(false));
     }
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {w}");

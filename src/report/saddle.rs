@@ -115,12 +115,14 @@ pub fn table(r: &SaddleReport) -> String {
     let _ = writeln!(s);
     let _ = writeln!(s, "verdicts:");
     for v in &r.verdicts {
-        let ci =
-            v.ci.map_or(String::new(), |c| format!(" [{:.4}, {:.4}]", c[0], c[1]));
         let _ = writeln!(
             s,
-            "  {:<5} {}\n        measured {:.4}{ci}; expected {}",
-            v.verdict, v.claim, v.measured, v.expected
+            "  {:<5} {}\n        measured {:.4}{}; expected {}",
+            v.verdict,
+            v.claim,
+            v.measured,
+            v.ci_text(),
+            v.expected
         );
     }
     if !r.warnings.is_empty() {

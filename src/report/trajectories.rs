@@ -65,14 +65,7 @@ pub fn table(r: &TrajectoriesReport) -> String {
     }
     let _ = writeln!(s, "\nat T, discrete − SDE (informational):");
     for v in &r.verdicts {
-        let _ = writeln!(
-            s,
-            "  {:<10} {}: {:.4}{}",
-            v.verdict,
-            v.claim,
-            v.measured,
-            v.ci_text()
-        );
+        let _ = writeln!(s, "{}", v.line(false));
     }
     for w in &r.warnings {
         let _ = writeln!(s, "warning: {w}");

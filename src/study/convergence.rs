@@ -336,12 +336,6 @@ impl ConvergenceReport {
     }
 }
 
-fn is_multiple(a: f64, b: f64) -> Option<usize> {
-    let r = a / b;
-    let n = r.round();
-    ((r - n).abs() < 1e-9 * r.max(1.0) && n >= 1.0).then_some(n as usize)
-}
-
 impl ConvergenceStudy {
     /// Parses and validates a TOML configuration.
     pub fn from_toml(text: &str) -> Result<Self> {
@@ -408,14 +402,14 @@ impl ConvergenceStudy {
             None => etas[0],
         };
         for (i, &eta) in etas.iter().enumerate() {
-            if is_multiple(horizon, eta).is_none() {
+            if setup::whole_multiple(horizon, eta).is_none() {
                 return Err(Error::config(
                     format!("schedule.etas[{i}]"),
                     eta,
                     format!("must divide the horizon T = {horizon} into whole steps"),
                 ));
             }
-            if is_multiple(save_dt, eta).is_none() {
+            if setup::whole_multiple(save_dt, eta).is_none() {
                 return Err(Error::config(
                     "schedule.save_dt",
                     save_dt,
@@ -423,7 +417,7 @@ impl ConvergenceStudy {
                 ));
             }
         }
-        if is_multiple(horizon, save_dt).is_none() {
+        if setup::whole_multiple(horizon, save_dt).is_none() {
             return Err(Error::config(
                 "schedule.save_dt",
                 save_dt,
@@ -606,7 +600,7 @@ impl ConvergenceStudy {
     }
 
     fn steps(&self, eta: f64) -> usize {
-        is_multiple(self.config.schedule.horizon, eta).expect("validated")
+        setup::whole_multiple(self.config.schedule.horizon, eta).expect("validated")
     }
 
     /// Total path-steps of the Monte Carlo run (for a progress bar).
@@ -628,7 +622,7 @@ impl ConvergenceStudy {
         let rec = LinearRecursion::of(p.algorithm, f, &self.oracle, eta, rho)?;
         let sde = LinearSde::of_model(p.model, f, &self.oracle, eta, rho)?;
         let (m0, p0) = self.start.moments();
-        let every = is_multiple(self.save_dt, eta)?;
+        let every = setup::whole_multiple(self.save_dt, eta)?;
         let n = self.steps(eta);
         let disc = rec.moments(&m0, &p0, n, every);
         let mut best = (0.0_f64, 0.0);
@@ -737,7 +731,7 @@ impl ConvergenceStudy {
                 .map(|p| (index[p.algorithm.name()], model_index[&p.model]))
                 .collect();
             let res_idx: Vec<(usize, usize)> = resolution.values().copied().collect();
-            let every = is_multiple(self.save_dt, eta).expect("validated");
+            let every = setup::whole_multiple(self.save_dt, eta).expect("validated");
             let steps = self.steps(eta);
             let n_saves = steps / every;
             let depends: Vec<Vec<usize>> = self

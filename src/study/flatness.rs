@@ -369,19 +369,6 @@ pub struct FlatnessStudy {
     steps: usize,
 }
 
-fn whole_steps(field: &str, t: f64, eta: f64) -> Result<usize> {
-    let r = t / eta;
-    let n = r.round();
-    if (r - n).abs() > 1e-9 * r.max(1.0) || n < 1.0 {
-        return Err(Error::config(
-            field,
-            t,
-            format!("must be a whole number (≥ 1) of steps η = {eta}"),
-        ));
-    }
-    Ok(n as usize)
-}
-
 impl FlatnessStudy {
     /// Parses and validates TOML.
     pub fn from_toml(text: &str) -> Result<Self> {
@@ -391,36 +378,12 @@ impl FlatnessStudy {
     /// Validates.
     pub fn new(config: FlatnessConfig) -> Result<Self> {
         let c = &config;
-        if c.paths < 2 {
-            return Err(Error::config("paths", c.paths, "must be ≥ 2"));
-        }
-        if c.block_size == 0 {
-            return Err(Error::config("block_size", c.block_size, "must be > 0"));
-        }
-        if c.algorithms.is_empty() {
-            return Err(Error::config("algorithms", "[]", "must not be empty"));
-        }
-        for (name, map) in [("rho", &c.rho), ("rho_small", &c.rho_small)] {
-            for a in &c.algorithms {
-                if *a != AlgorithmKind::Sgd {
-                    match map.get(a) {
-                        None => {
-                            return Err(Error::config(
-                                format!("{name}.{a}"),
-                                "nothing",
-                                "must be given for every SAM variant in `algorithms`",
-                            ))
-                        }
-                        Some(&r) => {
-                            setup::non_negative(&format!("{name}.{a}"), r)?;
-                        }
-                    }
-                }
-            }
-        }
+        setup::check_ensemble(c.paths, 2, c.block_size, c.algorithms.len())?;
+        setup::check_radii("rho", &c.rho, &c.algorithms)?;
+        setup::check_radii("rho_small", &c.rho_small, &c.algorithms)?;
         let eta = setup::positive("eta", c.eta)?;
         setup::positive("sigma", c.sigma)?;
-        let steps = whole_steps("horizon", c.horizon, eta)?;
+        let steps = setup::whole_steps("horizon", c.horizon, eta)?;
         if c.substeps == 0 {
             return Err(Error::config("substeps", c.substeps, "must be ≥ 1"));
         }
@@ -471,7 +434,7 @@ impl FlatnessStudy {
             return Err(Error::config("stationary.paths", s.paths, "must be ≥ 2"));
         }
         setup::non_negative("stationary.burn_in", s.burn_in)?;
-        let n = whole_steps("stationary.horizon", s.horizon, s.eta)?;
+        let n = setup::whole_steps("stationary.horizon", s.horizon, s.eta)?;
         let nb = (s.burn_in / s.eta).round() as usize;
         if nb >= n {
             return Err(Error::config(

@@ -847,16 +847,7 @@ pub struct SaddleStudy {
 
 fn steps_of(field: &str, horizon: f64, eta: f64) -> Result<usize> {
     setup::positive(field, horizon)?;
-    let r = horizon / eta;
-    let n = r.round();
-    if (r - n).abs() > 1e-9 * r.max(1.0) || n < 1.0 {
-        return Err(Error::config(
-            field,
-            horizon,
-            format!("must be a whole number of steps of η = {eta}"),
-        ));
-    }
-    Ok(n as usize)
+    setup::whole_steps(field, horizon, eta)
 }
 
 fn min_negative(field: &str, eigenvalues: &[f64]) -> Result<f64> {

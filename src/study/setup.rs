@@ -8,6 +8,7 @@ use crate::ensemble::Start;
 use crate::error::{Error, Result};
 use crate::landscape::{Landscape, LeastSquares, Quadratic, TwoBasin, WarpedDoubleWell};
 use crate::linalg::{Matrix, Vector};
+use crate::optim::AlgorithmKind;
 use crate::oracle::{AdditiveNoise, Oracle, Subsampling};
 
 /// `Err` unless `v` is finite.
@@ -35,6 +36,69 @@ pub fn non_negative(field: &str, v: f64) -> Result<f64> {
     } else {
         Err(Error::config(field, v, "must be finite and ≥ 0"))
     }
+}
+
+/// `Some(n)` when `a = n·b` for a whole `n ≥ 1` (relative tolerance 1e-9).
+pub fn whole_multiple(a: f64, b: f64) -> Option<usize> {
+    let r = a / b;
+    let n = r.round();
+    ((r - n).abs() < 1e-9 * r.max(1.0) && n >= 1.0).then_some(n as usize)
+}
+
+/// `t/η` as a whole number of steps (≥ 1), or an error naming `field` and `t`.
+pub fn whole_steps(field: &str, t: f64, eta: f64) -> Result<usize> {
+    whole_multiple(t, eta).ok_or_else(|| {
+        Error::config(
+            field,
+            t,
+            format!("must be a whole number (≥ 1) of steps η = {eta}"),
+        )
+    })
+}
+
+/// Checks shared by every ensemble study: at least `min_paths` paths, blocks of ≥ 1 path, and
+/// at least one algorithm.
+pub fn check_ensemble(
+    paths: usize,
+    min_paths: usize,
+    block_size: usize,
+    algorithms: usize,
+) -> Result<()> {
+    if paths < min_paths {
+        return Err(Error::config(
+            "paths",
+            paths,
+            format!("must be ≥ {min_paths}"),
+        ));
+    }
+    if block_size == 0 {
+        return Err(Error::config("block_size", block_size, "must be > 0"));
+    }
+    if algorithms == 0 {
+        return Err(Error::config("algorithms", "[]", "must not be empty"));
+    }
+    Ok(())
+}
+
+/// The radius `table.<alg>` of every SAM variant in `algorithms` (SGD needs none); each must
+/// be given, finite and ≥ 0.
+pub fn check_radii(
+    table: &str,
+    radii: &std::collections::BTreeMap<AlgorithmKind, f64>,
+    algorithms: &[AlgorithmKind],
+) -> Result<()> {
+    for a in algorithms.iter().filter(|a| **a != AlgorithmKind::Sgd) {
+        let field = format!("{table}.{a}");
+        let r = radii.get(a).ok_or_else(|| {
+            Error::config(
+                &field,
+                "nothing",
+                "must be given for every SAM variant in `algorithms`",
+            )
+        })?;
+        non_negative(&field, *r)?;
+    }
+    Ok(())
 }
 
 fn matrix_from_rows(field: &str, rows: &[Vec<f64>]) -> Result<Matrix> {

@@ -222,39 +222,11 @@ impl TrajectoriesStudy {
     /// Validates.
     pub fn new(config: TrajectoriesConfig) -> Result<Self> {
         let c = &config;
-        if c.paths < 2 {
-            return Err(Error::config("paths", c.paths, "must be ≥ 2"));
-        }
-        if c.block_size == 0 {
-            return Err(Error::config("block_size", c.block_size, "must be > 0"));
-        }
-        if c.algorithms.is_empty() {
-            return Err(Error::config("algorithms", "[]", "must not be empty"));
-        }
-        for a in &c.algorithms {
-            if *a != AlgorithmKind::Sgd {
-                let r = c.rho.get(a).copied().ok_or_else(|| {
-                    Error::config(
-                        format!("rho.{a}"),
-                        "nothing",
-                        "must be given for every SAM variant in `algorithms`",
-                    )
-                })?;
-                setup::non_negative(&format!("rho.{a}"), r)?;
-            }
-        }
+        setup::check_ensemble(c.paths, 2, c.block_size, c.algorithms.len())?;
+        setup::check_radii("rho", &c.rho, &c.algorithms)?;
         let eta = setup::positive("eta", c.eta)?;
         let horizon = setup::positive("horizon", c.horizon)?;
-        let r = horizon / eta;
-        let steps = r.round();
-        if (r - steps).abs() > 1e-9 * r.max(1.0) || steps < 1.0 {
-            return Err(Error::config(
-                "horizon",
-                horizon,
-                format!("must be a whole number of steps η = {eta}"),
-            ));
-        }
-        let steps = steps as usize;
+        let steps = setup::whole_steps("horizon", horizon, eta)?;
         if c.saves == 0 || steps % c.saves != 0 {
             return Err(Error::config(
                 "saves",

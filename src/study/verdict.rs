@@ -19,6 +19,22 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// One printed line: `  <verdict> <claim>: measured <value> [lo, hi][, expected …]`.
+    pub fn line(&self, with_expected: bool) -> String {
+        let expected = if with_expected {
+            format!(", expected {}", self.expected)
+        } else {
+            String::new()
+        };
+        format!(
+            "  {:<12} {}: measured {:.4}{}{expected}",
+            self.verdict,
+            self.claim,
+            self.measured,
+            self.ci_text()
+        )
+    }
+
     /// ` [lo, hi]` with 4 decimals, or nothing when there is no interval.
     pub fn ci_text(&self) -> String {
         self.ci
