@@ -45,7 +45,7 @@ enum Command {
     /// Flat-minimum preference on a two-basin landscape, exit times, stationary losses.
     ///
     /// Without CONFIG, runs the embedded default (experiments/flatness_two_basin.toml): SGD,
-    /// USAM, DNSAM and SAM and their SDEs on a 1-D landscape with a flat and a 10× sharper
+    /// USAM, DNSAM and SAM and their SDEs on a 2-D landscape with a flat and a 10× sharper
     /// basin of equal depth, started on the ridge; plus the stationary loss of the USAM and SGD
     /// SDEs on a quadratic against (ησ²/4)(d + ρ tr H). Writes flatness.json, .csv, .png, .svg.
     Flatness(CommonArgs),

@@ -222,8 +222,11 @@ pub fn draw_surface_panel<DB: DrawingBackend>(
     let mut cb = ChartBuilder::on(&bar)
         .margin_top((30.0 * s) as u32)
         .margin_bottom((40.0 * s) as u32)
-        .margin_right((14.0 * s) as u32)
-        .y_label_area_size((62.0 * s) as u32)
+        .margin_left((8.0 * s) as u32)
+        .margin_right((12.0 * s) as u32)
+        // Tick labels on the right of the bar, anchored at the axis and growing away from it
+        // (right-aligned labels on the left were clipped with the bundled font's metrics).
+        .right_y_label_area_size((52.0 * s) as u32)
         .build_cartesian_2d(0.0..1.0, 0.0..vmax)
         .map_err(draw_err)?;
     let inv = |t: f64| (10f64.powf(t) - 1.0) * scale;

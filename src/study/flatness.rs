@@ -33,6 +33,14 @@
 //! share of the paths hop at least once: the fractions are finite-horizon preferences shaped by
 //! the exit rates, not equilibrium occupations.
 //!
+//! **Why the default landscape is 2-D.** DNSAM's perturbation `ρ∇f_γ/‖∇f‖` (and the
+//! `ρH/‖∇f‖` in its SDE's diffusion) is singular where `∇f = 0`. In 1-D every oscillation about a
+//! minimum crosses that set, so over `T/η` steps paths keep landing at tiny `|∇f|`, where the
+//! discrete ascent step is basin-sized and evaluated non-linearly while the SDE linearises it;
+//! DNSAM's verdict (b) then fails however small `ρ` is
+//! (`experiments/flatness_1d_dnsam_breakdown.toml`). In `d ≥ 2` the zero set is a point that
+//! paths generically miss.
+//!
 //! **Stationary part** (verdict (c)). On `f = ½xᵀHx` (`H = diag(λ)`, `H ≻ 0`) with `S = σI`,
 //! the USAM SDE `dX = −(H + ρH²)X dt + √η σ(I + ρH) dW` is Ornstein–Uhlenbeck with stationary
 //! covariance `P∞ = ησ²(I + ρH)/(2H)` (the factors commute), so
