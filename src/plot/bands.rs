@@ -1,6 +1,7 @@
-//! Curves with quantile bands (like DifferentialEquations.jl's `EnsembleSummary`): one line per
-//! series (solid or dashed) with an optional translucent band between a lower and an upper curve,
-//! on a linear `x` axis and a linear or log `y` axis.
+//! Curves with bands (like DifferentialEquations.jl's `EnsembleSummary`): one line per series
+//! (solid or dashed) with any number of translucent bands between a lower and an upper curve
+//! (e.g. a light 5–95 % quantile band under a darker CI band of the mean), on a linear `x` axis
+//! and a linear or log `y` axis. Used by the saddle curves and the trajectories figures.
 //!
 //! Values outside the panel's `y` range (including `±∞`, and `≤ 0` on a log axis) are clipped to
 //! the range's edge, so a band whose upper quantile is "escaped" (`+∞`) runs along the top edge;
@@ -14,6 +15,17 @@ use plotters::prelude::*;
 use super::{draw_err, try_ensure_fonts, PALETTE};
 use crate::Result;
 
+/// A translucent band between two curves, in the series' colour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Band {
+    /// Lower curve, same length as the series' `x`.
+    pub lo: Vec<f64>,
+    /// Upper curve.
+    pub hi: Vec<f64>,
+    /// Fill opacity in `[0, 1]` (drawn in the order given, so put the widest band first).
+    pub opacity: f64,
+}
+
 /// One curve.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BandSeries {
@@ -25,8 +37,18 @@ pub struct BandSeries {
     pub x: Vec<f64>,
     /// The line.
     pub y: Vec<f64>,
-    /// Optional band `(lo, hi)`, same length as `x`.
-    pub band: Option<(Vec<f64>, Vec<f64>)>,
+    /// Bands under the line (may be empty).
+    pub bands: Vec<Band>,
+}
+
+/// Where the legend box goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LegendCorner {
+    /// Lower right (default).
+    #[default]
+    LowerRight,
+    /// Upper right.
+    UpperRight,
 }
 
 /// A legend entry: text, colour index (`None` = black), dashed.
@@ -61,6 +83,29 @@ pub struct BandPanel {
     pub hlines: Vec<(f64, String)>,
     /// Legend.
     pub legend: Vec<LegendEntry>,
+    /// Legend position.
+    pub legend_corner: LegendCorner,
+}
+
+/// A linear `y` range covering every finite value of the series' lines and bands, padded by 5 %
+/// of the span, plus `head_room` × span on top (room for a legend). `(0, 1)` if nothing is
+/// finite.
+pub fn auto_y_range(series: &[BandSeries], head_room: f64) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for ser in series {
+        let bands = ser.bands.iter().flat_map(|b| b.lo.iter().chain(&b.hi));
+        for &v in ser.y.iter().chain(bands) {
+            if v.is_finite() {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+    }
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let span = (hi - lo).max(1e-9 * (1.0 + hi.abs()));
+    (lo - 0.05 * span, hi + (0.05 + head_room) * span)
 }
 
 fn clip(v: f64, (a, b): (f64, f64)) -> Option<f64> {
@@ -100,7 +145,8 @@ fn fmt_tick(v: f64) -> String {
 pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPanel) -> Result<()> {
     try_ensure_fonts()?;
     let (w, h) = area.dim_in_pixel();
-    let s = (w as f64 / 700.0).min(h as f64 / 480.0).clamp(0.4, 4.0);
+    // Text scales with the panel but not below 3/4 of the design size (legibility in grids).
+    let s = (w as f64 / 700.0).min(h as f64 / 480.0).clamp(0.75, 4.0);
     let sz = |v: f64| (v * s).round().max(1.0);
     let font = |v: f64| ("sans-serif", sz(v)).into_font();
     let yr = p.y_range;
@@ -163,11 +209,11 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
             }
             for ser in &p.series {
                 let color = PALETTE[ser.color % PALETTE.len()];
-                if let Some((lo, hi)) = &ser.band {
+                for band in &ser.bands {
                     let mut poly: Vec<(f64, f64)> = Vec::new();
                     let mut back: Vec<(f64, f64)> = Vec::new();
                     for i in 0..ser.x.len() {
-                        if let (Some(a), Some(b)) = (clip(lo[i], yr), clip(hi[i], yr)) {
+                        if let (Some(a), Some(b)) = (clip(band.lo[i], yr), clip(band.hi[i], yr)) {
                             poly.push((ser.x[i], $to_y(b)));
                             back.push((ser.x[i], $to_y(a)));
                         }
@@ -178,7 +224,7 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
                         $chart
                             .draw_series(std::iter::once(Polygon::new(
                                 poly,
-                                color.mix(0.18).filled(),
+                                color.mix(band.opacity).filled(),
                             )))
                             .map_err(draw_err)?;
                     }
@@ -231,7 +277,10 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
             if !p.legend.is_empty() {
                 $chart
                     .configure_series_labels()
-                    .position(SeriesLabelPosition::LowerRight)
+                    .position(match p.legend_corner {
+                        LegendCorner::LowerRight => SeriesLabelPosition::LowerRight,
+                        LegendCorner::UpperRight => SeriesLabelPosition::UpperRight,
+                    })
                     .margin(sz(6.0) as i32)
                     .legend_area_size(sz(34.0) as i32)
                     .label_font(font(13.0))
@@ -285,7 +334,11 @@ mod tests {
                     dashed: false,
                     x: x.clone(),
                     y: y.clone(),
-                    band: Some((lo, hi)),
+                    bands: vec![Band {
+                        lo,
+                        hi,
+                        opacity: 0.18,
+                    }],
                 },
                 BandSeries {
                     color: 1,
@@ -294,7 +347,7 @@ mod tests {
                     y: y.iter()
                         .map(|v| if *v > 1.0 { f64::NAN } else { *v })
                         .collect(),
-                    band: None,
+                    bands: vec![],
                 },
             ],
             hlines: vec![(1.0, "R".into())],
@@ -310,7 +363,19 @@ mod tests {
                     dashed: true,
                 },
             ],
+            legend_corner: LegendCorner::LowerRight,
         }
+    }
+
+    #[test]
+    fn auto_range_covers_lines_and_bands_with_head_room() {
+        let p = panel(false);
+        let (lo, hi) = auto_y_range(&p.series, 0.3);
+        // Band lower edge min is 0.005 (y = 0.01 at x = 0, halved); +∞ and NaN are skipped.
+        let max_y = p.series[0].bands[0].hi[18];
+        assert!(lo < 0.005 && lo > 0.005 - 0.1 * max_y, "{lo}");
+        assert!(hi > max_y * 1.3 && hi < max_y * 1.4, "{hi} vs {max_y}");
+        assert_eq!(auto_y_range(&[], 0.3), (0.0, 1.0));
     }
 
     #[test]

@@ -9,8 +9,8 @@
 //!   bars and reference slopes.
 //! * [`heatmap`] — phase diagrams: a fraction on a log–log grid with predicted boundary curves
 //!   and simulated boundary points on top, several panels with one colour bar.
-//! * [`bands`] — curves with quantile bands (linear or log `y`), e.g. distance to a saddle.
-//! * [`series_bands`] — time series with mean line, CI band and quantile band (trajectories figure).
+//! * [`bands`] — curves with quantile and CI bands (linear or log `y`): distance to a saddle,
+//!   trajectories of `E g` over time.
 //! * [`surface`] — heat map of a 2-D surface with colour bar and overlaid paths.
 //! * [`dots`] — dot-and-whisker panels (value and CI per category and series; flatness figure).
 //!
@@ -29,7 +29,6 @@ pub mod bands;
 pub mod dots;
 pub mod heatmap;
 pub mod loglog;
-pub mod series_bands;
 pub mod surface;
 
 use std::path::{Path, PathBuf};

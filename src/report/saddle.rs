@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::output::{to_json, Staging};
-use crate::plot::bands::{draw_bands, BandPanel, BandSeries, LegendEntry};
+use crate::plot::bands::{draw_bands, Band, BandPanel, BandSeries, LegendCorner, LegendEntry};
 use crate::plot::heatmap::{draw_heatmaps, BoundaryCurve, CrossingPoint, HeatmapPanel};
 use crate::study::saddle::SaddleReport;
 use plotters::prelude::SeriesLabelPosition;
@@ -377,7 +377,15 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
                     dashed: !discrete,
                     x: q.times.clone(),
                     y: q.median.clone(),
-                    band: discrete.then(|| (q.q10.clone(), q.q90.clone())),
+                    bands: if discrete {
+                        vec![Band {
+                            lo: q.q10.clone(),
+                            hi: q.q90.clone(),
+                            opacity: 0.18,
+                        }]
+                    } else {
+                        vec![]
+                    },
                 });
                 let n = q.escape.paths.max(1) as f64;
                 let mut x = vec![0.0];
@@ -395,7 +403,7 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
                     dashed: !discrete,
                     x,
                     y,
-                    band: None,
+                    bands: vec![],
                 });
             }
             legend.push(LegendEntry {
@@ -434,6 +442,7 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
                         ),
                     ],
                     legend: legend.clone(),
+                    legend_corner: LegendCorner::LowerRight,
                 },
                 BandPanel {
                     title: format!(
@@ -447,6 +456,7 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
                     series: esc,
                     hlines: vec![],
                     legend: vec![],
+                    legend_corner: LegendCorner::LowerRight,
                 },
             )
         })

@@ -17,9 +17,12 @@ use crate::error::Result;
 use crate::landscape::Landscape;
 use crate::optim::AlgorithmKind;
 use crate::output::{to_json, Staging};
-use crate::plot::series_bands::{draw_band_panel, BandPanel, BandSeries};
+use crate::plot::bands::{
+    auto_y_range, draw_bands as draw_band_panel, Band, BandPanel, BandSeries, LegendCorner,
+    LegendEntry,
+};
+use crate::plot::draw_err;
 use crate::plot::surface::{draw_surface_panel, SurfacePanel, SurfacePath};
-use crate::plot::{draw_err, PALETTE};
 use crate::study::trajectories::TrajectoriesReport;
 
 /// The printed summary: means and bands at a few times, and the final comparison.
@@ -115,18 +118,26 @@ pub fn draw_bands<DB: DrawingBackend>(
     for oi in 0..no {
         for ai in 0..na {
             let (d, e) = (&r.systems[ai], &r.systems[na + ai]);
-            let mk = |sys: &crate::study::trajectories::SystemTrajectories,
-                      colour: RGBColor,
-                      dashed: bool,
-                      label: &str| {
+            let mk = |sys: &crate::study::trajectories::SystemTrajectories, color: usize| {
                 let b = &sys.bands[oi];
                 BandSeries {
-                    label: label.into(),
-                    colour,
-                    dashed,
-                    mean: b.mean.clone(),
-                    ci: (b.ci_lo.clone(), b.ci_hi.clone()),
-                    quantiles: (b.q05.clone(), b.q95.clone()),
+                    color,
+                    dashed: color == 1,
+                    x: r.times.clone(),
+                    y: b.mean.clone(),
+                    // The 5–95 % band light, the mean's CI darker on top of it.
+                    bands: vec![
+                        Band {
+                            lo: b.q05.clone(),
+                            hi: b.q95.clone(),
+                            opacity: 0.15,
+                        },
+                        Band {
+                            lo: b.ci_lo.clone(),
+                            hi: b.ci_hi.clone(),
+                            opacity: 0.45,
+                        },
+                    ],
                 }
             };
             let title = format!(
@@ -135,18 +146,38 @@ pub fn draw_bands<DB: DrawingBackend>(
                 d.rho,
                 d.bands[oi].observable.label()
             );
+            let series = vec![mk(d, 0), mk(e, 1)];
+            let legend = if oi == 0 {
+                vec![
+                    LegendEntry {
+                        text: "discrete: mean, CI, 5–95%".into(),
+                        color: Some(0),
+                        dashed: false,
+                    },
+                    LegendEntry {
+                        text: "SDE: mean, CI, 5–95%".into(),
+                        color: Some(1),
+                        dashed: true,
+                    },
+                ]
+            } else {
+                vec![]
+            };
+            let t0 = r.times.first().copied().unwrap_or(0.0);
+            let t1 = r.times.last().copied().unwrap_or(1.0).max(t0 + 1e-12);
             draw_band_panel(
                 &cells[oi * na + ai],
                 &BandPanel {
-                    title: &title,
-                    x_label: "t = kη",
-                    y_label: d.bands[oi].observable.label(),
-                    times: &r.times,
-                    series: vec![
-                        mk(d, PALETTE[0], false, "discrete: mean, CI, 5–95%"),
-                        mk(e, PALETTE[1], true, "SDE: mean, CI, 5–95%"),
-                    ],
-                    legend: oi == 0,
+                    title,
+                    x_label: "t = kη".into(),
+                    y_label: d.bands[oi].observable.label().into(),
+                    x_range: (t0, t1),
+                    y_range: auto_y_range(&series, if legend.is_empty() { 0.0 } else { 0.3 }),
+                    log_y: false,
+                    series,
+                    hlines: vec![],
+                    legend,
+                    legend_corner: LegendCorner::UpperRight,
                 },
             )?;
         }
