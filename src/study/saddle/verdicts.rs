@@ -1,0 +1,175 @@
+//! The verdict list: per phase panel, `max_rows |Δ|` against the USAM/mini-batch tolerance, or
+//! for full-batch SAM the region's sufficiency (every path starting in `‖∇f‖ < ρ|λ|` attracted)
+//! and the one-sided `max_rows Δ ≤ region_tolerance_dex`; the full-batch SAM stall distance
+//! against `η ρ μ`; and the reference-run rows.
+
+use super::{wilson, Outcome, PanelReport, ReferenceRowReport, Verdict};
+
+impl super::SaddleStudy {
+    pub(super) fn judge(
+        &self,
+        reference: &[ReferenceRowReport],
+        phases: &[PanelReport],
+    ) -> Vec<Verdict> {
+        let c = &self.config;
+        let v = &c.verdict;
+        let mut out = Vec::new();
+        for p in phases {
+            let devs: Vec<Option<f64>> = p.boundaries.iter().map(|b| b.deviation_dex).collect();
+            let all = devs.iter().all(|d| d.is_some());
+            let finite: Vec<f64> = devs.iter().flatten().copied().collect();
+            // Per-row interval of Δ from the crossings of the Wilson curves (pointwise level
+            // per row, not simultaneous); an end outside the grid is ∓∞.
+            let row_ci: Vec<(f64, f64)> = p
+                .boundaries
+                .iter()
+                .filter_map(|b| {
+                    let pred = b.rho_pred?;
+                    let lo = b.rho_sim_ci[0].map_or(f64::NEG_INFINITY, |x| (x / pred).log10());
+                    let hi = b.rho_sim_ci[1].map_or(f64::INFINITY, |x| (x / pred).log10());
+                    Some((lo, hi))
+                })
+                .collect();
+            let note = format!(
+                "{} of {} rows have a crossing inside the grid; ci: from the rows' Wilson-curve crossing intervals at level {}, pointwise per row; pass/fail on the point estimate",
+                finite.len(),
+                devs.len(),
+                v.level
+            );
+            if p.y_name == "sigma" || p.algorithm == "usam" {
+                let tol = if p.y_name == "sigma" {
+                    v.minibatch_tolerance_dex
+                } else {
+                    v.usam_tolerance_dex
+                };
+                let m = finite.iter().map(|d| d.abs()).fold(0.0, f64::max);
+                // max_rows |Δ| ∈ [max_rows dist(0, I_row), max_rows max(|lo|, |hi|)].
+                let ci_lo = row_ci
+                    .iter()
+                    .map(|&(a, b)| {
+                        if a > 0.0 {
+                            a
+                        } else if b < 0.0 {
+                            -b
+                        } else {
+                            0.0
+                        }
+                    })
+                    .fold(0.0, f64::max);
+                let ci_hi = row_ci
+                    .iter()
+                    .map(|&(a, b)| a.abs().max(b.abs()))
+                    .fold(0.0, f64::max);
+                out.push(Verdict {
+                    claim: format!(
+                        "{}: simulated ½-attraction boundary agrees with {} on every row",
+                        p.name, p.prediction
+                    ),
+                    measured: if all { m } else { f64::NAN },
+                    ci: Some([ci_lo, ci_hi]),
+                    expected: format!("max over rows |log₁₀(ρ_sim/ρ_pred)| ≤ {tol} dex ({note})"),
+                    verdict: if all && m <= tol { "pass" } else { "fail" }.into(),
+                });
+            } else {
+                let n: usize = p.cells.iter().filter_map(|q| q.in_region).sum();
+                let k: usize = p.cells.iter().filter_map(|q| q.in_region_attracted).sum();
+                out.push(Verdict {
+                    claim: format!(
+                        "{}: every path that starts in the region ‖∇f‖ < ρ|λ| is attracted (sufficiency)",
+                        p.name
+                    ),
+                    measured: if n > 0 { k as f64 / n as f64 } else { f64::NAN },
+                    ci: Some(wilson(k, n, v.level)),
+                    expected: format!("1 ({k} of {n} paths attracted; pass iff all; Wilson ci)"),
+                    verdict: if n > 0 && k == n { "pass" } else { "fail" }.into(),
+                });
+                let m = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let ci_lo = row_ci.iter().map(|r| r.0).fold(f64::NEG_INFINITY, f64::max);
+                let ci_hi = row_ci.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
+                let (lo, _) = range(&finite);
+                out.push(Verdict {
+                    claim: format!(
+                        "{}: the simulated ½-attraction boundary lies at or below the region's (basin ⊇ region)",
+                        p.name
+                    ),
+                    measured: if all { m } else { f64::NAN },
+                    ci: Some([ci_lo, ci_hi]),
+                    expected: format!(
+                        "max over rows log₁₀(ρ_sim/ρ_pred) ≤ {} dex, one-sided; the most conservative row is at {lo:+.3} dex ({note})",
+                        v.region_tolerance_dex,
+                    ),
+                    verdict: if all && m <= v.region_tolerance_dex {
+                        "pass"
+                    } else {
+                        "fail"
+                    }
+                    .into(),
+                });
+            }
+        }
+        // Stall distance of full-batch SAM.
+        let mu = self.mu_reference;
+        for row in reference {
+            let is_sam = row.algorithm == "sam" || row.algorithm == "dnsam";
+            if is_sam && row.sigma == 0.0 && row.expected == Outcome::Stall {
+                let pred = c.eta * row.rho * mu;
+                let rel = row.tail_mean_norm_median / pred - 1.0;
+                out.push(Verdict {
+                    claim: format!(
+                        "discrete full-batch {} ρ = {} from {:?} stalls at distance ηρ|λ| = {pred:.3e}",
+                        row.algorithm, row.rho, row.start
+                    ),
+                    measured: row.tail_mean_norm_median,
+                    ci: None,
+                    expected: format!(
+                        "{pred:.3e} within {} % (measured relative error {:+.1} %; deterministic, tail mean of ‖x‖)",
+                        v.stall_tolerance * 100.0,
+                        rel * 100.0
+                    ),
+                    verdict: if rel.abs() <= v.stall_tolerance {
+                        "pass"
+                    } else {
+                        "fail"
+                    }
+                    .into(),
+                });
+            }
+        }
+        for row in reference {
+            out.push(Verdict {
+                claim: format!(
+                    "SPEC §6 reference: {} ρ = {} σ = {} from {:?} {}s",
+                    if row.algorithm == "sgd" && row.sigma == 0.0 {
+                        "gd"
+                    } else {
+                        &row.algorithm
+                    },
+                    row.rho,
+                    row.sigma,
+                    row.start,
+                    row.expected.name()
+                ),
+                measured: row.fraction_expected,
+                ci: Some(row.ci),
+                expected: if row.paths == 1 {
+                    format!("{} (1 deterministic path)", row.expected.name())
+                } else {
+                    format!(
+                        "{} on most paths: Wilson lower bound > 0.5 ({} paths)",
+                        row.expected.name(),
+                        row.paths
+                    )
+                },
+                verdict: row.verdict.clone(),
+            });
+        }
+        out
+    }
+}
+
+fn range(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        })
+}
