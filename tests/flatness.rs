@@ -199,3 +199,76 @@ fn one_dimensional_config_shows_the_dnsam_sde_breakdown() {
         assert!(b(alg).iter().all(|v| *v == "pass"), "{alg}: {:?}", b(alg));
     }
 }
+
+/// Why the discrete USAM prefers the flat basin more than its first-order SDE at the default's
+/// preference radius (0.991 vs 0.938): it evaluates `∇f` at the *noisy* ascent point
+/// `x + ρ(∇f + σξ)`, a displacement `ρσ = 0.375` comparable to the sharp basin's half-width
+/// (≈ 0.45), so terms beyond first order in `ρσ` (e.g. the mean `(ρ²σ²/2)∇ tr H`: Gaussian
+/// smoothing of `f`) flatten the sharp basin further. An ablation on the default landscape,
+/// paths paired by seed (the same `ξ` in all three variants):
+/// * `full`: discrete USAM, `x ← x − η[∇f(x + ρ(∇f + σξ)) + σξ]`;
+/// * `lin`: the noisy part of the ascent linearised, `x ← x − η[∇f(x + ρ∇f) + ρHσξ + σξ]`;
+/// * `first`: first order in `ρ` (the SDE's drift and diffusion, Euler with `h = η`),
+///   `x ← x − η(I + ρH)(∇f + σξ)`.
+///
+/// Claims, with paired 99.9 % CIs over 2000 paths: `full − lin` is positive (measured 0.044,
+/// half-width 0.015), and `lin − first` is smaller — its whole CI lies below `full − lin`'s
+/// (measured 0.005, half-width 0.005): the non-linear noisy ascent, not the deterministic part,
+/// makes most of the gap.
+#[test]
+fn excess_flat_preference_of_discrete_usam_comes_from_the_noisy_ascent() {
+    use rand_distr::{Distribution, StandardNormal};
+    use rayon::prelude::*;
+    use samsde::landscape::{Basin, Landscape, TwoBasinLandscape, WarpedDoubleWell};
+    use samsde::stats::{mean_ci, Moments};
+
+    let f = WarpedDoubleWell::new(2, 1.0, 10.0, 1.0).unwrap();
+    let (eta, sigma, rho, horizon) = (0.01, 7.5, 0.05, 60.0);
+    let steps = (horizon / eta) as usize;
+    let paths = 2000u64;
+    let flat_ends: Vec<[f64; 3]> = (0..paths)
+        .into_par_iter()
+        .map(|p| {
+            let mut out = [0.0; 3];
+            for (variant, end) in out.iter_mut().enumerate() {
+                let mut rng = samsde::ensemble::rng::aux_rng(2026, "usam-ablation", p);
+                let mut normal = || -> f64 { StandardNormal.sample(&mut rng) };
+                let mut x = [0.2 * normal(), 0.2 * normal()];
+                let (mut g, mut ga, mut hv) = ([0.0; 2], [0.0; 2], [0.0; 2]);
+                for _ in 0..steps {
+                    let z = [sigma * normal(), sigma * normal()];
+                    f.grad_into(&x, &mut g);
+                    let step = match variant {
+                        0 => {
+                            let y = [x[0] + rho * (g[0] + z[0]), x[1] + rho * (g[1] + z[1])];
+                            f.grad_into(&y, &mut ga);
+                            [ga[0] + z[0], ga[1] + z[1]]
+                        }
+                        1 => {
+                            f.grad_into(&[x[0] + rho * g[0], x[1] + rho * g[1]], &mut ga);
+                            f.hess_vec_into(&x, &z, &mut hv);
+                            [ga[0] + rho * hv[0] + z[0], ga[1] + rho * hv[1] + z[1]]
+                        }
+                        _ => {
+                            let v = [g[0] + z[0], g[1] + z[1]];
+                            f.hess_vec_into(&x, &v, &mut hv);
+                            [v[0] + rho * hv[0], v[1] + rho * hv[1]]
+                        }
+                    };
+                    x = [x[0] - eta * step[0], x[1] - eta * step[1]];
+                    assert!(x.iter().all(|v| v.abs() < 100.0), "path {p} diverged");
+                }
+                *end = (f.basin(&x) == Basin::Flat) as u8 as f64;
+            }
+            out
+        })
+        .collect();
+    let diff = |a: usize, b: usize| {
+        let d: Vec<f64> = flat_ends.iter().map(|e| e[a] - e[b]).collect();
+        mean_ci(&Moments::from_slice(&d), 0.999)
+    };
+    let (full_lin, lin_first) = (diff(0, 1), diff(1, 2));
+    eprintln!("full − lin {full_lin:?}\nlin − first {lin_first:?}");
+    assert!(full_lin.lo > 0.0, "{full_lin:?}");
+    assert!(lin_first.hi < full_lin.lo, "{lin_first:?} vs {full_lin:?}");
+}
