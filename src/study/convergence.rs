@@ -140,7 +140,7 @@ pub struct VerdictConfig {
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
     /// Confidence level of every interval.
-    #[serde(default = "default_level")]
+    #[serde(default = "setup::default_level")]
     pub level: f64,
     /// Inconclusive when the resolution error exceeds this fraction of the weak error.
     #[serde(default = "default_resolution_ratio")]
@@ -150,9 +150,6 @@ pub struct VerdictConfig {
 fn default_tolerance() -> f64 {
     0.3
 }
-fn default_level() -> f64 {
-    0.95
-}
 fn default_resolution_ratio() -> f64 {
     0.2
 }
@@ -161,7 +158,7 @@ impl Default for VerdictConfig {
     fn default() -> Self {
         Self {
             tolerance: default_tolerance(),
-            level: default_level(),
+            level: setup::default_level(),
             resolution_ratio: default_resolution_ratio(),
         }
     }
@@ -180,9 +177,6 @@ pub enum Reference {
 fn default_reference() -> Reference {
     Reference::MonteCarlo
 }
-fn default_block() -> usize {
-    256
-}
 fn default_title() -> String {
     "Weak error of SAM-family SDEs".into()
 }
@@ -199,7 +193,7 @@ pub struct ConvergenceConfig {
     /// Monte Carlo paths per learning rate.
     pub paths: usize,
     /// Paths per block (the unit of parallel work and of batched linear algebra).
-    #[serde(default = "default_block")]
+    #[serde(default = "setup::default_block")]
     pub block_size: usize,
     /// Monte Carlo or exact.
     #[serde(default = "default_reference")]

@@ -192,24 +192,18 @@ pub struct StationaryConfig {
 #[serde(deny_unknown_fields)]
 pub struct FlatVerdictConfig {
     /// Confidence level of every interval.
-    #[serde(default = "default_level")]
+    #[serde(default = "setup::default_level")]
     pub level: f64,
 }
 
 impl Default for FlatVerdictConfig {
     fn default() -> Self {
         Self {
-            level: default_level(),
+            level: setup::default_level(),
         }
     }
 }
 
-fn default_level() -> f64 {
-    0.95
-}
-fn default_block() -> usize {
-    256
-}
 fn default_substeps() -> usize {
     8
 }
@@ -231,7 +225,7 @@ pub struct FlatnessConfig {
     /// Monte Carlo paths of the two-basin runs.
     pub paths: usize,
     /// Paths per block.
-    #[serde(default = "default_block")]
+    #[serde(default = "setup::default_block")]
     pub block_size: usize,
     /// Algorithms (SGD must be among them for verdict (a)).
     pub algorithms: Vec<AlgorithmKind>,

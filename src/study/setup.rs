@@ -203,6 +203,16 @@ pub enum LandscapeConfig {
     },
 }
 
+/// The default confidence level of every study's intervals and verdicts (serde default).
+pub fn default_level() -> f64 {
+    0.95
+}
+
+/// The default number of paths per block (the columns of one `d × block` matrix; serde default).
+pub fn default_block() -> usize {
+    256
+}
+
 fn default_barrier() -> f64 {
     1.0
 }

@@ -40,17 +40,11 @@ pub const MAX_STORED_VALUES: usize = 20_000_000;
 /// Largest dimension for which `tr ∇²f` is computed.
 pub const MAX_TRACE_DIM: usize = 64;
 
-fn default_block() -> usize {
-    256
-}
 fn default_substeps() -> usize {
     8
 }
 fn default_samples() -> usize {
     5
-}
-fn default_level() -> f64 {
-    0.95
 }
 fn default_bound() -> f64 {
     1e6
@@ -67,7 +61,7 @@ pub struct TrajectoriesConfig {
     /// Monte Carlo paths.
     pub paths: usize,
     /// Paths per block.
-    #[serde(default = "default_block")]
+    #[serde(default = "setup::default_block")]
     pub block_size: usize,
     /// Algorithms; each runs beside its own SDE.
     pub algorithms: Vec<AlgorithmKind>,
@@ -87,7 +81,7 @@ pub struct TrajectoriesConfig {
     #[serde(default = "default_samples")]
     pub sample_paths: usize,
     /// Confidence level of the mean's CI.
-    #[serde(default = "default_level")]
+    #[serde(default = "setup::default_level")]
     pub level: f64,
     /// A path diverges when `‖x‖` exceeds this.
     #[serde(default = "default_bound")]
