@@ -100,19 +100,24 @@ fn report_has_the_common_fields_and_verdict_shape() {
     assert!(samsde::report::flatness::table(&r).contains("verdicts:"));
 }
 
+/// `sde-check flatness -q CONFIG --out OUT`.
+fn cli(config: &std::path::Path, out: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sde-check"))
+        .args(["flatness", "-q"])
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn cli_writes_files_and_rejects_bad_config() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("tiny.toml");
     std::fs::write(&cfg, tiny()).unwrap();
     let out = dir.path().join("out");
-    let st = Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(["flatness", "-q"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out)
-        .status()
-        .unwrap();
+    let st = cli(&cfg, &out).status;
     assert!(st.code() == Some(0) || st.code() == Some(1), "{st:?}");
     for f in [
         "flatness.json",
@@ -130,13 +135,7 @@ fn cli_writes_files_and_rejects_bad_config() {
     )
     .unwrap();
     let out2 = dir.path().join("out2");
-    let o = Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(["flatness", "-q"])
-        .arg(&bad)
-        .arg("--out")
-        .arg(&out2)
-        .output()
-        .unwrap();
+    let o = cli(&bad, &out2);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("eta"));
     assert!(!out2.exists());
@@ -146,14 +145,7 @@ fn cli_writes_files_and_rejects_bad_config() {
         tiny().replace("core = 0.25", "core = 0.25\nbogus = 1"),
     )
     .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(["flatness", "-q"])
-        .arg(&bad)
-        .arg("--out")
-        .arg(&out2)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(cli(&bad, &out2).status.code(), Some(2));
 }
 
 /// The full default run (≈ 25 s on 2 cores) is the acceptance of the study: every verdict
