@@ -32,6 +32,7 @@ pub mod optim;
 pub mod oracle;
 pub mod output;
 pub mod plot;
+pub mod registry;
 pub mod report;
 pub mod sde;
 pub mod stats;

@@ -85,6 +85,25 @@ impl Drop for Staging {
     }
 }
 
+/// Creates `dir` if missing and checks that a file can be created in it, so a bad `--out`
+/// fails before a long run instead of after it.
+pub fn check_writable(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::Io {
+        context: format!("--out {}: cannot create the output folder", dir.display()),
+        source: e,
+    })?;
+    let probe = dir.join(format!(".samsde-write-check-{}", std::process::id()));
+    fs::write(&probe, b"").map_err(|e| Error::Io {
+        context: format!(
+            "--out {}: cannot write into the output folder",
+            dir.display()
+        ),
+        source: e,
+    })?;
+    let _ = fs::remove_file(&probe);
+    Ok(())
+}
+
 /// Pretty JSON of a serialisable value.
 pub fn to_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     let mut s = serde_json::to_vec_pretty(value)

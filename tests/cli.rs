@@ -130,6 +130,90 @@ fn tiny_run_writes_every_file_with_the_json_contract() {
         serde_json::from_str(&std::fs::read_to_string(out2.join("convergence.json")).unwrap())
             .unwrap();
     assert_eq!(v["pairs"], v2["pairs"]);
+    // And the result file itself is a configuration: `sde-check convergence result.json`.
+    let out3 = dir2.path().join("out3");
+    let json_path = out.join("convergence.json");
+    let (code, _, stderr) = sde_check(&[
+        "convergence",
+        json_path.to_str().unwrap(),
+        "--out",
+        out3.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(code == 0 || code == 1, "exit {code}: {stderr}");
+    let v3: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out3.join("convergence.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["pairs"], v3["pairs"]);
+    assert_eq!(v["verdicts"], v3["verdicts"]);
+    // A result of another study is refused, naming `study`.
+    let mut other = v.clone();
+    other["study"] = "saddle".into();
+    let other_path = dir2.path().join("other.json");
+    std::fs::write(&other_path, other.to_string()).unwrap();
+    let (code, _, stderr) = sde_check(&["convergence", other_path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("study") && stderr.contains("saddle"),
+        "{stderr}"
+    );
+}
+
+/// A bad `--out` fails before the run (a file where the folder should be), naming `--out`.
+#[test]
+fn bad_out_fails_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let t0 = std::time::Instant::now();
+    // The default study takes seconds; refusing the output folder must not wait for it.
+    let (code, _, stderr) = sde_check(&["convergence", "--out", file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--out"), "{stderr}");
+    assert!(t0.elapsed().as_secs_f64() < 2.0, "took {:?}", t0.elapsed());
+}
+
+/// `--paths -1` and an absurd `--threads` name the option.
+#[test]
+fn bad_options_name_the_option() {
+    let (code, _, stderr) = sde_check(&["convergence", "--paths", "-1"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--paths"), "{stderr}");
+    let (code, _, stderr) = sde_check(&["convergence", "--threads", "100000", "--quiet"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--threads"), "{stderr}");
+    let (code, _, stderr) = sde_check(&["convergence", "--seeds", "3", "--print-config"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--seeds"), "{stderr}");
+}
+
+/// A closed pipe (`sde-check list | head -1`) ends the output quietly: no panic, no exit 101.
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sde-check"))
+        .args(["convergence", "--print-config"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away before anything is read
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn list_shows_every_shipped_experiment() {
+    let (code, stdout, _) = sde_check(&["list"]);
+    assert_eq!(code, 0);
+    for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/experiments")).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".toml") {
+            assert!(stdout.contains(&name), "{name} not listed:\n{stdout}");
+        }
+    }
 }
 
 /// Each bad input: exit code 2, a message naming the field and the value, no output folder.

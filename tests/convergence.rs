@@ -231,7 +231,7 @@ inner_samples = 8
 "#;
 
 fn pairs_json(r: &ConvergenceReport) -> String {
-    serde_json::to_string(&(&r.pairs, &r.warnings, &r.config)).unwrap()
+    serde_json::to_string(&(&r.pairs, &r.header.warnings, &r.header.config)).unwrap()
 }
 
 /// Same seed → bit-identical results at 1 and 2 threads (and with a different block order of

@@ -1,36 +1,39 @@
-//! Every configuration shipped in `experiments/` parses and validates.
+//! Every configuration shipped in `experiments/` is registered with its study and validates.
 //!
 //! Run: `cargo test --release --test experiments`.
 
+use samsde::registry::{studies, Overrides};
+
 #[test]
-fn every_experiment_config_validates() {
+fn every_experiment_config_is_registered_and_validates() {
+    let mut registered = Vec::new();
+    for s in studies() {
+        assert_eq!(
+            s.experiments[0].path, s.default.path,
+            "{}: default first",
+            s.name
+        );
+        for e in s.experiments {
+            let on_disk = std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(e.path),
+            )
+            .unwrap_or_else(|err| panic!("{}: {err}", e.path));
+            assert_eq!(on_disk, e.text, "{}: embedded text is stale", e.path);
+            (s.prepare)(e.text, &Overrides::default())
+                .unwrap_or_else(|err| panic!("{}: {err}", e.path));
+            registered.push(e.path.trim_start_matches("experiments/").to_string());
+        }
+    }
     let mut n = 0;
     for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/experiments")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
-            continue;
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".toml") {
+            assert!(
+                registered.contains(&name),
+                "experiments/{name} is not registered with any study (src/report/<study>.rs)"
+            );
+            n += 1;
         }
-        let text = std::fs::read_to_string(&path).unwrap();
-        let name = path.file_name().unwrap().to_str().unwrap();
-        let checked = if name.starts_with("convergence") {
-            samsde::study::convergence::ConvergenceStudy::from_toml(&text).map(|_| ())
-        } else if name.starts_with("saddle") {
-            samsde::study::setup::parse_toml(&text)
-                .and_then(samsde::study::saddle::SaddleStudy::new)
-                .map(|_| ())
-        } else if name.starts_with("flatness") {
-            samsde::study::setup::parse_toml(&text)
-                .and_then(samsde::study::flatness::FlatnessStudy::new)
-                .map(|_| ())
-        } else if name.starts_with("trajectories") {
-            samsde::study::setup::parse_toml(&text)
-                .and_then(samsde::study::trajectories::TrajectoriesStudy::new)
-                .map(|_| ())
-        } else {
-            panic!("{name}: no study for this config name")
-        };
-        checked.unwrap_or_else(|e| panic!("{name}: {e}"));
-        n += 1;
     }
-    assert!(n >= 5, "expected the shipped configs, found {n}");
+    assert!(n >= 6, "expected the shipped configs, found {n}");
 }

@@ -28,10 +28,10 @@ fn same_seed_same_json_at_one_and_two_threads() {
     let text = tiny();
     let mut a = run(&text, 1);
     let mut b = run(&text, 2);
-    a.elapsed_s = 0.0;
-    b.elapsed_s = 0.0;
-    a.threads = 0;
-    b.threads = 0;
+    a.header.elapsed_s = 0.0;
+    b.header.elapsed_s = 0.0;
+    a.header.threads = 0;
+    b.header.threads = 0;
     assert_eq!(
         serde_json::to_string(&a).unwrap(),
         serde_json::to_string(&b).unwrap()

@@ -35,10 +35,10 @@ fn bands_are_ordered_and_deterministic() {
         assert_eq!(s.samples.len(), 6);
         assert_eq!(s.samples[0].len(), a.times.len());
     }
-    a.elapsed_s = 0.0;
-    b.elapsed_s = 0.0;
-    a.threads = 0;
-    b.threads = 0;
+    a.header.elapsed_s = 0.0;
+    b.header.elapsed_s = 0.0;
+    a.header.threads = 0;
+    b.header.threads = 0;
     assert_eq!(
         serde_json::to_string(&a).unwrap(),
         serde_json::to_string(&b).unwrap()

@@ -1,79 +1,55 @@
 //! `sde-check`: the command-line front end. Parsing, thread pool, progress bar, printing and
-//! file writing live here; every number is computed by the library.
+//! file writing live here; every number is computed by the library. The study subcommands are
+//! generated from the library's registry ([`samsde::registry::studies`]), so a new study
+//! appears here by registering there.
 
-use std::path::{Path, PathBuf};
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, Command, FromArgMatches};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use samsde::study::convergence::{ConvergenceStudy, DEFAULT_CONFIG};
+use samsde::registry::{self, Overrides, StudyEntry};
 
-/// Check continuous-time (SDE) models of Sharpness-Aware Minimization against the discrete
-/// algorithms, with confidence intervals and verdicts.
-///
-/// Exit codes: 0 every verdict passes; 1 a verdict failed or is inconclusive; 2 bad input or
-/// runtime error (nothing is written then).
-#[derive(Parser, Debug)]
-#[command(name = "sde-check", version, about, long_about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+const ABOUT: &str = "Check continuous-time (SDE) models of Sharpness-Aware Minimization against \
+the discrete algorithms, with confidence intervals and verdicts";
 
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Weak error of each algorithm against SDE models, its order in η, and a verdict per pair.
-    ///
-    /// Without CONFIG, runs the embedded default (experiments/convergence_quadratic.toml):
-    /// USAM, DNSAM, SAM and SGD on Paper 1's d = 20 quadratic, each against its own SDE and the
-    /// SGD SDE, ρ ∝ √η. Writes convergence.json, .csv, .png and .svg to --out.
-    Convergence(CommonArgs),
-    /// Saddle points: where SAM gets stuck, measured against the theory (SPEC §6).
-    ///
-    /// Without CONFIG, runs the embedded default (experiments/saddle_default.toml) on
-    /// H = diag(1, −0.5), η = 0.01: the SPEC §6 reference run, distance-to-saddle curves and
-    /// escape times (discrete and SDE/ODE), and attraction phase diagrams over (ρ, |λ|) and
-    /// (ρ, σ) with the predicted boundaries. Writes saddle.json, saddle_phase.csv,
-    /// saddle_curves.csv, saddle_phase.png/.svg and saddle_curves.png/.svg to --out
-    /// (default plots/saddle). --paths sets the paths of the noisy reference rows, the curves and
-    /// the discrete phase diagrams (deterministic reference rows always run one path; the SDE
-    /// panel keeps phase_rho_sigma.sde_paths).
-    Saddle(CommonArgs),
-    /// Flat-minimum preference on a two-basin landscape, exit times, stationary losses.
-    ///
-    /// Without CONFIG, runs the embedded default (experiments/flatness_two_basin.toml): SGD,
-    /// USAM, DNSAM and SAM and their SDEs on a 2-D landscape with a flat and a 10× sharper
-    /// basin of equal depth, started on the ridge; plus the stationary loss of the USAM and SGD
-    /// SDEs on a quadratic against (ησ²/4)(d + ρ tr H). Writes flatness.json, .csv, .png, .svg.
-    Flatness(CommonArgs),
-    /// E g(x_k) and E g(X_t) over time for each algorithm and its SDE, with bands; 2-D surfaces.
-    ///
-    /// Without CONFIG, runs the embedded default (experiments/trajectories_two_basin.toml):
-    /// SGD, USAM, DNSAM and SAM beside their SDEs on the 2-D two-basin landscape. Writes
-    /// trajectories.json, .csv, .png, .svg, and for 2-D landscapes surfaces.png and .svg.
-    Trajectories(CommonArgs),
-}
+const LONG_ABOUT: &str = "Check continuous-time (SDE) models of Sharpness-Aware Minimization \
+against the discrete algorithms, with confidence intervals and verdicts.\n\n\
+Every study runs its embedded default without CONFIG; CONFIG is a TOML file or a result JSON \
+written by the same study (its recorded configuration repeats the run). `sde-check list` shows \
+the shipped configurations.\n\n\
+Exit codes: 0 every verdict passes; 1 a verdict failed or is inconclusive; 2 bad input or \
+runtime error (nothing is written then).";
 
+/// Options shared by every study subcommand.
 #[derive(Args, Debug)]
 struct CommonArgs {
-    /// TOML configuration (default: the embedded one; see README for the format).
+    /// TOML configuration, or a result JSON of the same study (default: the embedded one).
     config: Option<PathBuf>,
-    /// Output folder.
+    /// Output folder (created if missing; checked for writing before the run starts).
     #[arg(long)]
-    out: Option<PathBuf>,
-    /// Override the number of Monte Carlo paths.
-    #[arg(long)]
+    out: PathBuf,
+    /// Override the number of Monte Carlo paths (see the study's help for what it sets).
+    #[arg(long, allow_negative_numbers = true)]
     paths: Option<usize>,
-    /// Worker threads (default: all cores). Results do not depend on it.
+    /// Override the number of independent seeds (studies that run over seeds).
+    #[arg(long, allow_negative_numbers = true)]
+    seeds: Option<usize>,
+    /// Size preset of studies that have them (e.g. quick, paper).
     #[arg(long)]
+    profile: Option<String>,
+    /// Worker threads [default: all cores]. Results do not depend on it.
+    #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
     /// Override the master seed.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     seed: Option<u64>,
-    /// Print the (validated) configuration as TOML and exit without running.
+    /// Print the validated configuration (every default filled in) as TOML and exit.
     #[arg(long)]
     print_config: bool,
     /// Print the JSON report to stdout instead of the table.
@@ -84,9 +60,32 @@ struct CommonArgs {
     quiet: bool,
 }
 
+fn cli() -> Command {
+    let mut cmd = Command::new("sde-check")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(ABOUT)
+        .long_about(LONG_ABOUT)
+        .subcommand_required(true)
+        .arg_required_else_help(true);
+    for s in registry::studies() {
+        let sub = CommonArgs::augment_args(Command::new(s.name))
+            .about(s.about)
+            .long_about(s.long_about)
+            .mut_arg("out", |a| {
+                // clap keeps defaults as `&'static str`; one short string per study, once.
+                let out: &'static str = Box::leak(s.default_out().display().to_string().into());
+                a.default_value(out).required(false)
+            });
+        cmd = cmd.subcommand(sub);
+    }
+    cmd.subcommand(
+        Command::new("list").about("List the shipped experiment configurations, one line each"),
+    )
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli) {
+    let matches = cli().get_matches();
+    match run(&matches) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -99,32 +98,68 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<bool> {
-    match cli.command {
-        Command::Convergence(args) => convergence(args),
-        Command::Saddle(args) => saddle(args),
-        Command::Flatness(args) => flatness(args),
-        Command::Trajectories(args) => trajectories(args),
+fn run(matches: &ArgMatches) -> anyhow::Result<bool> {
+    match matches.subcommand() {
+        Some(("list", _)) => {
+            list();
+            Ok(true)
+        }
+        Some((name, sub)) => {
+            let entry = registry::find(name).expect("clap only accepts registered studies");
+            let args = CommonArgs::from_arg_matches(sub)?;
+            study(entry, args)
+        }
+        None => unreachable!("a subcommand is required"),
     }
 }
 
-fn read_config(path: &Option<PathBuf>, default: &str) -> anyhow::Result<String> {
-    match path {
-        None => Ok(default.to_string()),
-        Some(p) => std::fs::read_to_string(p)
-            .with_context(|| format!("cannot read configuration {}", p.display())),
+fn list() {
+    let mut out = String::new();
+    for s in registry::studies() {
+        out.push_str(&format!("{} — {}\n", s.name, s.about));
+        for e in s.experiments {
+            let default = if e.path == s.default.path {
+                " (default)"
+            } else {
+                ""
+            };
+            out.push_str(&format!("  {}{default}\n      {}\n", e.path, e.summary()));
+        }
     }
+    emit(&out);
+}
+
+/// Writes to stdout; a closed pipe (`sde-check … | head -1`) ends the output quietly.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write to standard output: {e}");
+        }
+    }
+}
+
+/// Largest `--threads` accepted: far more than any machine this runs on needs, small enough
+/// that a typo (10 000) is an error instead of a minute of thread creation.
+fn max_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (8 * cores).max(64)
 }
 
 fn thread_pool(threads: Option<usize>) -> anyhow::Result<(rayon::ThreadPool, usize)> {
     let n = match threads {
         Some(0) => anyhow::bail!("--threads must be ≥ 1, got 0"),
+        Some(n) if n > max_threads() => anyhow::bail!(
+            "--threads must be ≤ {} (8 × the cores, at least 64), got {n}",
+            max_threads()
+        ),
         Some(n) => n,
-        None => std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(n).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .with_context(|| format!("--threads {n}: cannot start the worker threads"))?;
     Ok((pool, n))
 }
 
@@ -139,150 +174,50 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
         )
         .expect("valid template"),
     );
+    // Draw at once and keep the spinner moving, so a heavy first block does not look hung.
+    pb.tick();
+    pb.enable_steady_tick(Duration::from_millis(250));
     pb
 }
 
-/// The part every study shares once its configuration is validated: `--print-config`, the
-/// thread pool, the progress bar, the run, the atomic write, and the printed table or JSON.
-type Progress<'p> = &'p (dyn Fn(u64) + Sync);
-type RunFn<'a, R> = Box<dyn FnOnce(usize, Progress) -> samsde::Result<R> + Send + 'a>;
-type WriteFn<'a, R> = Box<dyn FnOnce(&R, &Path) -> samsde::Result<Vec<PathBuf>> + 'a>;
-
-struct Job<'a, R> {
-    config_toml: String,
-    total_work: u64,
-    default_out: &'static str,
-    run: RunFn<'a, R>,
-    write: WriteFn<'a, R>,
-    table: fn(&R) -> String,
-    all_pass: fn(&R) -> bool,
-}
-
-fn execute<R: serde::Serialize + Send>(args: CommonArgs, job: Job<R>) -> anyhow::Result<bool> {
+/// Every study: read and validate the configuration, `--print-config`, check the output
+/// folder, run on the thread pool with a progress bar, write atomically, print.
+fn study(entry: &StudyEntry, args: CommonArgs) -> anyhow::Result<bool> {
+    let text = match &args.config {
+        None => entry.default.text.to_string(),
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read configuration {}", p.display()))?,
+    };
+    let overrides = Overrides {
+        paths: args.paths,
+        seeds: args.seeds,
+        seed: args.seed,
+        profile: args.profile.clone(),
+    };
+    let prepared = (entry.prepare)(&text, &overrides).context("invalid configuration")?;
     if args.print_config {
-        print!("{}", job.config_toml);
+        emit(&prepared.config_toml()?);
         return Ok(true);
     }
+    samsde::output::check_writable(&args.out)?;
     let (pool, threads) = thread_pool(args.threads)?;
-    let pb = progress_bar(job.total_work, args.quiet);
+    let pb = progress_bar(prepared.total_work(), args.quiet);
     let done = AtomicU64::new(0);
     let tick = |n: u64| {
         let v = done.fetch_add(n, Ordering::Relaxed) + n;
         pb.set_position(v);
     };
-    let run = job.run;
-    let report = pool.install(|| run(threads, &tick))?;
+    let finished = pool.install(|| prepared.run(threads, Some(&tick)))?;
     pb.finish_and_clear();
-    let out = args.out.unwrap_or_else(|| PathBuf::from(job.default_out));
-    let written = (job.write)(&report, &out)?;
+    let written = finished.write(&args.out)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit(std::str::from_utf8(&finished.json()?)?);
     } else {
-        print!("{}", (job.table)(&report));
+        let mut s = finished.table();
         for w in &written {
-            println!("wrote {}", w.display());
+            s.push_str(&format!("wrote {}\n", w.display()));
         }
+        emit(&s);
     }
-    Ok((job.all_pass)(&report))
-}
-
-/// Reads CONFIG (or the embedded default) into a study's raw configuration.
-fn load<T: serde::de::DeserializeOwned>(args: &CommonArgs, default: &str) -> anyhow::Result<T> {
-    let text = read_config(&args.config, default)?;
-    samsde::study::setup::parse_toml(&text).context("invalid configuration")
-}
-
-fn convergence(args: CommonArgs) -> anyhow::Result<bool> {
-    use samsde::report::convergence as report;
-    use samsde::study::convergence::ConvergenceConfig;
-    let mut config: ConvergenceConfig = load(&args, DEFAULT_CONFIG)?;
-    if let Some(p) = args.paths {
-        config.paths = p;
-    }
-    if let Some(s) = args.seed {
-        config.seed = s;
-    }
-    let study = ConvergenceStudy::new(config).context("invalid configuration")?;
-    let job = Job {
-        config_toml: toml::to_string_pretty(&study.config)?,
-        total_work: study.total_work(),
-        default_out: "plots/convergence",
-        run: Box::new(|threads, tick| study.run(threads, Some(tick))),
-        write: Box::new(report::write),
-        table: report::table,
-        all_pass: |r| r.all_pass(),
-    };
-    execute(args, job)
-}
-
-fn saddle(args: CommonArgs) -> anyhow::Result<bool> {
-    use samsde::report::saddle as report;
-    use samsde::study::saddle::{SaddleConfig, SaddleStudy, DEFAULT_CONFIG};
-    let mut config: SaddleConfig = load(&args, DEFAULT_CONFIG)?;
-    if let Some(p) = args.paths {
-        config.reference.paths = p;
-        config.curves.paths = p;
-        config.phase_rho_lambda.paths = p;
-        config.phase_rho_sigma.paths = p;
-    }
-    if let Some(s) = args.seed {
-        config.seed = s;
-    }
-    let study = SaddleStudy::new(config).context("invalid configuration")?;
-    let job = Job {
-        config_toml: toml::to_string_pretty(&study.config)?,
-        total_work: study.total_work(),
-        default_out: "plots/saddle",
-        run: Box::new(|threads, tick| study.run(threads, Some(tick))),
-        write: Box::new(report::write),
-        table: report::table,
-        all_pass: |r| r.all_pass(),
-    };
-    execute(args, job)
-}
-
-fn flatness(args: CommonArgs) -> anyhow::Result<bool> {
-    use samsde::report::flatness as report;
-    use samsde::study::flatness::{FlatnessConfig, FlatnessStudy, DEFAULT_CONFIG};
-    let mut config: FlatnessConfig = load(&args, DEFAULT_CONFIG)?;
-    if let Some(p) = args.paths {
-        config.paths = p;
-    }
-    if let Some(s) = args.seed {
-        config.seed = s;
-    }
-    let study = FlatnessStudy::new(config).context("invalid configuration")?;
-    let job = Job {
-        config_toml: toml::to_string_pretty(&study.config)?,
-        total_work: study.total_work(),
-        default_out: "plots/flatness",
-        run: Box::new(|threads, tick| study.run(threads, Some(tick))),
-        write: Box::new(report::write),
-        table: report::table,
-        all_pass: |r| r.all_pass(),
-    };
-    execute(args, job)
-}
-
-fn trajectories(args: CommonArgs) -> anyhow::Result<bool> {
-    use samsde::report::trajectories as report;
-    use samsde::study::trajectories::{TrajectoriesConfig, TrajectoriesStudy, DEFAULT_CONFIG};
-    let mut config: TrajectoriesConfig = load(&args, DEFAULT_CONFIG)?;
-    if let Some(p) = args.paths {
-        config.paths = p;
-    }
-    if let Some(s) = args.seed {
-        config.seed = s;
-    }
-    let study = TrajectoriesStudy::new(config).context("invalid configuration")?;
-    let job = Job {
-        config_toml: toml::to_string_pretty(&study.config)?,
-        total_work: study.total_work(),
-        default_out: "plots/trajectories",
-        run: Box::new(|threads, tick| study.run(threads, Some(tick))),
-        write: Box::new(|r, out| report::write(r, study.landscape(), out)),
-        table: report::table,
-        all_pass: |r| r.all_pass(),
-    };
-    execute(args, job)
+    Ok(finished.all_pass())
 }

@@ -6,16 +6,23 @@ use std::path::{Path, PathBuf};
 use crate::error::Result;
 use crate::output::{to_json, Staging};
 use crate::plot::loglog::{draw_loglog, LogLogFigure, LogLogPoint, LogLogSeries};
-use crate::study::convergence::ConvergenceReport;
+use crate::registry::{Experiment, Overrides, Progress, StudyDef};
+use crate::study::convergence::{ConvergenceConfig, ConvergenceReport, ConvergenceStudy};
+use crate::study::verdict::{Observation, Verdict};
 
 /// The printed summary: one line per (pair, test function), then the warnings.
 pub fn table(r: &ConvergenceReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{}", r.config.title);
+    let _ = writeln!(s, "{}", r.header.config.title);
     let _ = writeln!(
         s,
         "{} · {} paths per η · seed {} · {} thread(s) · {:.1} s · reference: {:?}",
-        r.landscape, r.config.paths, r.seed, r.threads, r.elapsed_s, r.reference
+        r.landscape,
+        r.header.config.paths,
+        r.header.seed,
+        r.header.threads,
+        r.header.elapsed_s,
+        r.reference
     );
     let _ = writeln!(s);
     let _ = writeln!(
@@ -32,7 +39,10 @@ pub fn table(r: &ConvergenceReport) -> String {
             p.test_function,
             p.slope,
             format!("[{:.3}, {:.3}]", p.slope_ci[0], p.slope_ci[1]),
-            format!("{} ± {}", p.expected_order, r.config.verdict.tolerance),
+            format!(
+                "{} ± {}",
+                p.expected_order, r.header.config.verdict.tolerance
+            ),
             p.verdict
         );
     }
@@ -64,9 +74,9 @@ pub fn table(r: &ConvergenceReport) -> String {
             let _ = writeln!(s, "    → {}: {}", p.verdict, p.verdict_reason);
         }
     }
-    if !r.warnings.is_empty() {
+    if !r.header.warnings.is_empty() {
         let _ = writeln!(s);
-        for w in &r.warnings {
+        for w in &r.header.warnings {
             let _ = writeln!(s, "warning: {w}");
         }
     }
@@ -114,7 +124,7 @@ pub fn csv(r: &ConvergenceReport) -> String {
 
 /// The figure's series: one per (pair, test function).
 pub fn series(r: &ConvergenceReport) -> Vec<LogLogSeries> {
-    let multi_g = r.config.test_functions.len() > 1;
+    let multi_g = r.header.config.test_functions.len() > 1;
     r.pairs
         .iter()
         .map(|p| LogLogSeries {
@@ -153,7 +163,7 @@ pub fn write(r: &ConvergenceReport, dir: &Path) -> Result<Vec<PathBuf>> {
     st.bytes("convergence.csv", csv(r).as_bytes())?;
     let series = series(r);
     let fig = LogLogFigure {
-        title: &r.config.title,
+        title: &r.header.config.title,
         x_label: "learning rate η",
         y_label: "weak error max_t |E g(x) − E g(X)|",
         series: &series,
@@ -166,4 +176,55 @@ pub fn write(r: &ConvergenceReport, dir: &Path) -> Result<Vec<PathBuf>> {
         crate::plot::render_svg(p, (1100, 760), |a| draw_loglog(a, &fig))
     })?;
     st.commit()
+}
+
+/// The convergence study in the registry.
+pub struct Def(ConvergenceStudy);
+
+impl StudyDef for Def {
+    type Config = ConvergenceConfig;
+    type Report = ConvergenceReport;
+    const NAME: &'static str = "convergence";
+    const ABOUT: &'static str =
+        "Weak error of each algorithm against SDE models, its order in η, and a verdict per pair";
+    const LONG_ABOUT: &'static str = "Weak error of each algorithm against SDE models, its order in η, and a verdict per pair.\n\nWithout CONFIG, runs the embedded default (experiments/convergence_quadratic.toml): USAM, DNSAM, SAM and SGD on Paper 1's d = 20 quadratic, each against its own SDE and the SGD SDE, ρ ∝ √η. Writes convergence.json, .csv, .png and .svg to --out (default plots/convergence). --paths sets the Monte Carlo paths per learning rate.";
+    const DEFAULT: Experiment = Experiment {
+        path: "experiments/convergence_quadratic.toml",
+        text: crate::study::convergence::DEFAULT_CONFIG,
+    };
+    const EXPERIMENTS: &'static [Experiment] = &[
+        Self::DEFAULT,
+        Experiment {
+            path: "experiments/convergence_least_squares.toml",
+            text: include_str!("../../experiments/convergence_least_squares.toml"),
+        },
+    ];
+
+    fn apply(c: &mut ConvergenceConfig, o: &Overrides) -> Result<()> {
+        o.paths_and_seed(Self::NAME, &mut c.paths, &mut c.seed)
+    }
+    fn build(config: ConvergenceConfig) -> Result<Self> {
+        ConvergenceStudy::new(config).map(Def)
+    }
+    fn config(&self) -> &ConvergenceConfig {
+        &self.0.config
+    }
+    fn total_work(&self) -> u64 {
+        self.0.total_work()
+    }
+    fn run(&self, threads: usize, progress: Option<Progress>) -> Result<ConvergenceReport> {
+        self.0.run(threads, progress)
+    }
+    fn table(r: &ConvergenceReport) -> String {
+        table(r)
+    }
+    fn write(&self, r: &ConvergenceReport, dir: &Path) -> Result<Vec<PathBuf>> {
+        write(r, dir)
+    }
+    fn verdicts(r: &ConvergenceReport) -> &[Verdict] {
+        &r.verdicts
+    }
+    fn observations(r: &ConvergenceReport) -> &[Observation] {
+        &r.observations
+    }
 }

@@ -10,7 +10,9 @@ use crate::error::Result;
 use crate::output::{to_json, Staging};
 use crate::plot::dots::{draw_dot_panel, DotPanel, DotSeries};
 use crate::plot::draw_err;
-use crate::study::flatness::{FlatnessReport, SystemResult};
+use crate::registry::{Experiment, Overrides, Progress, StudyDef};
+use crate::study::flatness::{FlatnessConfig, FlatnessReport, FlatnessStudy, SystemResult};
+use crate::study::verdict::{Observation, Verdict};
 
 fn ci(m: &crate::stats::MeanCi) -> String {
     format!("{:.4} [{:.4}, {:.4}]", m.mean, m.lo, m.hi)
@@ -66,12 +68,19 @@ fn systems_table(s: &mut String, systems: &[SystemResult]) {
 /// The printed summary.
 pub fn table(r: &FlatnessReport) -> String {
     let mut s = String::new();
-    let c = &r.config;
+    let c = &r.header.config;
     let _ = writeln!(s, "{}", c.title);
     let _ = writeln!(
         s,
         "{} · σ = {} · η = {} · T = {} · {} paths · seed {} · {} thread(s) · {:.1} s",
-        r.landscape, c.sigma, c.eta, c.horizon, c.paths, r.seed, r.threads, r.elapsed_s
+        r.landscape,
+        c.sigma,
+        c.eta,
+        c.horizon,
+        c.paths,
+        r.header.seed,
+        r.header.threads,
+        r.header.elapsed_s
     );
     let _ = writeln!(
         s,
@@ -119,10 +128,10 @@ pub fn table(r: &FlatnessReport) -> String {
         s,
         "\ninformation — the (b) comparison at the preference radii (first-order SDE not expected to hold there):"
     );
-    for v in &r.preference_comparison {
-        let _ = writeln!(s, "{}", v.line(false));
+    for o in &r.observations {
+        let _ = writeln!(s, "{}", o.line());
     }
-    for w in &r.warnings {
+    for w in &r.header.warnings {
         let _ = writeln!(s, "warning: {w}");
     }
     let n = r.verdicts.iter().filter(|v| v.verdict == "pass").count();
@@ -212,7 +221,7 @@ pub fn draw_figure<DB: DrawingBackend>(
         .titled(
             &format!(
                 "{}   (*: more than {}% of the paths diverged and are excluded)",
-                r.config.title,
+                r.header.config.title,
                 100.0 * crate::study::flatness::MAX_DIVERGED_FRACTION
             ),
             ("sans-serif", (22.0 * sc).round()),
@@ -225,7 +234,7 @@ pub fn draw_figure<DB: DrawingBackend>(
         (1, &r.small_rho_systems, "small-ρ run"),
     ] {
         let (disc, sde) = split(systems);
-        let paths = r.config.paths as f64;
+        let paths = r.header.config.paths as f64;
         let cats: Vec<String> = disc
             .iter()
             .zip(&sde)
@@ -327,4 +336,55 @@ pub fn write(r: &FlatnessReport, dir: &Path) -> Result<Vec<PathBuf>> {
         crate::plot::render_svg(p, (1800, 1000), |a| draw_figure(a, r))
     })?;
     st.commit()
+}
+
+/// The flatness study in the registry.
+pub struct Def(FlatnessStudy);
+
+impl StudyDef for Def {
+    type Config = FlatnessConfig;
+    type Report = FlatnessReport;
+    const NAME: &'static str = "flatness";
+    const ABOUT: &'static str =
+        "Flat-minimum preference on a two-basin landscape, exit times, stationary losses";
+    const LONG_ABOUT: &'static str = "Flat-minimum preference on a two-basin landscape, exit times, stationary losses.\n\nWithout CONFIG, runs the embedded default (experiments/flatness_two_basin.toml): SGD, USAM, DNSAM and SAM and their SDEs on a 2-D landscape with a flat and a 10× sharper basin of equal depth, started on the ridge; plus the stationary loss of the USAM and SGD SDEs on a quadratic against (ησ²/4)(d + ρ tr H). Writes flatness.json, .csv, .png, .svg to --out (default plots/flatness). --paths sets the paths of every run.";
+    const DEFAULT: Experiment = Experiment {
+        path: "experiments/flatness_two_basin.toml",
+        text: crate::study::flatness::DEFAULT_CONFIG,
+    };
+    const EXPERIMENTS: &'static [Experiment] = &[
+        Self::DEFAULT,
+        Experiment {
+            path: "experiments/flatness_1d_dnsam_breakdown.toml",
+            text: include_str!("../../experiments/flatness_1d_dnsam_breakdown.toml"),
+        },
+    ];
+
+    fn apply(c: &mut FlatnessConfig, o: &Overrides) -> Result<()> {
+        o.paths_and_seed(Self::NAME, &mut c.paths, &mut c.seed)
+    }
+    fn build(config: FlatnessConfig) -> Result<Self> {
+        FlatnessStudy::new(config).map(Def)
+    }
+    fn config(&self) -> &FlatnessConfig {
+        &self.0.config
+    }
+    fn total_work(&self) -> u64 {
+        self.0.total_work()
+    }
+    fn run(&self, threads: usize, progress: Option<Progress>) -> Result<FlatnessReport> {
+        self.0.run(threads, progress)
+    }
+    fn table(r: &FlatnessReport) -> String {
+        table(r)
+    }
+    fn write(&self, r: &FlatnessReport, dir: &Path) -> Result<Vec<PathBuf>> {
+        write(r, dir)
+    }
+    fn verdicts(r: &FlatnessReport) -> &[Verdict] {
+        &r.verdicts
+    }
+    fn observations(r: &FlatnessReport) -> &[Observation] {
+        &r.observations
+    }
 }

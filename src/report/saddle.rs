@@ -12,7 +12,9 @@ use crate::error::Result;
 use crate::output::{to_json, Staging};
 use crate::plot::bands::{draw_bands, Band, BandPanel, BandSeries, LegendCorner, LegendEntry};
 use crate::plot::heatmap::{draw_heatmaps, BoundaryCurve, CrossingPoint, HeatmapPanel};
-use crate::study::saddle::SaddleReport;
+use crate::registry::{Experiment, Overrides, Progress, StudyDef};
+use crate::study::saddle::{SaddleConfig, SaddleReport, SaddleStudy};
+use crate::study::verdict::{Observation, Verdict};
 use plotters::prelude::SeriesLabelPosition;
 
 /// `1.234e-5`, or `stopped` for `+∞` (a path stopped at the divergence bound after escaping).
@@ -35,11 +37,11 @@ fn opt(v: Option<f64>) -> String {
 /// The printed summary.
 pub fn table(r: &SaddleReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{}", r.config.title);
+    let _ = writeln!(s, "{}", r.header.config.title);
     let _ = writeln!(
         s,
         "η = {} · seed {} · {} thread(s) · {:.1} s · κ_d = {:.4}",
-        r.config.eta, r.seed, r.threads, r.elapsed_s, r.kappa_d
+        r.header.config.eta, r.header.seed, r.header.threads, r.header.elapsed_s, r.kappa_d
     );
     let _ = writeln!(s);
     let _ = writeln!(
@@ -125,9 +127,9 @@ pub fn table(r: &SaddleReport) -> String {
             v.expected
         );
     }
-    if !r.warnings.is_empty() {
+    if !r.header.warnings.is_empty() {
         let _ = writeln!(s);
-        for w in &r.warnings {
+        for w in &r.header.warnings {
             let _ = writeln!(s, "warning: {w}");
         }
     }
@@ -200,7 +202,7 @@ fn geom(a: f64, b: f64, n: usize) -> Vec<f64> {
 
 /// The phase-diagram panels: attraction fraction, predicted boundary, simulated ½-crossings.
 pub fn phase_panels(r: &SaddleReport) -> Vec<HeatmapPanel> {
-    let c = &r.config;
+    let c = &r.header.config;
     r.phases
         .iter()
         .map(|p| {
@@ -315,7 +317,7 @@ fn join(v: &[f64]) -> String {
 /// The curves figure's panels: per distinct `σ`, distance to the saddle (top) and the
 /// empirical CDF of the escape time (bottom). Discrete solid with a 10–90 % band, SDE/ODE dashed.
 pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
-    let c = &r.config;
+    let c = &r.header.config;
     let k = &c.classify;
     let mut sigmas: Vec<f64> = r.curves.iter().map(|q| q.sigma).collect();
     sigmas.sort_by(f64::total_cmp);
@@ -485,7 +487,7 @@ fn draw_phase<DB: plotters::prelude::DrawingBackend>(
 ) -> Result<()> {
     let title = format!(
         "Attraction to the saddle of f = ½xᵀHx: fraction of paths with ‖x_T‖ < ε (η = {})",
-        r.config.eta
+        r.header.config.eta
     );
     draw_heatmaps(
         a,
@@ -513,8 +515,8 @@ fn draw_curves<DB: plotters::prelude::DrawingBackend>(
         .titled(
             &format!(
                 "Near the saddle of f = ½xᵀHx, H = diag({}), η = {}: discrete algorithms vs their SDE/ODE",
-                join(&r.config.curves.eigenvalues),
-                r.config.eta
+                join(&r.header.config.curves.eigenvalues),
+                r.header.config.eta
             ),
             ("sans-serif", 26),
         )
@@ -556,4 +558,57 @@ pub fn svg_strings(r: &SaddleReport) -> Result<(String, String)> {
         crate::plot::render_svg_string(phase_size(r), |a| draw_phase(a, r))?,
         crate::plot::render_svg_string(curves_size(r), |a| draw_curves(a, r))?,
     ))
+}
+
+/// The saddle study in the registry.
+pub struct Def(SaddleStudy);
+
+impl StudyDef for Def {
+    type Config = SaddleConfig;
+    type Report = SaddleReport;
+    const NAME: &'static str = "saddle";
+    const ABOUT: &'static str = "Saddle points: where SAM gets stuck, measured against the theory";
+    const LONG_ABOUT: &'static str = "Saddle points: where SAM gets stuck, measured against the theory.\n\nWithout CONFIG, runs the embedded default (experiments/saddle_default.toml) on H = diag(1, −0.5), η = 0.01: the reference run, distance-to-saddle curves and escape times (discrete and SDE/ODE), and attraction phase diagrams over (ρ, |λ|) and (ρ, σ) with the predicted boundaries. Writes saddle.json, saddle_phase.csv, saddle_curves.csv, saddle_phase.png/.svg and saddle_curves.png/.svg to --out (default plots/saddle). --paths sets the paths of the noisy reference rows, the curves and the discrete phase diagrams (deterministic reference rows always run one path; the SDE panel keeps phase_rho_sigma.sde_paths).";
+    const DEFAULT: Experiment = Experiment {
+        path: "experiments/saddle_default.toml",
+        text: crate::study::saddle::DEFAULT_CONFIG,
+    };
+    const EXPERIMENTS: &'static [Experiment] = &[Self::DEFAULT];
+
+    fn apply(c: &mut SaddleConfig, o: &Overrides) -> Result<()> {
+        if let Some(p) = o.paths {
+            c.reference.paths = p;
+            c.curves.paths = p;
+            c.phase_rho_lambda.paths = p;
+            c.phase_rho_sigma.paths = p;
+        }
+        if let Some(s) = o.seed {
+            c.seed = s;
+        }
+        o.reject_seeds_and_profile(Self::NAME)
+    }
+    fn build(config: SaddleConfig) -> Result<Self> {
+        SaddleStudy::new(config).map(Def)
+    }
+    fn config(&self) -> &SaddleConfig {
+        &self.0.config
+    }
+    fn total_work(&self) -> u64 {
+        self.0.total_work()
+    }
+    fn run(&self, threads: usize, progress: Option<Progress>) -> Result<SaddleReport> {
+        self.0.run(threads, progress)
+    }
+    fn table(r: &SaddleReport) -> String {
+        table(r)
+    }
+    fn write(&self, r: &SaddleReport, dir: &Path) -> Result<Vec<PathBuf>> {
+        write(r, dir)
+    }
+    fn verdicts(r: &SaddleReport) -> &[Verdict] {
+        &r.verdicts
+    }
+    fn observations(r: &SaddleReport) -> &[Observation] {
+        &r.observations
+    }
 }

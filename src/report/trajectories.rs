@@ -23,17 +23,19 @@ use crate::plot::bands::{
 };
 use crate::plot::draw_err;
 use crate::plot::surface::{draw_surface_panel, SurfacePanel, SurfacePath};
-use crate::study::trajectories::TrajectoriesReport;
+use crate::registry::{Experiment, Overrides, Progress, StudyDef};
+use crate::study::trajectories::{TrajectoriesConfig, TrajectoriesReport, TrajectoriesStudy};
+use crate::study::verdict::{Observation, Verdict};
 
 /// The printed summary: means and bands at a few times, and the final comparison.
 pub fn table(r: &TrajectoriesReport) -> String {
     let mut s = String::new();
-    let c = &r.config;
+    let c = &r.header.config;
     let _ = writeln!(s, "{}", c.title);
     let _ = writeln!(
         s,
         "{} · η = {} · T = {} · {} paths · seed {} · {} thread(s) · {:.1} s",
-        r.landscape, c.eta, c.horizon, c.paths, r.seed, r.threads, r.elapsed_s
+        r.landscape, c.eta, c.horizon, c.paths, r.header.seed, r.header.threads, r.header.elapsed_s
     );
     let n = r.times.len();
     let picks: Vec<usize> = if n <= 4 {
@@ -67,10 +69,10 @@ pub fn table(r: &TrajectoriesReport) -> String {
         }
     }
     let _ = writeln!(s, "\nat T, discrete − SDE (informational):");
-    for v in &r.verdicts {
-        let _ = writeln!(s, "{}", v.line(false));
+    for o in &r.observations {
+        let _ = writeln!(s, "{}", o.line());
     }
-    for w in &r.warnings {
+    for w in &r.header.warnings {
         let _ = writeln!(s, "warning: {w}");
     }
     s
@@ -110,9 +112,9 @@ pub fn draw_bands<DB: DrawingBackend>(
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1600.0).clamp(0.5, 3.0);
     let root = root
-        .titled(&r.config.title, ("sans-serif", (22.0 * sc).round()))
+        .titled(&r.header.config.title, ("sans-serif", (22.0 * sc).round()))
         .map_err(draw_err)?;
-    let na = r.config.algorithms.len();
+    let na = r.header.config.algorithms.len();
     let no = r.systems[0].bands.len();
     let cells = root.split_evenly((no, na));
     for oi in 0..no {
@@ -219,12 +221,12 @@ pub fn draw_surfaces<DB: DrawingBackend>(
         .titled(
             &format!(
                 "{} — sample paths on the surface each drift descends (white: discrete, red dashed: SDE)",
-                r.config.title
+                r.header.config.title
             ),
             ("sans-serif", (17.0 * sc).round()),
         )
         .map_err(draw_err)?;
-    let na = r.config.algorithms.len();
+    let na = r.header.config.algorithms.len();
     let cols = if na == 1 { 1 } else { 2 };
     let rows = na.div_ceil(cols);
     let cells = root.split_evenly((rows, cols));
@@ -254,7 +256,7 @@ pub fn draw_surfaces<DB: DrawingBackend>(
         0.1 * (x1 - x0).max(0.2) + 0.05,
         0.1 * (y1 - y0).max(0.2) + 0.05,
     );
-    if let Some(e) = r.config.surface_extent {
+    if let Some(e) = r.header.config.surface_extent {
         (x0, x1, y0, y1) = (e[0], e[1], e[2], e[3]);
         (mx, my) = (0.0, 0.0);
     }
@@ -303,7 +305,7 @@ pub fn write(r: &TrajectoriesReport, f: &dyn Landscape, dir: &Path) -> Result<Ve
     let mut st = Staging::new(dir)?;
     st.bytes("trajectories.json", &to_json(r)?)?;
     st.bytes("trajectories.csv", csv(r).as_bytes())?;
-    let na = r.config.algorithms.len() as u32;
+    let na = r.header.config.algorithms.len() as u32;
     let no = r.systems[0].bands.len() as u32;
     let size = ((420 * na).max(700), 60 + 300 * no);
     st.with("trajectories.png", |p| {
@@ -323,4 +325,49 @@ pub fn write(r: &TrajectoriesReport, f: &dyn Landscape, dir: &Path) -> Result<Ve
         })?;
     }
     st.commit()
+}
+
+/// The trajectories study in the registry.
+pub struct Def(TrajectoriesStudy);
+
+impl StudyDef for Def {
+    type Config = TrajectoriesConfig;
+    type Report = TrajectoriesReport;
+    const NAME: &'static str = "trajectories";
+    const ABOUT: &'static str =
+        "E g(x_k) and E g(X_t) over time for each algorithm and its SDE, with bands; 2-D surfaces";
+    const LONG_ABOUT: &'static str = "E g(x_k) and E g(X_t) over time for each algorithm and its SDE, with bands; 2-D surfaces.\n\nWithout CONFIG, runs the embedded default (experiments/trajectories_two_basin.toml): SGD, USAM, DNSAM and SAM beside their SDEs on the 2-D two-basin landscape. Writes trajectories.json, .csv, .png, .svg, and for 2-D landscapes surfaces.png and .svg, to --out (default plots/trajectories). Makes no pass/fail claims (exit 0).";
+    const DEFAULT: Experiment = Experiment {
+        path: "experiments/trajectories_two_basin.toml",
+        text: crate::study::trajectories::DEFAULT_CONFIG,
+    };
+    const EXPERIMENTS: &'static [Experiment] = &[Self::DEFAULT];
+
+    fn apply(c: &mut TrajectoriesConfig, o: &Overrides) -> Result<()> {
+        o.paths_and_seed(Self::NAME, &mut c.paths, &mut c.seed)
+    }
+    fn build(config: TrajectoriesConfig) -> Result<Self> {
+        TrajectoriesStudy::new(config).map(Def)
+    }
+    fn config(&self) -> &TrajectoriesConfig {
+        &self.0.config
+    }
+    fn total_work(&self) -> u64 {
+        self.0.total_work()
+    }
+    fn run(&self, threads: usize, progress: Option<Progress>) -> Result<TrajectoriesReport> {
+        self.0.run(threads, progress)
+    }
+    fn table(r: &TrajectoriesReport) -> String {
+        table(r)
+    }
+    fn write(&self, r: &TrajectoriesReport, dir: &Path) -> Result<Vec<PathBuf>> {
+        write(r, self.0.landscape(), dir)
+    }
+    fn verdicts(r: &TrajectoriesReport) -> &[Verdict] {
+        &r.verdicts
+    }
+    fn observations(r: &TrajectoriesReport) -> &[Observation] {
+        &r.observations
+    }
 }

@@ -31,8 +31,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::header::RunHeader;
 use super::setup::{self, LandscapeConfig, OracleConfig, StartConfig};
 use super::test_function::TestFunction;
+use super::verdict::{self, ClaimKind, Decision, Observation, Verdict};
 use crate::ensemble::{BlockView, Dynamics, Ensemble, Observer, Start, System};
 use crate::error::{Error, Result};
 use crate::landscape::Landscape;
@@ -288,8 +290,10 @@ pub struct PairReport {
     pub slope: f64,
     /// Its confidence interval.
     pub slope_ci: [f64; 2],
+    /// What kind of claim the verdict tests.
+    pub claim_kind: ClaimKind,
     /// `pass`, `fail` or `inconclusive`.
-    pub verdict: String,
+    pub verdict: Decision,
     /// Why (for `fail` / `inconclusive`), or the passing band.
     pub verdict_reason: String,
     /// `euler_maruyama(r=…)`, `exact_ou`, or `exact_moments`.
@@ -298,35 +302,47 @@ pub struct PairReport {
     pub points: Vec<PointReport>,
 }
 
+impl PairReport {
+    /// The pair's verdict in the shared vocabulary.
+    pub fn to_verdict(&self) -> Verdict {
+        Verdict::new(
+            format!(
+                "{} vs {} ({}): weak error slope in η",
+                self.algorithm, self.model, self.test_function
+            ),
+            self.claim_kind,
+            self.slope,
+            Some(self.slope_ci),
+            format!("order {}", self.expected_order),
+            self.verdict,
+        )
+        .reason(self.verdict_reason.clone())
+        .source("Paper 1 (Compagnoni et al., ICML 2023), weak approximation theorems")
+    }
+}
+
 /// The study's result (serialised as `convergence.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ConvergenceReport {
-    /// `"convergence"`.
-    pub study: String,
-    /// Crate version.
-    pub samsde_version: String,
-    /// The full validated configuration.
-    pub config: ConvergenceConfig,
-    /// Master seed.
-    pub seed: u64,
-    /// Worker threads used.
-    pub threads: usize,
-    /// Wall time of the computation.
-    pub elapsed_s: f64,
+    /// The shared run header (study, version, config, seed, threads, elapsed, warnings).
+    #[serde(flatten)]
+    pub header: RunHeader<ConvergenceConfig>,
     /// `monte_carlo` or `exact`.
     pub reference: Reference,
     /// Landscape description.
     pub landscape: String,
     /// Results.
     pub pairs: Vec<PairReport>,
-    /// Notes a reader should see (divergences, clamps, …).
-    pub warnings: Vec<String>,
+    /// One verdict per pair (the same outcome as the pair's `verdict`).
+    pub verdicts: Vec<Verdict>,
+    /// Informational comparisons (none in this study yet).
+    pub observations: Vec<Observation>,
 }
 
 impl ConvergenceReport {
     /// `true` iff every verdict is `pass`.
     pub fn all_pass(&self) -> bool {
-        self.pairs.iter().all(|p| p.verdict == "pass")
+        verdict::all_pass(&self.verdicts)
     }
 }
 
@@ -826,17 +842,21 @@ impl ConvergenceStudy {
                 ));
             }
         }
+        let verdicts = pairs.iter().map(PairReport::to_verdict).collect();
         Ok(ConvergenceReport {
-            study: "convergence".into(),
-            samsde_version: env!("CARGO_PKG_VERSION").into(),
-            config: self.config.clone(),
-            seed: self.config.seed,
-            threads,
-            elapsed_s: t0.elapsed().as_secs_f64(),
+            header: RunHeader::new(
+                "convergence",
+                self.config.clone(),
+                self.config.seed,
+                threads,
+                t0,
+                warnings,
+            ),
             reference: self.config.reference,
             landscape: self.landscape.describe(),
             pairs,
-            warnings,
+            verdicts,
+            observations: Vec::new(),
         })
     }
 
@@ -883,22 +903,22 @@ impl ConvergenceStudy {
             }
         }
         let verdict = if !reasons.is_empty() {
-            "inconclusive"
+            Decision::Inconclusive
         } else if ci[0] >= band[0] && ci[1] <= band[1] {
             reasons.push(format!("slope CI inside [{:.2}, {:.2}]", band[0], band[1]));
-            "pass"
+            Decision::Pass
         } else if ci[1] < band[0] || ci[0] > band[1] {
             reasons.push(format!(
                 "slope CI [{:.2}, {:.2}] lies outside [{:.2}, {:.2}]",
                 ci[0], ci[1], band[0], band[1]
             ));
-            "fail"
+            Decision::Fail
         } else {
             reasons.push(format!(
                 "slope CI [{:.2}, {:.2}] straddles the edge of [{:.2}, {:.2}]; use more paths or η levels",
                 ci[0], ci[1], band[0], band[1]
             ));
-            "inconclusive"
+            Decision::Inconclusive
         };
         PairReport {
             algorithm: p.algorithm.name().into(),
@@ -907,7 +927,8 @@ impl ConvergenceStudy {
             expected_order: expected,
             slope,
             slope_ci: ci,
-            verdict: verdict.into(),
+            claim_kind: ClaimKind::OrderEquals,
+            verdict,
             verdict_reason: reasons.join("; "),
             integrator,
             points,

@@ -315,23 +315,16 @@ pub struct StationaryResult {
     pub exact: f64,
 }
 
-pub use super::verdict::Verdict;
+use super::header::RunHeader;
+use super::verdict;
+pub use super::verdict::{ClaimKind, Decision, Observation, Verdict};
 
 /// The study's result (`flatness.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct FlatnessReport {
-    /// `"flatness"`.
-    pub study: String,
-    /// Crate version.
-    pub samsde_version: String,
-    /// The validated configuration.
-    pub config: FlatnessConfig,
-    /// Master seed.
-    pub seed: u64,
-    /// Worker threads.
-    pub threads: usize,
-    /// Wall time.
-    pub elapsed_s: f64,
+    /// The shared run header.
+    #[serde(flatten)]
+    pub header: RunHeader<FlatnessConfig>,
     /// Landscape description.
     pub landscape: String,
     /// Barrier `ΔF`.
@@ -342,22 +335,20 @@ pub struct FlatnessReport {
     pub systems: Vec<SystemResult>,
     /// Per system, small-ρ run (radii `rho_small`; verdict (b)).
     pub small_rho_systems: Vec<SystemResult>,
-    /// The comparisons of verdict (b) repeated on the preference run: information only
-    /// (the first-order SDE is not expected to hold when `ρ σ √d` is not small against the
-    /// basin width; see the module docs).
-    pub preference_comparison: Vec<Verdict>,
     /// Stationary-loss estimates.
     pub stationary: Vec<StationaryResult>,
     /// Verdicts.
     pub verdicts: Vec<Verdict>,
-    /// Notes.
-    pub warnings: Vec<String>,
+    /// The comparisons of verdict (b) repeated on the preference run: information only (the
+    /// first-order SDE is not expected to hold when `ρ σ √d` is not small against the basin
+    /// width; see the module docs). `reading`: `consistent`, `differs` or `undecided`.
+    pub observations: Vec<Observation>,
 }
 
 impl FlatnessReport {
     /// `true` iff every verdict passes.
     pub fn all_pass(&self) -> bool {
-        self.verdicts.iter().all(|v| v.verdict == "pass")
+        verdict::all_pass(&self.verdicts)
     }
 }
 
@@ -609,23 +600,31 @@ impl FlatnessStudy {
             let diff = fd.mean - fs.mean;
             let hw = (fd.half_width.powi(2) + fs.half_width.powi(2)).sqrt();
             let rho = ed.rho;
-            out.push(Verdict {
-                claim: format!(
-                    "(b{tag}) {a}_sde reproduces {a}'s flat fraction at ρ = {rho} ({:.4} vs {:.4}; difference with the combined CI of both estimates; the coupled paired difference alone has CI [{:.4}, {:.4}])",
-                    fd.mean, fs.mean, paired.lo, paired.hi
-                ),
-                measured: diff,
-                ci: Some([diff - hw, diff + hw]),
-                expected: "CI contains 0".into(),
-                verdict: if diverged > max_div || fd.n < 2 || fs.n < 2 {
-                    "inconclusive"
-                } else if diff.abs() <= hw {
-                    "pass"
-                } else {
-                    "fail"
-                }
-                .into(),
-            });
+            let (verdict, reason) = if diverged > max_div || fd.n < 2 || fs.n < 2 {
+                (
+                    Decision::Inconclusive,
+                    format!("{diverged} diverged paths (limit {max_div}) or too few paths"),
+                )
+            } else if diff.abs() <= hw {
+                (Decision::Pass, "|difference| ≤ combined half-width".into())
+            } else {
+                (Decision::Fail, "|difference| > combined half-width".into())
+            };
+            out.push(
+                Verdict::new(
+                    format!(
+                        "(b{tag}) {a}_sde reproduces {a}'s flat fraction at ρ = {rho} ({:.4} vs {:.4}; difference with the combined CI of both estimates; the coupled paired difference alone has CI [{:.4}, {:.4}])",
+                        fd.mean, fs.mean, paired.lo, paired.hi
+                    ),
+                    ClaimKind::Consistent,
+                    diff,
+                    Some([diff - hw, diff + hw]),
+                    "CI contains 0",
+                    verdict,
+                )
+                .reason(reason)
+                .source("Paper 1, flat-minima discussion (SDE predicts the algorithm)"),
+            );
             for (bi, name) in [(0, "flat"), (1, "sharp")] {
                 let (md, ms) = if bi == 0 {
                     (&ed.exit_flat.mean, &es.exit_flat.mean)
@@ -634,23 +633,31 @@ impl FlatnessStudy {
                 };
                 let diff = md.mean - ms.mean;
                 let hw = (md.half_width.powi(2) + ms.half_width.powi(2)).sqrt();
-                let v = if md.n < 2 || ms.n < 2 || !hw.is_finite() || diverged > max_div {
-                    "inconclusive"
+                let (v, reason) = if md.n < 2 || ms.n < 2 || !hw.is_finite() || diverged > max_div {
+                    (
+                        Decision::Inconclusive,
+                        "fewer than 2 exits on a side, or too many diverged paths",
+                    )
                 } else if diff.abs() <= hw {
-                    "pass"
+                    (Decision::Pass, "|difference| ≤ combined half-width")
                 } else {
-                    "fail"
+                    (Decision::Fail, "|difference| > combined half-width")
                 };
-                out.push(Verdict {
-                    claim: format!(
-                        "(b{tag}) {a}_sde reproduces {a}'s mean exit time from the {name} basin at ρ = {rho} (difference discrete − SDE; {} vs {} exits)",
-                        md.n, ms.n
-                    ),
-                    measured: diff,
-                    ci: Some([diff - hw, diff + hw]),
-                    expected: "CI contains 0".into(),
-                    verdict: v.into(),
-                });
+                out.push(
+                    Verdict::new(
+                        format!(
+                            "(b{tag}) {a}_sde reproduces {a}'s mean exit time from the {name} basin at ρ = {rho} (difference discrete − SDE; {} vs {} exits)",
+                            md.n, ms.n
+                        ),
+                        ClaimKind::Consistent,
+                        diff,
+                        Some([diff - hw, diff + hw]),
+                        "CI contains 0",
+                        v,
+                    )
+                    .reason(reason)
+                    .source("Paper 1, flat-minima discussion (SDE predicts the algorithm)"),
+                );
             }
         }
         out
@@ -682,26 +689,32 @@ impl FlatnessStudy {
                     continue;
                 }
                 let r = &results[i].flat_fraction;
-                let v = if results[i].diverged.max(results[sgd].diverged) > max_div {
-                    "inconclusive"
+                let (v, reason) = if results[i].diverged.max(results[sgd].diverged) > max_div {
+                    (Decision::Inconclusive, "too many diverged paths")
                 } else if r.lo > base.hi {
-                    "pass"
+                    (Decision::Pass, "CI lies above SGD's")
                 } else if r.hi < base.lo {
-                    "fail"
+                    (Decision::Fail, "CI lies below SGD's")
                 } else if r.mean > base.mean {
-                    "inconclusive"
+                    (
+                        Decision::Inconclusive,
+                        "CIs overlap (mean above SGD's); use more paths",
+                    )
                 } else {
-                    "fail"
+                    (Decision::Fail, "mean at or below SGD's")
                 };
-                verdicts.push(Verdict {
-                    claim: format!(
-                        "(a) {a} flat fraction > SGD flat fraction (non-overlapping CIs)"
-                    ),
-                    measured: r.mean,
-                    ci: Some([r.lo, r.hi]),
-                    expected: format!("> SGD {:.4} [{:.4}, {:.4}]", base.mean, base.lo, base.hi),
-                    verdict: v.into(),
-                });
+                verdicts.push(
+                    Verdict::new(
+                        format!("(a) {a} flat fraction > SGD flat fraction (non-overlapping CIs)"),
+                        ClaimKind::Greater,
+                        r.mean,
+                        Some([r.lo, r.hi]),
+                        format!("> SGD {:.4} [{:.4}, {:.4}]", base.mean, base.lo, base.hi),
+                        v,
+                    )
+                    .reason(reason)
+                    .source("Paper 1, flat minima: SAM variants prefer flatter basins"),
+                );
             }
         } else {
             warnings.push("SGD is not among the algorithms: verdict (a) skipped".into());
@@ -709,50 +722,69 @@ impl FlatnessStudy {
         // Verdicts (b): SDE vs discrete in the small-ρ run (where the first-order SDE applies);
         // the same comparison in the preference run is reported as information.
         verdicts.extend(self.sde_verdicts(&small, &small_diffs, ""));
-        let preference_comparison = self.sde_verdicts(&results, &pref_diffs, ", preference run");
+        let observations: Vec<Observation> = self
+            .sde_verdicts(&results, &pref_diffs, ", preference run")
+            .into_iter()
+            .map(|v| Observation {
+                what: v.claim,
+                measured: v.measured,
+                ci: v.ci,
+                reference: format!(
+                    "{} (the first-order SDE is not expected to hold at the preference radius)",
+                    v.expected
+                ),
+                reading: match v.verdict {
+                    Decision::Pass => "consistent",
+                    Decision::Fail => "differs",
+                    Decision::Inconclusive => "undecided",
+                }
+                .into(),
+            })
+            .collect();
         // Stationary part.
         let stationary = self.stationary(progress)?;
         for r in &stationary {
             if r.system.ends_with("_sde") {
                 let m = &r.measured;
-                verdicts.push(Verdict {
-                    claim: format!(
-                        "(c) {} stationary E f on the quadratic matches (ησ²/4)(d{})",
-                        r.system,
-                        if r.system.starts_with("usam") {
-                            " + ρ tr H"
-                        } else {
-                            ""
-                        }
-                    ),
-                    measured: m.mean,
-                    ci: Some([m.lo, m.hi]),
-                    expected: format!("{:.6}", r.formula),
-                    verdict: if m.lo <= r.formula && r.formula <= m.hi {
-                        "pass"
+                let inside = m.lo <= r.formula && r.formula <= m.hi;
+                verdicts.push(
+                    Verdict::new(
+                        format!(
+                            "(c) {} stationary E f on the quadratic matches (ησ²/4)(d{})",
+                            r.system,
+                            if r.system.starts_with("usam") {
+                                " + ρ tr H"
+                            } else {
+                                ""
+                            }
+                        ),
+                        ClaimKind::Agrees,
+                        m.mean,
+                        Some([m.lo, m.hi]),
+                        format!("{:.6}", r.formula),
+                        Decision::from_bool(inside),
+                    )
+                    .reason(if inside {
+                        "the formula lies inside the CI"
                     } else {
-                        "fail"
-                    }
-                    .into(),
-                });
+                        "the formula lies outside the CI"
+                    })
+                    .source(
+                        "stationary loss of the USAM SDE on a quadratic (derived; docs/theory.md)",
+                    ),
+                );
             }
         }
         Ok(FlatnessReport {
-            study: "flatness".into(),
-            samsde_version: env!("CARGO_PKG_VERSION").into(),
-            config: c.clone(),
-            seed: c.seed,
-            threads,
-            elapsed_s: t0.elapsed().as_secs_f64(),
+            header: RunHeader::new("flatness", c.clone(), c.seed, threads, t0, warnings),
             landscape: f.describe(),
             barrier: tb.barrier(),
             temperature: c.eta * c.sigma * c.sigma / 2.0,
             systems: results,
             small_rho_systems: small,
-            preference_comparison,
             stationary,
             verdicts,
-            warnings,
+            observations,
         })
     }
 

@@ -4,6 +4,7 @@
 
 pub mod convergence;
 pub mod flatness;
+pub mod header;
 pub mod saddle;
 pub mod setup;
 pub mod test_function;

@@ -22,7 +22,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::header::RunHeader;
 use super::setup::{self, LandscapeConfig, OracleConfig, StartConfig};
+use super::verdict::{Observation, Verdict};
 use crate::ensemble::{BlockView, Dynamics, Ensemble, Observer, Start, System};
 use crate::error::{Error, Result};
 use crate::landscape::Landscape;
@@ -163,35 +165,26 @@ pub struct SystemTrajectories {
 /// The study's result (`trajectories.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct TrajectoriesReport {
-    /// `"trajectories"`.
-    pub study: String,
-    /// Crate version.
-    pub samsde_version: String,
-    /// The validated configuration.
-    pub config: TrajectoriesConfig,
-    /// Master seed.
-    pub seed: u64,
-    /// Worker threads.
-    pub threads: usize,
-    /// Wall time.
-    pub elapsed_s: f64,
+    /// The shared run header.
+    #[serde(flatten)]
+    pub header: RunHeader<TrajectoriesConfig>,
     /// Landscape description.
     pub landscape: String,
     /// Save times.
     pub times: Vec<f64>,
     /// Systems (algorithms first, then SDEs, in `algorithms` order).
     pub systems: Vec<SystemTrajectories>,
-    /// Final-time comparison of means, discrete vs SDE (informational; no pass/fail).
-    pub verdicts: Vec<super::verdict::Verdict>,
-    /// Notes.
-    pub warnings: Vec<String>,
+    /// Always empty: this study makes no pass/fail claim.
+    pub verdicts: Vec<Verdict>,
+    /// Final-time comparison of means, discrete vs SDE (`consistent` / `differs`).
+    pub observations: Vec<Observation>,
 }
 
 impl TrajectoriesReport {
-    /// The study makes no pass/fail claim (its discrete-vs-SDE comparisons are informational),
-    /// so this is always `true`; diverged paths are reported as warnings.
+    /// The study makes no pass/fail claim (its discrete-vs-SDE comparisons are observations),
+    /// so this is `true` unless a verdict is ever added; diverged paths are warnings.
     pub fn all_pass(&self) -> bool {
-        true
+        super::verdict::all_pass(&self.verdicts)
     }
 }
 
@@ -400,7 +393,7 @@ impl TrajectoriesStudy {
             });
         }
         // Final-time comparison (informational).
-        let mut verdicts = Vec::new();
+        let mut observations = Vec::new();
         for i in 0..na {
             for (oi, &o) in self.observables.iter().enumerate() {
                 let k = |s: usize| (c.saves * systems.len() + s) * no + oi;
@@ -410,17 +403,17 @@ impl TrajectoriesStudy {
                 );
                 let diff = a.mean - b.mean;
                 let hw = (a.half_width.powi(2) + b.half_width.powi(2)).sqrt();
-                verdicts.push(super::verdict::Verdict {
-                    claim: format!(
-                        "{} vs {}_sde: E {} at T (difference discrete − SDE, informational)",
+                observations.push(Observation {
+                    what: format!(
+                        "{} vs {}_sde: E {} at T (difference discrete − SDE)",
                         c.algorithms[i],
                         c.algorithms[i],
                         o.label()
                     ),
                     measured: diff,
                     ci: Some([diff - hw, diff + hw]),
-                    expected: "CI contains 0 (first-order weak approximation at small η)".into(),
-                    verdict: if diff.abs() <= hw {
+                    reference: "0 (first-order weak approximation at small η)".into(),
+                    reading: if diff.abs() <= hw {
                         "consistent"
                     } else {
                         "differs"
@@ -433,17 +426,12 @@ impl TrajectoriesStudy {
             .map(|j| (j * self.save_every) as f64 * c.eta)
             .collect();
         Ok(TrajectoriesReport {
-            study: "trajectories".into(),
-            samsde_version: env!("CARGO_PKG_VERSION").into(),
-            config: c.clone(),
-            seed: c.seed,
-            threads,
-            elapsed_s: t0.elapsed().as_secs_f64(),
+            header: RunHeader::new("trajectories", c.clone(), c.seed, threads, t0, warnings),
             landscape: f.describe(),
             times,
             systems: result,
-            verdicts,
-            warnings,
+            verdicts: Vec::new(),
+            observations,
         })
     }
 }

@@ -92,12 +92,13 @@ use crate::optim::AlgorithmKind;
 use crate::oracle::{AdditiveNoise, Oracle};
 use crate::sde::sam_tables::kappa;
 
+use super::header::RunHeader;
 use super::setup;
 use config::{min_negative, positive_count, steps_of};
 use observer::{PathAcc, PathObserver};
 use report::definitions;
 
-pub use super::verdict::Verdict;
+pub use super::verdict::{ClaimKind, Decision, Observation, Verdict};
 pub use config::{
     CaseConfig, ClassifyConfig, CurvesConfig, LogGrid, PanelConfig, ReferenceConfig, ReferenceRow,
     RhoLambdaConfig, RhoSigmaConfig, SaddleConfig, StartSpec, VerdictConfig, DEFAULT_CONFIG,
@@ -379,19 +380,21 @@ impl SaddleStudy {
         let verdicts = self.judge(&reference, &phases);
         let d = self.config.phase_rho_sigma.eigenvalues.len();
         Ok(SaddleReport {
-            study: "saddle".into(),
-            samsde_version: env!("CARGO_PKG_VERSION").into(),
-            config: self.config.clone(),
-            seed: self.config.seed,
-            threads,
-            elapsed_s: t0.elapsed().as_secs_f64(),
+            header: RunHeader::new(
+                "saddle",
+                self.config.clone(),
+                self.config.seed,
+                threads,
+                t0,
+                warnings,
+            ),
             definitions: definitions(&self.config),
             kappa_d: kappa(d),
             reference,
             curves,
             phases,
             verdicts,
-            warnings,
+            observations: Vec::new(),
         })
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{noise, quantile_sorted, wilson, Outcome, ReferenceRowReport};
+use super::{noise, quantile_sorted, wilson, Decision, Outcome, ReferenceRowReport};
 use crate::ensemble::{Dynamics, Start, System};
 use crate::error::Result;
 use crate::landscape::Quadratic;
@@ -92,7 +92,7 @@ impl super::SaddleStudy {
                     final_norm_median: quantile_sorted(&finals, 0.5),
                     tail_mean_norm_median: quantile_sorted(&tails, 0.5),
                     escape_time_median: (!esc.is_empty()).then(|| quantile_sorted(&esc, 0.5)),
-                    verdict: if pass { "pass" } else { "fail" }.into(),
+                    verdict: Decision::from_bool(pass),
                 });
             }
         }

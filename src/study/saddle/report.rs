@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Outcome, SaddleConfig, Verdict};
+use super::{Decision, Observation, Outcome, SaddleConfig, Verdict};
+use crate::study::header::RunHeader;
 
 /// A reference-run row's result.
 #[derive(Debug, Clone, Serialize)]
@@ -36,7 +37,7 @@ pub struct ReferenceRowReport {
     /// Median escape time over escaped paths (`null` if none escaped).
     pub escape_time_median: Option<f64>,
     /// `pass`/`fail`.
-    pub verdict: String,
+    pub verdict: Decision,
 }
 
 /// Escape-time distribution of one system.
@@ -166,18 +167,9 @@ pub struct PanelReport {
 /// The study's result (`saddle.json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct SaddleReport {
-    /// `"saddle"`.
-    pub study: String,
-    /// Crate version.
-    pub samsde_version: String,
-    /// Validated configuration.
-    pub config: SaddleConfig,
-    /// Master seed.
-    pub seed: u64,
-    /// Worker threads.
-    pub threads: usize,
-    /// Wall time.
-    pub elapsed_s: f64,
+    /// The shared run header.
+    #[serde(flatten)]
+    pub header: RunHeader<SaddleConfig>,
     /// The definitions and agreement measures, in words.
     pub definitions: BTreeMap<String, String>,
     /// `κ_d` of the `(ρ, σ)` diagram's dimension.
@@ -190,14 +182,14 @@ pub struct SaddleReport {
     pub phases: Vec<PanelReport>,
     /// Verdicts.
     pub verdicts: Vec<Verdict>,
-    /// Notes.
-    pub warnings: Vec<String>,
+    /// Informational comparisons (none in this study yet).
+    pub observations: Vec<Observation>,
 }
 
 impl SaddleReport {
     /// `true` iff every verdict passes.
     pub fn all_pass(&self) -> bool {
-        self.verdicts.iter().all(|v| v.verdict == "pass")
+        crate::study::verdict::all_pass(&self.verdicts)
     }
 }
 

@@ -3,7 +3,7 @@
 //! and the one-sided `max_rows Δ ≤ region_tolerance_dex`; the full-batch SAM stall distance
 //! against `η ρ μ`; and the reference-run rows.
 
-use super::{wilson, Outcome, PanelReport, ReferenceRowReport, Verdict};
+use super::{wilson, ClaimKind, Decision, Outcome, PanelReport, ReferenceRowReport, Verdict};
 
 impl super::SaddleStudy {
     pub(super) fn judge(
@@ -60,51 +60,77 @@ impl super::SaddleStudy {
                     .iter()
                     .map(|&(a, b)| a.abs().max(b.abs()))
                     .fold(0.0, f64::max);
-                out.push(Verdict {
-                    claim: format!(
-                        "{}: simulated ½-attraction boundary agrees with {} on every row",
-                        p.name, p.prediction
-                    ),
-                    measured: if all { m } else { f64::NAN },
-                    ci: Some([ci_lo, ci_hi]),
-                    expected: format!("max over rows |log₁₀(ρ_sim/ρ_pred)| ≤ {tol} dex ({note})"),
-                    verdict: if all && m <= tol { "pass" } else { "fail" }.into(),
-                });
+                let ok = all && m <= tol;
+                out.push(
+                    Verdict::new(
+                        format!(
+                            "{}: simulated ½-attraction boundary agrees with {} on every row",
+                            p.name, p.prediction
+                        ),
+                        ClaimKind::Agrees,
+                        if all { m } else { f64::NAN },
+                        Some([ci_lo, ci_hi]),
+                        format!("max over rows |log₁₀(ρ_sim/ρ_pred)| ≤ {tol} dex ({note})"),
+                        Decision::from_bool(ok),
+                    )
+                    .reason(if !all {
+                        "some row has no ½-crossing inside the grid".to_string()
+                    } else if ok {
+                        format!("max |Δ| = {m:.4} ≤ {tol} dex")
+                    } else {
+                        format!("max |Δ| = {m:.4} > {tol} dex")
+                    })
+                    .source(if p.y_name == "sigma" {
+                        "Paper 1, saddle points: mini-batch SAM behaves like USAM with ρ_eff = ρκ_d/σ (threshold derived)"
+                    } else {
+                        "Paper 1, saddle points: USAM is attracted iff ρ > 1/|λ|"
+                    }),
+                );
             } else {
                 let n: usize = p.cells.iter().filter_map(|q| q.in_region).sum();
                 let k: usize = p.cells.iter().filter_map(|q| q.in_region_attracted).sum();
-                out.push(Verdict {
-                    claim: format!(
-                        "{}: every path that starts in the region ‖∇f‖ < ρ|λ| is attracted (sufficiency)",
-                        p.name
-                    ),
-                    measured: if n > 0 { k as f64 / n as f64 } else { f64::NAN },
-                    ci: Some(wilson(k, n, v.level)),
-                    expected: format!("1 ({k} of {n} paths attracted; pass iff all; Wilson ci)"),
-                    verdict: if n > 0 && k == n { "pass" } else { "fail" }.into(),
-                });
+                out.push(
+                    Verdict::new(
+                        format!(
+                            "{}: every path that starts in the region ‖∇f‖ < ρ|λ| is attracted (sufficiency)",
+                            p.name
+                        ),
+                        ClaimKind::Every,
+                        if n > 0 { k as f64 / n as f64 } else { f64::NAN },
+                        Some(wilson(k, n, v.level)),
+                        format!("1 ({k} of {n} paths attracted; pass iff all; Wilson ci)"),
+                        Decision::from_bool(n > 0 && k == n),
+                    )
+                    .reason(format!("{k} of {n} paths started in the region were attracted"))
+                    .source("Paper 1, saddle points: full-batch SAM's region ‖∇f‖ < ρ|λ| is attracted for every ρ > 0"),
+                );
                 let m = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let ci_lo = row_ci.iter().map(|r| r.0).fold(f64::NEG_INFINITY, f64::max);
                 let ci_hi = row_ci.iter().map(|r| r.1).fold(f64::NEG_INFINITY, f64::max);
                 let (lo, _) = range(&finite);
-                out.push(Verdict {
-                    claim: format!(
-                        "{}: the simulated ½-attraction boundary lies at or below the region's (basin ⊇ region)",
-                        p.name
-                    ),
-                    measured: if all { m } else { f64::NAN },
-                    ci: Some([ci_lo, ci_hi]),
-                    expected: format!(
-                        "max over rows log₁₀(ρ_sim/ρ_pred) ≤ {} dex, one-sided; the most conservative row is at {lo:+.3} dex ({note})",
-                        v.region_tolerance_dex,
-                    ),
-                    verdict: if all && m <= v.region_tolerance_dex {
-                        "pass"
+                let ok = all && m <= v.region_tolerance_dex;
+                out.push(
+                    Verdict::new(
+                        format!(
+                            "{}: the simulated ½-attraction boundary lies at or below the region's (basin ⊇ region)",
+                            p.name
+                        ),
+                        ClaimKind::AtMost,
+                        if all { m } else { f64::NAN },
+                        Some([ci_lo, ci_hi]),
+                        format!(
+                            "max over rows log₁₀(ρ_sim/ρ_pred) ≤ {} dex, one-sided; the most conservative row is at {lo:+.3} dex ({note})",
+                            v.region_tolerance_dex,
+                        ),
+                        Decision::from_bool(ok),
+                    )
+                    .reason(if all {
+                        format!("max Δ = {m:+.4} dex against {} dex", v.region_tolerance_dex)
                     } else {
-                        "fail"
-                    }
-                    .into(),
-                });
+                        "some row has no ½-crossing inside the grid".into()
+                    })
+                    .source("Paper 1, saddle points: full-batch SAM (region derived)"),
+                );
             }
         }
         // Stall distance of full-batch SAM.
@@ -114,31 +140,44 @@ impl super::SaddleStudy {
             if is_sam && row.sigma == 0.0 && row.expected == Outcome::Stall {
                 let pred = c.eta * row.rho * mu;
                 let rel = row.tail_mean_norm_median / pred - 1.0;
-                out.push(Verdict {
-                    claim: format!(
-                        "discrete full-batch {} ρ = {} from {:?} stalls at distance ηρ|λ| = {pred:.3e}",
-                        row.algorithm, row.rho, row.start
-                    ),
-                    measured: row.tail_mean_norm_median,
-                    ci: None,
-                    expected: format!(
-                        "{pred:.3e} within {} % (measured relative error {:+.1} %; deterministic, tail mean of ‖x‖)",
-                        v.stall_tolerance * 100.0,
-                        rel * 100.0
-                    ),
-                    verdict: if rel.abs() <= v.stall_tolerance {
-                        "pass"
-                    } else {
-                        "fail"
-                    }
-                    .into(),
-                });
+                out.push(
+                    Verdict::new(
+                        format!(
+                            "discrete full-batch {} ρ = {} from {:?} stalls at distance ηρ|λ| = {pred:.3e}",
+                            row.algorithm, row.rho, row.start
+                        ),
+                        ClaimKind::Agrees,
+                        row.tail_mean_norm_median,
+                        None,
+                        format!(
+                            "{pred:.3e} within {} % (measured relative error {:+.1} %; deterministic, tail mean of ‖x‖)",
+                            v.stall_tolerance * 100.0,
+                            rel * 100.0
+                        ),
+                        Decision::from_bool(rel.abs() <= v.stall_tolerance),
+                    )
+                    .reason(format!("relative error {:+.2} %", rel * 100.0))
+                    .source("Paper 1, saddle points: discrete SAM does not reach the saddle (stall distance derived)"),
+                );
             }
         }
         for row in reference {
+            let claim_kind = if row.paths == 1 {
+                ClaimKind::Agrees
+            } else {
+                ClaimKind::Majority
+            };
             out.push(Verdict {
+                claim_kind,
+                source: Some("Paper 1, saddle points (reference run derived)".into()),
+                reason: format!(
+                    "{} of {} paths {}",
+                    (row.fraction_expected * row.paths as f64).round(),
+                    row.paths,
+                    row.expected.name()
+                ),
                 claim: format!(
-                    "SPEC §6 reference: {} ρ = {} σ = {} from {:?} {}s",
+                    "reference run: {} ρ = {} σ = {} from {:?} {}s",
                     if row.algorithm == "sgd" && row.sigma == 0.0 {
                         "gd"
                     } else {
@@ -160,7 +199,7 @@ impl super::SaddleStudy {
                         row.paths
                     )
                 },
-                verdict: row.verdict.clone(),
+                verdict: row.verdict,
             });
         }
         out
