@@ -15,6 +15,7 @@
 
 pub mod kind;
 pub mod moments;
+pub mod msam;
 
 pub use kind::AlgorithmKind;
 
