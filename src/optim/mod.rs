@@ -13,6 +13,8 @@
 //! Norm guard: `ε = 1e-12` ([`NORM_EPS`]) so a zero gradient gives a zero perturbation instead
 //! of NaN. Full-batch SAM and DNSAM coincide.
 
+pub mod batch_law;
+pub mod batch_moments;
 pub mod kind;
 pub mod moments;
 pub mod msam;
