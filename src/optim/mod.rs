@@ -138,6 +138,9 @@ impl Discrete {
                 }
             }
             AlgorithmKind::Sgd => unreachable!(),
+            AlgorithmKind::Musam => {
+                panic!("m-USAM needs its micro-batch size: run it as Dynamics::MicroBatch")
+            }
         }
         oracle_grad_batch(f, oracle, &ws.y, noise, &mut ws.g, &mut ws.tmp);
         axpy(-self.eta, &ws.g, x);

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 
 use super::general::{GeneralWorkspace, MonteCarloSde};
+use super::moment_ode::AffineSde;
 use super::sam_tables::SamTables;
 use crate::error::{Error, Result};
 use crate::landscape::Landscape;
@@ -89,6 +90,8 @@ enum Form {
         tables: Option<Arc<SamTables>>,
     },
     MonteCarlo(MonteCarloSde),
+    /// Exact coefficients with real mini-batches on least squares ([`super::musam`]).
+    Affine(Arc<AffineSde>),
 }
 
 /// An SDE model bound to a landscape dimension, an oracle and `(η, ρ)`.
@@ -109,7 +112,8 @@ pub struct ModelWorkspace {
     diff: Matrix,
     tmp: (Vec<f64>, Vec<f64>),
     general: Option<GeneralWorkspace>,
-    /// Eigenvalues clamped to zero in `Σ_alg` square roots (Monte Carlo form only).
+    affine: Option<super::musam::AffineWorkspace>,
+    /// Eigenvalues clamped to zero in `Σ_alg` square roots (Monte Carlo and affine forms).
     pub clamps: u64,
 }
 
@@ -125,6 +129,13 @@ impl SdeModel {
         inner_samples: usize,
     ) -> Result<Self> {
         let d = f.dim();
+        if kind.alg == AlgorithmKind::Musam && matches!(oracle, Oracle::Subsampling(_)) {
+            return Err(Error::config(
+                "models",
+                format!("\"{}\"", kind.name()),
+                "with subsampling needs the exact least-squares form (SdeModel::affine); the inner Monte Carlo form does not draw micro-batches",
+            ));
+        }
         let closed_ok = match oracle {
             Oracle::FullBatch => true,
             Oracle::Additive(a) => kind.alg != AlgorithmKind::Sam || a.sigma().is_some(),
@@ -170,6 +181,17 @@ impl SdeModel {
         })
     }
 
+    /// The SGD / USAM / m-USAM SDE with real mini-batches on an affine finite sum, with exact
+    /// drift and diffusion ([`super::musam::affine_sde`]), integrated by Euler–Maruyama.
+    pub fn affine(kind: ModelKind, eta: f64, rho: f64, sde: AffineSde) -> Self {
+        Self {
+            kind,
+            eta,
+            rho,
+            form: Form::Affine(Arc::new(sde)),
+        }
+    }
+
     /// Which model.
     pub fn kind(&self) -> ModelKind {
         self.kind
@@ -194,8 +216,10 @@ impl SdeModel {
             tmp: (vec![0.0; d], vec![0.0; d]),
             general: match &self.form {
                 Form::MonteCarlo(m) => Some(m.workspace(f, oracle)),
-                Form::Closed { .. } => None,
+                Form::Closed { .. } | Form::Affine(_) => None,
             },
+            affine: matches!(self.form, Form::Affine(_))
+                .then(|| super::musam::AffineWorkspace::new(d)),
             clamps: 0,
         }
     }
@@ -223,6 +247,10 @@ impl SdeModel {
             }
             Form::Closed { sigma, tables } => {
                 self.closed_step(f, oracle, x, dw, s_dw, h, *sigma, tables.as_deref(), ws)
+            }
+            Form::Affine(sde) => {
+                let aw = ws.affine.as_mut().expect("workspace built for this model");
+                ws.clamps += super::musam::euler_step(sde, x, dw, h, aw);
             }
         }
     }
@@ -276,7 +304,7 @@ impl SdeModel {
                         ws.diff.copy_from(z);
                         for (j, mut col) in ws.diff.column_iter_mut().enumerate() {
                             let scale = match alg {
-                                AlgorithmKind::Usam => rho,
+                                AlgorithmKind::Usam | AlgorithmKind::Musam => rho,
                                 _ => rho / (ws.g.column(j).norm() + NORM_EPS),
                             };
                             col.axpy(scale, &ws.hz.column(j), 1.0);
@@ -290,7 +318,8 @@ impl SdeModel {
             let gc = ws.g.column(j);
             let coef = match alg {
                 AlgorithmKind::Sgd => 0.0,
-                AlgorithmKind::Usam => rho,
+                // With H_γ = H and one noise draw for every micro-batch, m-USAM is USAM.
+                AlgorithmKind::Usam | AlgorithmKind::Musam => rho,
                 AlgorithmKind::Dnsam => rho / (gc.norm() + NORM_EPS),
                 AlgorithmKind::Sam => {
                     let norm = gc.norm();
