@@ -80,6 +80,12 @@ pub fn table(r: &ConvergenceReport) -> String {
             let _ = writeln!(s, "warning: {w}");
         }
     }
+    if !r.observations.is_empty() {
+        let _ = writeln!(s);
+        for o in &r.observations {
+            let _ = writeln!(s, "{}", o.line());
+        }
+    }
     let n_pass = r.pairs.iter().filter(|p| p.verdict == "pass").count();
     let _ = writeln!(s);
     let _ = writeln!(s, "{n_pass} of {} verdicts pass", r.pairs.len());

@@ -31,6 +31,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::exact_subsampled::SubsampledExact;
 use super::header::RunHeader;
 use super::setup::{self, LandscapeConfig, OracleConfig, StartConfig};
 use super::test_function::TestFunction;
@@ -40,10 +41,12 @@ use crate::error::{Error, Result};
 use crate::landscape::Landscape;
 use crate::linalg::Matrix;
 use crate::optim::moments::LinearRecursion;
+use crate::optim::msam::MSam;
 use crate::optim::{AlgorithmKind, Discrete};
 use crate::oracle::Oracle;
 use crate::sde::linear::LinearSde;
 use crate::sde::{ModelKind, SdeForm, SdeModel};
+use crate::stats::sample_size::{paths_for_conclusive_slope, PilotPoint};
 use crate::stats::{loglog_slope, max_abs_with_ci, Moments};
 
 /// The embedded default configuration (`experiments/convergence_quadratic.toml`).
@@ -208,6 +211,9 @@ pub struct ConvergenceConfig {
     pub start: StartConfig,
     /// Discrete algorithms.
     pub algorithms: Vec<AlgorithmKind>,
+    /// Micro-batch size `m` of m-USAM (`musam`, `musam_sde`): must divide `oracle.batch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub micro_batch: Option<usize>,
     /// Models to compare each algorithm with: `own_sde`, `drift_only`, or a model name
     /// (`sgd_sde`, `usam_sde`, `sam_sde`, `dnsam_sde`, `<alg>_drift_only`).
     pub models: Vec<String>,
@@ -242,6 +248,8 @@ pub struct ConvergenceStudy {
     etas: Vec<f64>,
     pairs: Vec<Pair>,
     save_dt: f64,
+    /// Exact batch-law moments (subsampled least squares), computed once.
+    subsampled: Option<SubsampledExact>,
 }
 
 /// One learning rate of a pair.
@@ -490,7 +498,7 @@ impl ConvergenceStudy {
                         Error::config(
                             format!("models[{i}]"),
                             format!("{other:?}"),
-                            "must be own_sde, drift_only, sgd_sde, usam_sde, sam_sde, dnsam_sde or <alg>_drift_only",
+                            "must be own_sde, drift_only, sgd_sde, usam_sde, sam_sde, dnsam_sde, musam_sde or <alg>_drift_only",
                         )
                     })?,
                 };
@@ -500,6 +508,11 @@ impl ConvergenceStudy {
                 }
             }
         }
+        let micro = check_micro_batch(c, &pairs, &oracle)?;
+        let subsampled = match SubsampledExact::new(landscape.as_ref(), &oracle, micro) {
+            Some(r) => Some(r?),
+            None => None,
+        };
         let study = Self {
             config,
             landscape,
@@ -508,6 +521,7 @@ impl ConvergenceStudy {
             etas,
             pairs,
             save_dt,
+            subsampled,
         };
         // Build every model once to surface form/integrator errors before any work.
         for p in &study.pairs {
@@ -526,7 +540,7 @@ impl ConvergenceStudy {
                             "reference",
                             "\"exact\"",
                             format!(
-                                "applies only to linear pairs (quadratic landscape, additive or full-batch noise, sgd/usam with sgd_sde/usam_sde/usam_drift_only) and test functions norm_sq/loss; {} vs {} with {} is not",
+                                "applies only to linear pairs (quadratic landscape with additive or full-batch noise, or least squares with subsampling; sgd/usam/musam with sgd_sde/usam_sde/musam_sde/<alg>_drift_only) and test functions norm_sq/loss; {} vs {} with {} is not",
                                 p.algorithm,
                                 p.model.name(),
                                 tf.name()
@@ -583,6 +597,25 @@ impl ConvergenceStudy {
     ) -> Result<(Dynamics, bool)> {
         let f = self.landscape.as_ref();
         let int = &self.config.integration;
+        // Real mini-batches on least squares: USAM's and m-USAM's SDEs with exact coefficients
+        // (the SGD SDE keeps its exact N-column factor), unless the inner Monte Carlo form or
+        // the exact-OU integrator is asked for.
+        if let Some(ex) = &self.subsampled {
+            if kind.alg != AlgorithmKind::Sgd
+                && int.sde_form != SdeForm::MonteCarlo
+                && int.integrator != Integrator::ExactOu
+            {
+                if let Some(sde) = ex.sde(kind, eta, rho) {
+                    return Ok((
+                        Dynamics::Euler {
+                            model: SdeModel::affine(kind, eta, rho, sde),
+                            substeps,
+                        },
+                        false,
+                    ));
+                }
+            }
+        }
         // An explicit request for the Monte Carlo form is honoured even where a linear form exists.
         let linear = if int.sde_form == SdeForm::MonteCarlo {
             None
@@ -626,6 +659,20 @@ impl ConvergenceStudy {
 
     /// Exact weak error of a pair at one `η`, when both sides are linear.
     pub fn exact_weak_error(&self, p: Pair, tf: TestFunction, eta: f64) -> Option<(f64, f64)> {
+        if let Some(ex) = &self.subsampled {
+            let every = setup::whole_multiple(self.save_dt, eta)?;
+            let (steps, rho) = (self.steps(eta), self.rho(eta));
+            return ex.weak_error(
+                p.algorithm,
+                p.model,
+                tf,
+                eta,
+                rho,
+                &self.start,
+                steps,
+                every,
+            );
+        }
         let f = self.landscape.as_ref();
         let h = f.centred_quadratic()?;
         let rho = self.rho(eta);
@@ -693,9 +740,18 @@ impl ConvergenceStudy {
             algs.dedup();
             for a in algs {
                 index.insert(a.name().into(), systems.len());
+                let dynamics = match a {
+                    AlgorithmKind::Musam => Dynamics::MicroBatch(MSam {
+                        eta,
+                        rho,
+                        m: self.config.micro_batch.expect("validated"),
+                        normalized: false,
+                    }),
+                    _ => Dynamics::Discrete(Discrete { kind: a, eta, rho }),
+                };
                 systems.push(System {
                     label: a.name().into(),
-                    dynamics: Dynamics::Discrete(Discrete { kind: a, eta, rho }),
+                    dynamics,
                 });
             }
             let mut models: Vec<ModelKind> = self.pairs.iter().map(|p| p.model).collect();
@@ -843,6 +899,7 @@ impl ConvergenceStudy {
             }
         }
         let verdicts = pairs.iter().map(PairReport::to_verdict).collect();
+        let observations = self.paths_needed(&pairs);
         Ok(ConvergenceReport {
             header: RunHeader::new(
                 "convergence",
@@ -856,8 +913,57 @@ impl ConvergenceStudy {
             landscape: self.landscape.describe(),
             pairs,
             verdicts,
-            observations: Vec::new(),
+            observations,
         })
+    }
+
+    /// Monte Carlo runs where the exact weak errors are known: how many paths per `η` each
+    /// pair's slope would need to be conclusive ([`crate::stats::sample_size`]), this run being
+    /// the pilot.
+    fn paths_needed(&self, pairs: &[PairReport]) -> Vec<Observation> {
+        if self.config.reference != Reference::MonteCarlo {
+            return Vec::new();
+        }
+        let v = &self.config.verdict;
+        let mut out = Vec::new();
+        for p in pairs {
+            let pts: Option<Vec<PilotPoint>> = p
+                .points
+                .iter()
+                .map(|q| {
+                    Some(PilotPoint {
+                        eta: q.eta,
+                        exact: q.exact_weak_error?,
+                        floor: q.mc_floor,
+                        std_err: q.std_err,
+                    })
+                })
+                .collect();
+            let Some(pts) = pts else { continue };
+            let band = [
+                p.expected_order - v.tolerance,
+                p.expected_order + v.tolerance,
+            ];
+            let need = paths_for_conclusive_slope(&pts, self.config.paths, band, v.level);
+            out.push(Observation {
+                what: format!(
+                    "{} vs {} ({}): Monte Carlo paths per η for a conclusive slope",
+                    p.algorithm, p.model, p.test_function
+                ),
+                measured: need.map_or(f64::INFINITY, |n| n as f64),
+                ci: None,
+                reference: format!(
+                    "predicted from the exact weak errors and this run's standard errors ({} paths): floor ≤ ½ error at every η and slope CI inside [{:.2}, {:.2}]",
+                    self.config.paths, band[0], band[1]
+                ),
+                reading: if need.is_some() {
+                    "information".into()
+                } else {
+                    "unreachable: the η grid is pre-asymptotic for this band".into()
+                },
+            });
+        }
+        out
     }
 
     fn judge(
@@ -1026,6 +1132,48 @@ impl Observer for WeakErrorObserver {
         }
         for (a, b) in total.excluded.iter_mut().zip(&block.excluded) {
             *a += b;
+        }
+    }
+}
+
+/// m-USAM's micro-batch size: required (and must divide the batch) when `musam` or a
+/// `musam_*` model is compared, which needs the subsampling oracle; refused otherwise.
+fn check_micro_batch(
+    c: &ConvergenceConfig,
+    pairs: &[Pair],
+    oracle: &Oracle,
+) -> Result<Option<usize>> {
+    let uses = pairs
+        .iter()
+        .any(|p| p.algorithm == AlgorithmKind::Musam || p.model.alg == AlgorithmKind::Musam);
+    match (uses, c.micro_batch) {
+        (false, None) => Ok(None),
+        (false, Some(m)) => Err(Error::config(
+            "micro_batch",
+            m,
+            "is only used by m-USAM: add \"musam\" to algorithms (or a musam model), or remove it",
+        )),
+        (true, None) => Err(Error::config(
+            "micro_batch",
+            "nothing",
+            "must be given when musam (m-USAM) is compared",
+        )),
+        (true, Some(m)) => {
+            let Oracle::Subsampling(sub) = oracle else {
+                return Err(Error::config(
+                    "oracle.kind",
+                    "not subsampling",
+                    "must be \"subsampling\" for musam (m-USAM splits real mini-batches)",
+                ));
+            };
+            MSam {
+                eta: 1.0,
+                rho: 0.0,
+                m,
+                normalized: false,
+            }
+            .check("micro_batch", sub.batch)?;
+            Ok(Some(m))
         }
     }
 }

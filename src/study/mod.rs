@@ -3,6 +3,7 @@
 //! binary for that.
 
 pub mod convergence;
+pub mod exact_subsampled;
 pub mod flatness;
 pub mod header;
 pub mod saddle;
