@@ -204,6 +204,10 @@ impl StudyDef for Def {
             path: "experiments/convergence_least_squares.toml",
             text: include_str!("../../experiments/convergence_least_squares.toml"),
         },
+        Experiment {
+            path: "experiments/convergence_least_squares_mc.toml",
+            text: include_str!("../../experiments/convergence_least_squares_mc.toml"),
+        },
     ];
 
     fn apply(c: &mut ConvergenceConfig, o: &Overrides) -> Result<()> {

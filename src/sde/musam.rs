@@ -228,6 +228,43 @@ pub fn jacobi_eigen(a: &mut [f64], v: &mut [f64], d: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::landscape::LeastSquares;
+    use crate::optim::batch_law::{AffineFiniteSum, BatchShape};
+
+    /// The derivation's drift identity: `E[mean_j H_{S_j}∇f_{S_j}] = ½∇(‖∇f‖² + tr Σ_m)`, i.e.
+    /// `E[A₁]x − E[u₁] = H(Hx − q) + c_m (1/N) Σ_i (H_i − H)(∇f_i(x) − ∇f(x))` with the
+    /// micro-batch's own factor `c_m` — the batch-law operators (pattern computation) against the
+    /// closed form, for every `m | B`, with and without replacement.
+    #[test]
+    fn drift_is_the_gradient_of_the_implicit_penalty() {
+        let f = LeastSquares::synthetic(12, 3, 0.4, 8).unwrap();
+        let fs = AffineFiniteSum::from_landscape(&f).unwrap();
+        let (h, q) = (fs.h_mean(), fs.c_mean());
+        let x = Vector::from_vec(vec![0.7, -0.3, 1.2]);
+        let g = &h * &x - &q;
+        for replacement in [false, true] {
+            for m in [1, 2, 4] {
+                let shape = BatchShape {
+                    n: 12,
+                    batch: 4,
+                    micro: m,
+                    replacement,
+                };
+                let law = BatchLaw::new(&fs, shape).unwrap();
+                let got = &law.mean_a[1] * &x - &law.mean_u[1];
+                let mut want = &h * &g;
+                for i in 0..12 {
+                    let dh = fs.h_i(i) - &h;
+                    let dg = fs.h_i(i) * &x - fs.c_i(i) - &g;
+                    want += shape.factor(m) / 12.0 * (dh * dg);
+                }
+                assert!(
+                    (&got - &want).norm() < 1e-12 * want.norm(),
+                    "m = {m}, {replacement}"
+                );
+            }
+        }
+    }
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use rand_distr::{Distribution, StandardNormal};

@@ -4,7 +4,8 @@
 //! A pilot with `n₀` paths gives, per learning rate `η_i`, the simultaneous half-width
 //! (noise floor) `h_i` and the standard error `se_i`; both scale as `√(n₀/n)` with `n` paths.
 //! With the exact errors `e_i` standing in for the estimates (what `n → ∞` converges to), the
-//! smallest `n` on the grid `n₀ · 2^{k/4}` is returned such that
+//! smallest `n` on the grid `n₀ · 2^{k/4}` (rounded up to two significant digits) is returned
+//! such that
 //!
 //! * every point clears its floor with margin: `h_i √(n₀/n) ≤ e_i / 2` (the CI of the error then
 //!   excludes 0 unless the estimate is more than a half-width low), and
@@ -31,7 +32,18 @@ pub struct PilotPoint {
     pub std_err: f64,
 }
 
-/// The smallest path count (see the module docs), or `None`.
+/// `n` rounded up to two significant digits (53 818 → 54 000): the prediction is not more
+/// precise than that.
+fn round_up_2(n: usize) -> usize {
+    let mut unit = 1;
+    while n / unit >= 100 {
+        unit *= 10;
+    }
+    n.div_ceil(unit) * unit
+}
+
+/// The smallest path count (see the module docs), rounded up to two significant digits, or
+/// `None`.
 pub fn paths_for_conclusive_slope(
     points: &[PilotPoint],
     pilot_paths: usize,
@@ -64,7 +76,7 @@ pub fn paths_for_conclusive_slope(
         let se: Vec<f64> = points.iter().map(|p| p.std_err * scale).collect();
         let fit = loglog_slope(&etas, &exact, Some(&se), level).ok()?;
         if fit.ci[0] >= band[0] && fit.ci[1] <= band[1] {
-            return Some(n as usize);
+            return Some(round_up_2(n as usize));
         }
     }
     None
@@ -90,6 +102,9 @@ mod tests {
         let n = paths_for_conclusive_slope(&pts, 1000, [0.7, 1.3], 0.95).unwrap();
         // Grid n₀·2^{k/4}: 64 = 2^6 exactly (k = 24).
         assert_eq!(n, 64_000);
+        assert_eq!(round_up_2(53_818), 54_000);
+        assert_eq!(round_up_2(45), 45);
+        assert_eq!(round_up_2(101), 110);
     }
 
     /// A curved exact error (`η + 30η²` on a coarse grid) whose regression CI misses the band

@@ -6,6 +6,7 @@ pub mod convergence;
 pub mod exact_subsampled;
 pub mod flatness;
 pub mod header;
+pub mod msharpness;
 pub mod saddle;
 pub mod setup;
 pub mod test_function;
