@@ -204,7 +204,8 @@ const SUBSAMPLED: &str = r#"
 seed = 6
 paths = 100
 block_size = 32
-algorithms = ["sgd", "usam", "sam"]
+algorithms = ["sgd", "usam", "sam", "musam"]
+micro_batch = 2
 models = ["own_sde"]
 test_functions = ["loss"]
 [landscape]

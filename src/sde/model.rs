@@ -133,7 +133,7 @@ impl SdeModel {
             return Err(Error::config(
                 "models",
                 format!("\"{}\"", kind.name()),
-                "with subsampling needs the exact least-squares form (SdeModel::affine); the inner Monte Carlo form does not draw micro-batches",
+                "has no inner-Monte-Carlo form (it would not draw micro-batches): with subsampling on least squares use integration.sde_form = \"auto\"",
             ));
         }
         let closed_ok = match oracle {
