@@ -84,6 +84,13 @@ fn cli() -> Command {
 }
 
 fn main() -> ExitCode {
+    // Ctrl-C / SIGTERM: finish a commit in progress, remove temporaries, exit 130. Previous
+    // results stay intact (see samsde::output).
+    let _ = ctrlc::set_handler(|| {
+        let removed = samsde::output::interrupted();
+        eprintln!("\ninterrupted: {removed} temporary files removed; no partial result set left");
+        std::process::exit(130);
+    });
     let matches = cli().get_matches();
     match run(&matches) {
         Ok(true) => ExitCode::SUCCESS,
