@@ -55,6 +55,32 @@ enum Command {
     /// SGD, USAM, DNSAM and SAM beside their SDEs on the 2-D two-basin landscape. Writes
     /// trajectories.json, .csv, .png, .svg, and for 2-D landscapes surfaces.png and .svg.
     Trajectories(CommonArgs),
+    /// Engine speed on five reference problems: wall and CPU seconds, path-steps per second and
+    /// per CPU-second, and E‖X_T‖² with its 95% CI (and the exact value where one exists).
+    ///
+    /// Problems: usam_sde, dnsam_sde, sam_sde (Euler–Maruyama, h = η), usam_discrete
+    /// (d = 20 Wishart quadratic, σ = 0.5, ρ = 0.1, η = 0.01) and sgd_subsampling (least
+    /// squares, N = 32, B = 4). Writes nothing; see BENCHMARKS.md.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Problem to run (repeatable; default: all five).
+    #[arg(long = "problem")]
+    problems: Vec<String>,
+    /// Paths per problem (default 10000).
+    #[arg(long)]
+    paths: Option<usize>,
+    /// Steps per path (default 1000).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Worker threads (default 1).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print the JSON report instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -105,6 +131,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
         Command::Saddle(args) => saddle(args),
         Command::Flatness(args) => flatness(args),
         Command::Trajectories(args) => trajectories(args),
+        Command::Bench(args) => bench(args),
     }
 }
 
@@ -285,4 +312,26 @@ fn trajectories(args: CommonArgs) -> anyhow::Result<bool> {
         all_pass: |r| r.all_pass(),
     };
     execute(args, job)
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<bool> {
+    use samsde::bench::{self, BenchConfig, BenchProblem};
+    let mut config = BenchConfig::default();
+    if !args.problems.is_empty() {
+        config.problems = args
+            .problems
+            .iter()
+            .map(|p| BenchProblem::parse(p))
+            .collect::<samsde::Result<_>>()?;
+    }
+    config.paths = args.paths.unwrap_or(config.paths);
+    config.steps = args.steps.unwrap_or(config.steps);
+    config.threads = args.threads.unwrap_or(config.threads);
+    let report = bench::run(&config)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", bench::table(&report));
+    }
+    Ok(true)
 }

@@ -103,6 +103,16 @@ impl LeastSquares {
             - self.b[i]
     }
 
+    /// The design transposed, `Aᵀ` (`d × N`, sample `i` is column `i`).
+    pub fn design_t(&self) -> &Matrix {
+        &self.at
+    }
+
+    /// The targets `b` (length `N`).
+    pub fn targets(&self) -> &Vector {
+        &self.b
+    }
+
     /// The constant Hessian `H = AᵀA/N`.
     pub fn h(&self) -> &Matrix {
         &self.h
