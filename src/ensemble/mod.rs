@@ -264,7 +264,7 @@ impl Ensemble<'_> {
         for s in self.systems {
             if let Dynamics::Euler { substeps, .. } = &s.dynamics {
                 assert!(
-                    *substeps >= 1 && r_max % substeps == 0,
+                    *substeps >= 1 && r_max.is_multiple_of(*substeps),
                     "sub-steps must divide the finest"
                 );
             }

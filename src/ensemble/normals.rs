@@ -246,6 +246,7 @@ pub fn chacha8_lanes(
 }
 
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // four rows of one array, indexed by lane
 fn quarter_round(x: &mut [[u32; LANES]; 16], a: usize, b: usize, c: usize, d: usize) {
     for l in 0..LANES {
         let (mut va, mut vb, mut vc, mut vd) = (x[a][l], x[b][l], x[c][l], x[d][l]);

@@ -108,6 +108,8 @@ pub struct ModelWorkspace {
     hz: Matrix,
     diff: Matrix,
     tmp: (Vec<f64>, Vec<f64>),
+    /// Per-path drift coefficient when the diffusion already evaluated it (SAM's tables).
+    col_coef: Vec<f64>,
     general: Option<GeneralWorkspace>,
     /// Eigenvalues clamped to zero in `Σ_alg` square roots (Monte Carlo form only).
     pub clamps: u64,
@@ -192,6 +194,7 @@ impl SdeModel {
             hz: Matrix::zeros(d, p),
             diff: Matrix::zeros(d, p),
             tmp: (vec![0.0; d], vec![0.0; d]),
+            col_coef: vec![0.0; p],
             general: match &self.form {
                 Form::MonteCarlo(m) => Some(m.workspace(f, oracle)),
                 Form::Closed { .. } => None,
@@ -253,7 +256,7 @@ impl SdeModel {
         // σ > 0, and with σ = 0 its drift is the full-batch one (φ = 1).
         let noisy = match oracle {
             Oracle::FullBatch => false,
-            Oracle::Additive(a) => a.sigma().map_or(true, |s| s != 0.0),
+            Oracle::Additive(a) => a.sigma() != Some(0.0),
             Oracle::Subsampling(_) => true,
         };
         // z = S ΔW, as a scaled view of ΔW (isotropic) or the engine's product.
@@ -310,6 +313,7 @@ impl SdeModel {
         }
         // Diffusion √η D ΔW into ws.diff (it needs x before the update).
         let mut diffusion = noisy;
+        let mut coef_known = false;
         match oracle {
             Oracle::Subsampling(_) if noisy => {
                 // Only SGD reaches here (others use the Monte Carlo form).
@@ -326,14 +330,28 @@ impl SdeModel {
                 f.hess_vec_batch(x, dw, &mut ws.hz);
                 let sigma = sigma.expect("closed-form SAM needs σ");
                 let tables = tables.expect("closed-form SAM needs tables");
-                sam_diffusion(&ws.g, &ws.hg, dw, &ws.hz, sigma, rho, tables, &mut ws.diff);
+                sam_diffusion(
+                    &ws.g,
+                    &ws.hg,
+                    dw,
+                    &ws.hz,
+                    (sigma, rho),
+                    tables,
+                    &mut ws.diff,
+                    &mut ws.col_coef,
+                );
+                coef_known = true;
             }
         }
         // x += −h (g + s Hg) + √η (diffusion or z).
         for (j, xc) in x.as_mut_slice().chunks_exact_mut(d).enumerate() {
             let r = j * d..(j + 1) * d;
             let gc = &ws.g.as_slice()[r.clone()];
-            let c = drift_coef(gc);
+            let c = if coef_known {
+                ws.col_coef[j]
+            } else {
+                drift_coef(gc)
+            };
             let hgc = &ws.hg.as_slice()[r.clone()];
             for (i, xi) in xc.iter_mut().enumerate() {
                 let mut v = -h * gc[i];
@@ -453,17 +471,19 @@ fn sgd_subsampling_diffusion(
     }
 }
 
-/// `out = σ w + (ρ/2)[2a Hw + (c − a)((ĝ·w) Hĝ + (ĝ·Hw) ĝ)]` per column (closed-form SAM).
+/// `out = σ w + (ρ/2)[2a Hw + (c − a)((ĝ·w) Hĝ + (ĝ·Hw) ĝ)]` per column (closed-form SAM),
+/// and the drift coefficient `ρ φ(‖g‖/σ)/(‖g‖ + ε)` of each column in `drift_coef` (one table
+/// evaluation per path and step serves both).
 #[allow(clippy::too_many_arguments)]
 fn sam_diffusion(
     g: &Matrix,
     hg: &Matrix,
     w: &Matrix,
     hw: &Matrix,
-    sigma: f64,
-    rho: f64,
+    (sigma, rho): (f64, f64),
     tables: &SamTables,
     out: &mut Matrix,
+    drift_coef: &mut [f64],
 ) {
     let d = g.nrows();
     let cols = out.as_mut_slice().chunks_exact_mut(d).zip(
@@ -476,10 +496,11 @@ fn sam_diffusion(
                     .zip(hw.as_slice().chunks_exact(d)),
             ),
     );
-    for (o, ((gc, hgc), (wc, hwc))) in cols {
+    for ((o, ((gc, hgc), (wc, hwc))), dc) in cols.zip(drift_coef.iter_mut()) {
         let n = norm(gc);
         let coef = tables.eval(n / sigma);
         let inv = 1.0 / (n + NORM_EPS);
+        *dc = rho * coef.phi * inv;
         let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
         let g_dot_w = dot(gc, wc) * inv;
         let g_dot_hw = dot(gc, hwc) * inv;
