@@ -48,6 +48,7 @@
 //! | [`report`], [`plot`], [`output`] | tables, CSV, figures, atomic file writing |
 //! | [`linalg`], [`error`] | helpers, typed errors carrying the offending field and value |
 
+pub mod bench;
 pub mod ensemble;
 pub mod error;
 pub mod landscape;

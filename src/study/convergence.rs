@@ -452,7 +452,7 @@ impl ConvergenceStudy {
             ));
         }
         let int = &c.integration;
-        if int.substeps < 2 || int.substeps % 2 != 0 {
+        if int.substeps < 2 || !int.substeps.is_multiple_of(2) {
             return Err(Error::config(
                 "integration.substeps",
                 int.substeps,
