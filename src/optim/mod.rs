@@ -16,8 +16,10 @@
 pub mod kind;
 pub mod moments;
 pub mod msam;
+pub mod schedule;
 
 pub use kind::AlgorithmKind;
+pub use schedule::{Phase, Schedule};
 
 use crate::landscape::Landscape;
 use crate::linalg::{axpy, Matrix};
