@@ -550,6 +550,7 @@ mod tests {
     /// docs: `s ← s ⊙ (1 − γ(ĝ + ρh))`, `q ← q ⊙ (1 + γ(ĝ − ρh))`, where for n-SAM `ĝ = Xᵀr̂/n`
     /// at the perturbed point and `h = ĝ ⊙ g`, for 1-SAM `ĝ = Σ_j r̂_j x_j/n` (each at its own
     /// perturbed point) and `h = Σ_j r̂_j r_j x_j²/n`.
+    #[allow(clippy::needless_range_loop)] // index-for-index transcription of the formulas
     fn hand_step(
         p: &DiagonalLinearNetwork,
         x: &[f64],
