@@ -194,6 +194,19 @@ fn continued_erm_in_the_finetuning_is_the_gd_run() {
     }
 }
 
+#[test]
+fn progress_adds_up_to_the_total_work() {
+    // Every scheduled step is reported once (a diverged run reports its remaining steps too).
+    let c: ImplicitBiasConfig = parse_toml(&tiny()).unwrap();
+    let study = ImplicitBiasStudy::new(c).unwrap();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let tick = |n: u64| {
+        done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    };
+    study.run(1, Some(&tick)).unwrap();
+    assert_eq!(done.into_inner(), study.total_work());
+}
+
 fn sde_check(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_sde-check"))
         .args(args)

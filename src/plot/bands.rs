@@ -162,7 +162,17 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
             p.title, p.x_range, yr
         )));
     }
-    let fmt = |v: &f64| fmt_tick(*v);
+    // On a linear axis a tick at "zero" can come out as ±1e-17 (the tick positions are sums of
+    // steps): snap values far below the axis span to 0.
+    let snap = |v: f64, (a, b): (f64, f64), log: bool| {
+        if !log && v.abs() < 1e-9 * a.abs().max(b.abs()) {
+            0.0
+        } else {
+            v
+        }
+    };
+    let fmt_x = |v: &f64| fmt_tick(snap(*v, p.x_range, p.log_x));
+    let fmt_y = |v: &f64| fmt_tick(snap(*v, yr, p.log_y));
     let mut builder = ChartBuilder::on(area);
     builder
         .margin(sz(10.0) as i32)
@@ -188,8 +198,8 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
                 .y_desc(p.y_label.as_str())
                 .axis_desc_style(font(17.0))
                 .label_style(font(15.0))
-                .x_label_formatter(&fmt)
-                .y_label_formatter(&fmt)
+                .x_label_formatter(&fmt_x)
+                .y_label_formatter(&fmt_y)
                 .bold_line_style(RGBColor(215, 215, 215).stroke_width(1))
                 .light_line_style(TRANSPARENT)
                 .draw()

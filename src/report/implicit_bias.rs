@@ -1058,13 +1058,12 @@ fn draw_finetune_figure<DB: DrawingBackend>(
         .rho
         .iter()
         .map(|&rho| {
-            let ex: usize = [ERM_THEN_SAM, SAM_THEN_ERM]
+            let ex: Vec<usize> = [ERM_THEN_SAM, SAM_THEN_ERM]
                 .iter()
-                .filter_map(|a| cell(a, rho))
-                .map(|x| x.cell.excluded.len())
-                .sum();
-            if ex > 0 {
-                format!("ρ {rho} ({ex} excl.)")
+                .map(|a| cell(a, rho).map_or(0, |x| x.cell.excluded.len()))
+                .collect();
+            if ex.iter().any(|e| *e > 0) {
+                format!("ρ {rho} (excl. {} | {})", ex[0], ex[1])
             } else {
                 format!("ρ {rho}")
             }
@@ -1095,7 +1094,7 @@ fn draw_finetune_figure<DB: DrawingBackend>(
     let root = root
         .titled(
             &format!(
-                "fine-tuning on the same {} problems: the arms switch at step {} of {}; reference: continued ERM (the GD run)",
+                "fine-tuning, {} problems, switch at step {} of {}, vs continued ERM; excl. = excluded runs (ERM → 1-SAM | 1-SAM → ERM)",
                 c.seeds, f.switch_step, c.train.steps
             ),
             ("sans-serif", (22.0 * sc).round()),

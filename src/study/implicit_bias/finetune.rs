@@ -80,7 +80,7 @@ fn line_losses(p: &SparseRegression, a: &[f64], b: &[f64], ts: &[f64]) -> Line {
     line
 }
 
-/// `true` if `v` is monotone (either direction) up to [`MONOTONE_RTOL`].
+/// `true` if `v` is monotone (either direction) up to a relative turn of `MONOTONE_RTOL` (1e-9).
 pub fn monotone(v: &[f64]) -> bool {
     let tol = |a: f64, b: f64| MONOTONE_RTOL * a.abs().max(b.abs()) + 1e-300;
     let up = v.windows(2).all(|w| w[1] >= w[0] - tol(w[0], w[1]));

@@ -13,7 +13,7 @@
 //! uses `2ρ`, the paper's original code's convention); m-SAM for the `m` of `train.m_sam`
 //! (random partition each step). Every SAM variant runs on the `train.rho` grid.
 //!
-//! **Per run** ([`run`]): final training loss, population test loss `½‖β − β*‖²` and sampled
+//! **Per run** (`run.rs`): final training loss, population test loss `½‖β − β*‖²` and sampled
 //! test loss, `‖β‖₁`, `‖β‖₀` at `classify.support_threshold` with false positives/negatives,
 //! `α_eff` per coordinate from the exact product formula, `Δ = −ln(α_eff²/α²)` averaged on and
 //! off the support, and the ℓ2 distance between the trained `β` and the minimiser of
@@ -23,13 +23,13 @@
 //! diverged (non-finite, or training loss > `classify.divergence_loss` at a check every 50
 //! steps), collapsed (`‖β‖₂ < classify.collapse_norm`), unconverged (final training loss >
 //! `classify.fit_loss`), fits-but-far (test loss > `classify.far_test_loss`), ok. Only `ok` runs
-//! enter medians; the others are counted and listed ([`summary`]).
+//! enter medians; the others are counted and listed (`summary.rs`).
 //!
-//! **Fine-tuning** ([`finetune`]): ERM → 1-SAM and 1-SAM → ERM switching at
+//! **Fine-tuning** (`finetune.rs`): ERM → 1-SAM and 1-SAM → ERM switching at
 //! `finetune.switch_step`, against continued ERM (the GD run), and the losses on the line
 //! between the continued-ERM and the fine-tuned solution.
 //!
-//! **Verdicts** ([`verdicts`]) compare methods over seeds with paired sign tests (exact
+//! **Verdicts** (`verdicts.rs`) compare methods over seeds with paired sign tests (exact
 //! binomial, one-sided at `1 − verdict.level`) and medians with order-statistic intervals.
 //!
 //! Determinism: data seed `s` is `ChaCha8(seed)` on stream `s`; each run draws its batches from
