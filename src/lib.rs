@@ -38,12 +38,12 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`landscape`] | `f`, `∇f`, `∇²f`, Hessian–vector products; quadratics, finite-sum least squares |
+//! | [`landscape`] | `f`, `∇f`, `∇²f`, Hessian–vector products; quadratics, finite-sum least squares, diagonal linear networks and their minimum-entropy interpolator |
 //! | [`oracle`] | additive Gaussian, subsampling (exact covariance), full batch |
-//! | [`optim`] | the four discrete algorithms on blocks of paths; exact moment recursions |
+//! | [`optim`] | the four discrete algorithms on blocks of paths; m-SAM and schedules; exact moment recursions |
 //! | [`sde`] | SDE models (closed forms, inner Monte Carlo form), SAM tables `φ, a, c`, OU |
 //! | [`ensemble`] | rayon engine: blocks of paths, per-path ChaCha8 streams, coupling, observers |
-//! | [`stats`] | moments, Student-t CIs, simultaneous max-error CI, log–log slope with CI |
+//! | [`stats`] | moments, Student-t CIs, simultaneous max-error CI, log–log slope with CI; sign test, order-statistic median CIs |
 //! | [`study`] | one file per study: config → validate → run → report |
 //! | [`report`], [`plot`], [`output`] | tables, CSV, figures, atomic file writing |
 //! | [`linalg`], [`error`] | helpers, typed errors carrying the offending field and value |

@@ -41,6 +41,27 @@ pub struct DotPanel<'a> {
     pub unit_interval: bool,
 }
 
+/// Ticks of a log axis on `[a, b]`: 1, 2, 5 × 10ᵏ when the axis spans at most three decades,
+/// decades otherwise.
+fn log_ticks(a: f64, b: f64) -> Vec<f64> {
+    let (ka, kb) = (a.log10().floor() as i32, b.log10().ceil() as i32);
+    let mults: &[f64] = if kb - ka <= 3 {
+        &[1.0, 2.0, 5.0]
+    } else {
+        &[1.0]
+    };
+    let mut out = Vec::new();
+    for k in ka..=kb {
+        for m in mults {
+            let v = m * 10f64.powi(k);
+            if v >= a && v <= b {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
 /// Draws one panel on `area`.
 pub fn draw_dot_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -169,13 +190,14 @@ pub fn draw_dot_panel<DB: DrawingBackend>(
     }
     let top = (10.0 * s) as u32;
     if panel.log_y {
-        let (l, h) = (lo / 1.6, hi * 1.6);
+        // Head room above the data for the legend (upper right), as on the linear axis.
+        let (l, h) = (lo / 1.6, hi * 1.6 * (hi / lo).powf(0.3).max(1.5));
         let chart = ChartBuilder::on(area)
             .caption(panel.title, font(18.0))
             .margin(top)
             .x_label_area_size((40.0 * s) as u32)
             .y_label_area_size((75.0 * s) as u32)
-            .build_cartesian_2d(x_range, (l..h).log_scale())
+            .build_cartesian_2d(x_range, (l..h).log_scale().with_key_points(log_ticks(l, h)))
             .map_err(draw_err)?;
         body!(chart, |v: f64| (v.is_finite() && v > 0.0).then_some(v))
     } else {

@@ -3,5 +3,6 @@
 
 pub mod convergence;
 pub mod flatness;
+pub mod implicit_bias;
 pub mod saddle;
 pub mod trajectories;
