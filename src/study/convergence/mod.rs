@@ -1,30 +1,38 @@
 //! The convergence study: weak error of SAM-family SDEs against their discrete algorithms, and
-//! its order in the learning rate (SPEC §4).
+//! its order in the learning rate (weak approximation in the sense of Compagnoni et al., *An
+//! SDE for Modeling SAM: Theory and Insights*, ICML 2023).
 //!
 //! For each learning rate `η_ℓ` of the grid, with `ρ_ℓ = ρ₀ (η_ℓ/η₀)^p` and `n_ℓ = T/η_ℓ`
 //! steps, and for each pair (algorithm, model) and test function `g`, the study estimates
 //!
-//! `e(η) = max_{t_j} |E g(x_{t_j/η}) − E g(X_{t_j})|`
+//! `e(η) = max_{1 ≤ k ≤ n_ℓ} |E g(x_k) − E g(X_{kη})|`
 //!
-//! over common save times `t_j` (multiples of `save_dt`), with a simultaneous confidence
-//! interval ([`crate::stats::max_abs_with_ci`]), then fits `ln e = c + α ln η` by least squares on
-//! the actual `η` values and compares the slope's CI with the expected order:
+//! over **every** discrete step `k` (the definition's max; `schedule.save_dt` can coarsen the
+//! grid, which can only under-estimate the max and is reported as a warning), with a
+//! simultaneous confidence interval ([`crate::stats::max_abs_with_ci`]), then fits
+//! `ln e = c + α ln η` by least squares on the actual `η` values and judges the slope's interval
+//! by the pair's claim ([`claims`]):
 //!
-//! * the algorithm's own SDE or its drift-only ablation: order 1;
-//! * any other model (e.g. USAM against the SGD SDE): the drifts differ by `O(ρ) = O(η^p)`, so
-//!   order `min(1, p)`.
+//! * the algorithm's own SDE or its drift-only ablation: `order_at_least 1` (one-sided: an error
+//!   that falls faster is no evidence against an upper bound `Cη`);
+//! * any other model (e.g. USAM against the SGD SDE): the drifts differ by `O(ρ) = O(η^p)`, so its
+//!   expected order is `min(1, p)`; when that is below the own model's, the claim is
+//!   `order_below_own_model` (its slope CI lies below the own SDE's), with a two-sided
+//!   `order_equals min(1, p)` fallback from a generic start when the own SDE is not run.
 //!
-//! Verdicts: `pass` if the slope CI lies within `expected ± tolerance`; `fail` if it lies
-//! entirely outside that band (evidence against the claim); `inconclusive` if it straddles an
-//! edge of the band, or some error is at or below its Monte Carlo noise floor (its CI reaches 0),
-//! the SDE is under-resolved (resolution error above `resolution_ratio` × error), or paths
-//! diverged.
+//! A verdict is `inconclusive` whatever the claim when some error is at or below its Monte Carlo
+//! noise floor (its CI reaches 0), the SDE is under-resolved (resolution error above
+//! `resolution_ratio` × error), or paths diverged.
 //!
 //! Every point also reports the resolution diagnostic: for Euler–Maruyama models, how much the
 //! answer moves between `substeps/2` and `substeps` sub-steps; for exact OU transitions, 0.
 //! Where both sides of a pair are linear (quadratic landscape, additive or full-batch noise,
 //! SGD/USAM), the exact weak error from moment recursions is reported beside the Monte Carlo one;
-//! `reference = "exact"` computes every pair that way without Monte Carlo.
+//! `reference = "exact"` computes every pair that way without Monte Carlo — its slope interval is
+//! then a regression lack-of-fit interval (`slope_ci_kind = "lack_of_fit"`), not a confidence
+//! interval.
+
+pub mod claims;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -45,9 +53,10 @@ use crate::oracle::Oracle;
 use crate::sde::linear::LinearSde;
 use crate::sde::{ModelKind, SdeForm, SdeModel};
 use crate::stats::{loglog_slope, max_abs_with_ci, Moments};
+use claims::{decide_at_least, decide_below_own, decide_equals, OrderClaim, SlopeCiKind};
 
 /// The embedded default configuration (`experiments/convergence_quadratic.toml`).
-pub const DEFAULT_CONFIG: &str = include_str!("../../experiments/convergence_quadratic.toml");
+pub const DEFAULT_CONFIG: &str = include_str!("../../../experiments/convergence_quadratic.toml");
 
 /// Learning-rate grid, radius schedule and horizon.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,7 +77,9 @@ pub struct ScheduleConfig {
     pub rho_power: f64,
     /// Horizon `T`.
     pub horizon: f64,
-    /// Spacing of the common save times (default: the largest `η`).
+    /// Spacing of the times at which the weak error's max is taken (default: every step of each
+    /// `η`, the definition). A coarser grid can only under-estimate the max; the report then
+    /// carries a warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub save_dt: Option<f64>,
 }
@@ -241,7 +252,8 @@ pub struct ConvergenceStudy {
     start: Start,
     etas: Vec<f64>,
     pairs: Vec<Pair>,
-    save_dt: f64,
+    /// `None`: every step of each `η`.
+    save_dt: Option<f64>,
 }
 
 /// One learning rate of a pair.
@@ -251,7 +263,7 @@ pub struct PointReport {
     pub eta: f64,
     /// Radius at this `η`.
     pub rho: f64,
-    /// `max_j |E g(x) − E g(X)|` over the save times.
+    /// `max_k |E g(x_k) − E g(X_{kη})|` over every step (or over `save_dt`'s grid if set).
     pub weak_error: f64,
     /// Simultaneous confidence interval of the weak error.
     pub ci: [f64; 2],
@@ -267,7 +279,7 @@ pub struct PointReport {
     /// Exact weak error from moment recursions, where the pair is linear.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exact_weak_error: Option<f64>,
-    /// Save time at which the maximum is attained.
+    /// Time `kη` at which the maximum is attained.
     pub argmax_time: f64,
     /// Standard error of the difference at `argmax_time`.
     pub std_err: f64,
@@ -284,22 +296,49 @@ pub struct PairReport {
     pub model: String,
     /// Test function name.
     pub test_function: String,
-    /// Expected weak order.
+    /// Expected weak order (own SDE and drift-only ablation: 1; another model: `min(1, p)`).
     pub expected_order: f64,
     /// Fitted log–log slope.
     pub slope: f64,
-    /// Its confidence interval.
+    /// Its interval (see `slope_ci_kind`).
     pub slope_ci: [f64; 2],
-    /// What kind of claim the verdict tests.
+    /// `monte_carlo` (a confidence interval) or `lack_of_fit` (exact errors: the regression
+    /// residuals only).
+    pub slope_ci_kind: SlopeCiKind,
+    /// What kind of claim the verdict tests: `order_at_least`, `order_below_own_model` or
+    /// `order_equals`.
     pub claim_kind: ClaimKind,
+    /// For `order_below_own_model`: the own SDE's slope interval it is compared with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_model_slope_ci: Option<[f64; 2]>,
     /// `pass`, `fail` or `inconclusive`.
     pub verdict: Decision,
-    /// Why (for `fail` / `inconclusive`), or the passing band.
+    /// Which claim was tested, and why it came out as it did.
     pub verdict_reason: String,
     /// `euler_maruyama(r=…)`, `exact_ou`, or `exact_moments`.
     pub integrator: String,
     /// One entry per learning rate.
     pub points: Vec<PointReport>,
+}
+
+impl PointReport {
+    /// A point of the exact reference: no Monte Carlo, no resolution error.
+    fn exact(eta: f64, rho: f64, e: f64, argmax_time: f64) -> Self {
+        Self {
+            eta,
+            rho,
+            weak_error: e,
+            ci: [e, e],
+            mc_floor: 0.0,
+            resolution_error: 0.0,
+            resolution_ci: [0.0, 0.0],
+            diverged_paths: 0,
+            exact_weak_error: Some(e),
+            argmax_time,
+            std_err: 0.0,
+            clamped_eigenvalues: 0,
+        }
+    }
 }
 
 impl PairReport {
@@ -313,7 +352,18 @@ impl PairReport {
             self.claim_kind,
             self.slope,
             Some(self.slope_ci),
-            format!("order {}", self.expected_order),
+            match (self.claim_kind, self.own_model_slope_ci) {
+                (ClaimKind::OrderAtLeast, _) => format!("order ≥ {}", self.expected_order),
+                (ClaimKind::OrderBelowOwnModel, Some([lo, hi])) => format!(
+                    "order min(1, p) = {}, below the own SDE's slope [{lo:.3}, {hi:.3}]",
+                    self.expected_order
+                ),
+                (ClaimKind::OrderBelowOwnModel, None) => format!(
+                    "order min(1, p) = {}, below the own SDE's (not run)",
+                    self.expected_order
+                ),
+                _ => format!("order = {}", self.expected_order),
+            },
             self.verdict,
         )
         .reason(self.verdict_reason.clone())
@@ -408,8 +458,8 @@ impl ConvergenceStudy {
         setup::non_negative("schedule.rho_power", s.rho_power)?;
         let horizon = setup::positive("schedule.horizon", s.horizon)?;
         let save_dt = match s.save_dt {
-            Some(v) => setup::positive("schedule.save_dt", v)?,
-            None => etas[0],
+            Some(v) => Some(setup::positive("schedule.save_dt", v)?),
+            None => None,
         };
         for (i, &eta) in etas.iter().enumerate() {
             if setup::whole_multiple(horizon, eta).is_none() {
@@ -419,20 +469,24 @@ impl ConvergenceStudy {
                     format!("must divide the horizon T = {horizon} into whole steps"),
                 ));
             }
-            if setup::whole_multiple(save_dt, eta).is_none() {
-                return Err(Error::config(
-                    "schedule.save_dt",
-                    save_dt,
-                    format!("must be a whole number of steps of every η (η = {eta})"),
-                ));
+            if let Some(dt) = save_dt {
+                if setup::whole_multiple(dt, eta).is_none() {
+                    return Err(Error::config(
+                        "schedule.save_dt",
+                        dt,
+                        format!("must be a whole number of steps of every η (η = {eta})"),
+                    ));
+                }
             }
         }
-        if setup::whole_multiple(horizon, save_dt).is_none() {
-            return Err(Error::config(
-                "schedule.save_dt",
-                save_dt,
-                format!("must divide T = {horizon}"),
-            ));
+        if let Some(dt) = save_dt {
+            if setup::whole_multiple(horizon, dt).is_none() {
+                return Err(Error::config(
+                    "schedule.save_dt",
+                    dt,
+                    format!("must divide T = {horizon}"),
+                ));
+            }
         }
         let int = &c.integration;
         if int.substeps < 2 || int.substeps % 2 != 0 {
@@ -554,7 +608,7 @@ impl ConvergenceStudy {
         s.rho0 * (eta / self.etas[0]).powf(s.rho_power)
     }
 
-    /// Expected weak order of a pair (see module docs).
+    /// Expected weak order of a pair (see module docs and [`claims`]).
     pub fn expected_order(&self, p: Pair) -> f64 {
         let s = &self.config.schedule;
         if s.rho0 == 0.0 {
@@ -563,7 +617,7 @@ impl ConvergenceStudy {
         }
         if p.model.alg == p.algorithm {
             // The SDEs are first order in ρ: on a non-affine gradient the dropped O(ρ²) drift
-            // term limits the order to 2p (SPEC §4's "ρ = O(√η)").
+            // term limits the order to 2p (hence Paper 1's assumption ρ = O(√η)).
             if self.landscape.affine_gradient() {
                 1.0
             } else {
@@ -572,6 +626,60 @@ impl ConvergenceStudy {
         } else {
             s.rho_power.min(1.0)
         }
+    }
+
+    /// `true` iff every path starts at the same critical point of `f` (`∇f(x₀) = 0`, no spread):
+    /// then only the noise moves the state and every weak order shifts up (module docs of
+    /// [`claims`]); a two-sided order claim is not valid from there.
+    pub fn start_at_critical_point(&self) -> bool {
+        let x0 = match &self.start {
+            Start::Point(x) => x,
+            Start::Gaussian { mean, std } if *std == 0.0 => mean,
+            Start::Shell { center, r_max, .. } if *r_max == 0.0 => center,
+            _ => return false,
+        };
+        let mut g = vec![0.0; x0.len()];
+        self.landscape.grad_into(x0.as_slice(), &mut g);
+        g.iter().all(|v| *v == 0.0)
+    }
+
+    /// The claim a pair's verdict tests ([`claims`]); `own_row` is the row of the algorithm's own
+    /// SDE with the same test function, if that pair is run.
+    pub fn claim(&self, p: Pair, own_row: Option<usize>) -> OrderClaim {
+        let alpha = self.expected_order(p);
+        if p.model.alg == p.algorithm {
+            return OrderClaim::AtLeast { alpha };
+        }
+        let own_alpha = self.expected_order(Pair {
+            algorithm: p.algorithm,
+            model: ModelKind::own(p.algorithm),
+        });
+        if alpha >= own_alpha {
+            // ρ ∝ η (or faster, or ρ ≡ 0): the mismatch is within the own model's order.
+            return OrderClaim::AtLeast { alpha };
+        }
+        match own_row {
+            Some(own) => OrderClaim::BelowOwn {
+                alpha,
+                own_alpha,
+                own,
+            },
+            None if !self.start_at_critical_point() => OrderClaim::Equals { alpha },
+            None => OrderClaim::Undecidable {
+                alpha,
+                why: format!(
+                    "order_below_own_model: the claim is that {} is of lower order than {}'s own SDE, but that SDE is not among the models, and from a start at a critical point of f the orders shift (a two-sided test at min(1, p) = {alpha} is not valid there); add \"own_sde\" to models",
+                    p.model.name(),
+                    p.algorithm
+                ),
+            },
+        }
+    }
+
+    /// Steps between the times of the max (1 = every step, the default).
+    fn save_every(&self, eta: f64) -> usize {
+        self.save_dt
+            .map_or(1, |dt| setup::whole_multiple(dt, eta).expect("validated"))
     }
 
     fn model_dynamics(
@@ -624,26 +732,46 @@ impl ConvergenceStudy {
             .sum()
     }
 
-    /// Exact weak error of a pair at one `η`, when both sides are linear.
+    /// Exact weak error of a pair at one `η`, when both sides are linear: `(max, time of max)`.
     pub fn exact_weak_error(&self, p: Pair, tf: TestFunction, eta: f64) -> Option<(f64, f64)> {
         let f = self.landscape.as_ref();
-        let h = f.centred_quadratic()?;
         let rho = self.rho(eta);
         let rec = LinearRecursion::of(p.algorithm, f, &self.oracle, eta, rho)?;
         let sde = LinearSde::of_model(p.model, f, &self.oracle, eta, rho)?;
+        self.exact_max_error(&rec, &sde, tf, eta)
+    }
+
+    /// `max_k |E g(x_k) − E g(X_{kη})|` of a linear recursion against a linear SDE from the
+    /// configured start, over every step `k ≤ T/η` (or every `save_dt`), and the time of the max.
+    fn exact_max_error(
+        &self,
+        rec: &LinearRecursion,
+        sde: &LinearSde,
+        tf: TestFunction,
+        eta: f64,
+    ) -> Option<(f64, f64)> {
+        let h = self.landscape.centred_quadratic()?;
         let (m0, p0) = self.start.moments();
-        let every = setup::whole_multiple(self.save_dt, eta)?;
+        let every = self.save_every(eta);
         let n = self.steps(eta);
-        let disc = rec.moments(&m0, &p0, n, every);
+        // Only test functions of the first two moments have an exact value.
+        tf.gaussian_mean(h, &m0, &p0)?;
+        // Every step k (or every `every`-th), as the max in the definition requires; the SDE's
+        // moments at t = kη are exact (Ornstein–Uhlenbeck), so no time grid error enters.
         let mut best = (0.0_f64, 0.0);
-        for (j, (m, pk)) in disc.iter().enumerate().skip(1) {
-            let t = j as f64 * self.save_dt;
+        rec.for_each_moment(&m0, &p0, n, every, |k, m, pk| {
+            if k == 0 {
+                return;
+            }
+            let t = k as f64 * eta;
             let (ms, ps) = sde.moments(&m0, &p0, t);
-            let e = (tf.gaussian_mean(h, m, pk)? - tf.gaussian_mean(h, &ms, &ps)?).abs();
+            let g_alg = tf.gaussian_mean(h, m, pk).expect("checked above");
+            let g_sde = tf.gaussian_mean(h, &ms, &ps).expect("checked above");
+            let e = (g_alg - g_sde).abs();
             if e > best.0 {
                 best = (e, t);
             }
-        }
+        });
         Some(best)
     }
 
@@ -667,20 +795,9 @@ impl ConvergenceStudy {
                     integrators.insert(p.model, "exact_moments".into());
                     for (ti, &tf) in tfs.iter().enumerate() {
                         let (e, t) = self.exact_weak_error(p, tf, eta).expect("validated");
-                        rows.entry((p, ti)).or_default().push(PointReport {
-                            eta,
-                            rho,
-                            weak_error: e,
-                            ci: [e, e],
-                            mc_floor: 0.0,
-                            resolution_error: 0.0,
-                            resolution_ci: [0.0, 0.0],
-                            diverged_paths: 0,
-                            exact_weak_error: Some(e),
-                            argmax_time: t,
-                            std_err: 0.0,
-                            clamped_eigenvalues: 0,
-                        });
+                        rows.entry((p, ti))
+                            .or_default()
+                            .push(PointReport::exact(eta, rho, e, t));
                     }
                 }
                 continue;
@@ -741,7 +858,7 @@ impl ConvergenceStudy {
                 .map(|p| (index[p.algorithm.name()], model_index[&p.model]))
                 .collect();
             let res_idx: Vec<(usize, usize)> = resolution.values().copied().collect();
-            let every = setup::whole_multiple(self.save_dt, eta).expect("validated");
+            let every = self.save_every(eta);
             let steps = self.steps(eta);
             let n_saves = steps / every;
             let depends: Vec<Vec<usize>> = self
@@ -823,25 +940,67 @@ impl ConvergenceStudy {
                         resolution_ci,
                         diverged_paths: diverged,
                         exact_weak_error: self.exact_weak_error(p, tf, eta).map(|e| e.0),
-                        argmax_time: (est.argmax + 1) as f64 * self.save_dt,
+                        argmax_time: ((est.argmax + 1) * every) as f64 * eta,
                         std_err: est.std_err,
                         clamped_eigenvalues: out.clamps[sm],
                     });
                 }
             }
         }
-        let mut pairs = Vec::new();
+        if let Some(dt) = self.save_dt {
+            if self.etas.iter().any(|&eta| self.save_every(eta) > 1) {
+                warnings.push(format!(
+                    "schedule.save_dt = {dt} is coarser than some η: the weak error is a max over that grid only and can under-estimate the max over every step"
+                ));
+            }
+        }
+        let slope_ci_kind = match self.config.reference {
+            Reference::MonteCarlo => SlopeCiKind::MonteCarlo,
+            Reference::Exact => SlopeCiKind::LackOfFit,
+        };
+        // First fit every row, then decide each claim (a comparison needs the own SDE's row).
+        let mut fitted = Vec::new();
         for &p in &self.pairs {
             for (ti, tf) in tfs.iter().enumerate() {
                 let points = rows.remove(&(p, ti)).unwrap_or_default();
-                pairs.push(self.judge(
+                fitted.push(self.fit(
                     p,
                     *tf,
                     points,
                     integrators.get(&p.model).cloned().unwrap_or_default(),
+                    slope_ci_kind,
                 ));
             }
         }
+        let n_tf = tfs.len();
+        let claims: Vec<OrderClaim> = self
+            .pairs
+            .iter()
+            .flat_map(|&p| {
+                let own = self.pairs.iter().position(|q| {
+                    q.algorithm == p.algorithm && q.model == ModelKind::own(p.algorithm)
+                });
+                (0..n_tf).map(move |ti| self.claim(p, own.map(|o| o * n_tf + ti)))
+            })
+            .collect();
+        let tol = self.config.verdict.tolerance;
+        let decided: Vec<(Decision, String, Option<[f64; 2]>)> = claims
+            .iter()
+            .zip(&fitted)
+            .map(|(claim, (row, blockers))| decide(claim, row, blockers, &fitted, tol))
+            .collect();
+        let pairs: Vec<PairReport> = fitted
+            .into_iter()
+            .zip(claims.iter().zip(decided))
+            .map(|((mut row, _), (claim, (verdict, reason, own_ci)))| {
+                row.claim_kind = claim.kind();
+                row.expected_order = claim.alpha();
+                row.verdict = verdict;
+                row.verdict_reason = reason;
+                row.own_model_slope_ci = own_ci;
+                row
+            })
+            .collect();
         let verdicts = pairs.iter().map(PairReport::to_verdict).collect();
         Ok(ConvergenceReport {
             header: RunHeader::new(
@@ -860,15 +1019,17 @@ impl ConvergenceStudy {
         })
     }
 
-    fn judge(
+    /// Fits the slope of one row and lists what blocks any decision (noise floor, resolution,
+    /// divergence, no fit). The claim fields are filled in by [`decide`].
+    fn fit(
         &self,
         p: Pair,
         tf: TestFunction,
         points: Vec<PointReport>,
         integrator: String,
-    ) -> PairReport {
+        slope_ci_kind: SlopeCiKind,
+    ) -> (PairReport, Vec<String>) {
         let v = &self.config.verdict;
-        let expected = self.expected_order(p);
         let xs: Vec<f64> = points.iter().map(|q| q.eta).collect();
         let ys: Vec<f64> = points.iter().map(|q| q.weak_error).collect();
         let se: Vec<f64> = points.iter().map(|q| q.std_err).collect();
@@ -877,67 +1038,104 @@ impl ConvergenceStudy {
             Ok(f) => (f.slope, f.ci),
             Err(_) => (f64::NAN, [f64::NAN, f64::NAN]),
         };
-        let band = [expected - v.tolerance, expected + v.tolerance];
-        let mut reasons = Vec::new();
+        let mut blockers = Vec::new();
         if let Err(e) = &fit {
-            reasons.push(format!("no slope: {e}"));
+            blockers.push(format!("no slope: {e}"));
         }
         for q in &points {
             if q.ci[0] <= 0.0 && self.config.reference == Reference::MonteCarlo {
-                reasons.push(format!(
+                blockers.push(format!(
                     "weak error {:.2e} at η = {} is at the Monte Carlo noise floor {:.2e}; use more paths",
                     q.weak_error, q.eta, q.mc_floor
                 ));
             }
             if q.resolution_ci[1] > v.resolution_ratio * q.weak_error {
-                reasons.push(format!(
+                blockers.push(format!(
                     "SDE under-resolved at η = {}: resolution error up to {:.2e} > {} × weak error {:.2e}; raise integration.substeps",
                     q.eta, q.resolution_ci[1], v.resolution_ratio, q.weak_error
                 ));
             }
             if q.diverged_paths > 0 {
-                reasons.push(format!(
+                blockers.push(format!(
                     "{} diverged paths at η = {} (excluded)",
                     q.diverged_paths, q.eta
                 ));
             }
         }
-        let verdict = if !reasons.is_empty() {
-            Decision::Inconclusive
-        } else if ci[0] >= band[0] && ci[1] <= band[1] {
-            reasons.push(format!("slope CI inside [{:.2}, {:.2}]", band[0], band[1]));
-            Decision::Pass
-        } else if ci[1] < band[0] || ci[0] > band[1] {
-            reasons.push(format!(
-                "slope CI [{:.2}, {:.2}] lies outside [{:.2}, {:.2}]",
-                ci[0], ci[1], band[0], band[1]
-            ));
-            Decision::Fail
-        } else {
-            reasons.push(format!(
-                "slope CI [{:.2}, {:.2}] straddles the edge of [{:.2}, {:.2}]; use more paths or η levels",
-                ci[0], ci[1], band[0], band[1]
-            ));
-            Decision::Inconclusive
-        };
-        PairReport {
+        let row = PairReport {
             algorithm: p.algorithm.name().into(),
             model: p.model.name(),
             test_function: tf.name().into(),
-            expected_order: expected,
+            expected_order: self.expected_order(p),
             slope,
             slope_ci: ci,
-            claim_kind: ClaimKind::OrderEquals,
-            verdict,
-            verdict_reason: reasons.join("; "),
+            slope_ci_kind,
+            claim_kind: ClaimKind::OrderAtLeast,
+            own_model_slope_ci: None,
+            verdict: Decision::Inconclusive,
+            verdict_reason: String::new(),
             integrator,
             points,
-        }
+        };
+        (row, blockers)
     }
 }
 
-/// Accumulates, per save time, the moments of `g(alg) − g(model)` for every pair and test
-/// function, and of `g(model@r) − g(model@r/2)` for the resolution diagnostic.
+/// Decides a row's claim from its slope interval (and, for a comparison, the own SDE's row):
+/// `(decision, reason, own model's slope CI if compared)`. Blockers of the row — or of the own
+/// row a comparison depends on — make it inconclusive.
+fn decide(
+    claim: &OrderClaim,
+    row: &PairReport,
+    blockers: &[String],
+    rows: &[(PairReport, Vec<String>)],
+    tol: f64,
+) -> (Decision, String, Option<[f64; 2]>) {
+    let kind = claim.kind();
+    if !blockers.is_empty() {
+        return (
+            Decision::Inconclusive,
+            format!("{kind}: {}", blockers.join("; ")),
+            None,
+        );
+    }
+    match claim {
+        OrderClaim::AtLeast { alpha } => {
+            let (d, r) = decide_at_least(row.slope_ci, *alpha, tol);
+            (d, r, None)
+        }
+        OrderClaim::Equals { alpha } => {
+            let (d, r) = decide_equals(row.slope_ci, *alpha, tol);
+            (d, r, None)
+        }
+        OrderClaim::BelowOwn {
+            alpha,
+            own_alpha,
+            own,
+        } => {
+            let (own_row, own_blockers) = &rows[*own];
+            let name = format!("{} vs {}", own_row.algorithm, own_row.model);
+            if !own_blockers.is_empty() {
+                return (
+                    Decision::Inconclusive,
+                    format!(
+                        "{kind}: the own SDE's slope ({name}) is not usable: {}",
+                        own_blockers.join("; ")
+                    ),
+                    Some(own_row.slope_ci),
+                );
+            }
+            let (d, r) =
+                decide_below_own(row.slope_ci, own_row.slope_ci, *alpha, *own_alpha, &name);
+            (d, r, Some(own_row.slope_ci))
+        }
+        OrderClaim::Undecidable { why, .. } => (Decision::Inconclusive, why.clone(), None),
+    }
+}
+
+/// Accumulates, per save time (every step by default), the moments of `g(alg) − g(model)` for
+/// every pair and test function, and of `g(model@r) − g(model@r/2)` for the resolution
+/// diagnostic.
 struct WeakErrorObserver {
     tests: Vec<TestFunction>,
     pairs: Vec<(usize, usize)>,
@@ -956,6 +1154,10 @@ struct WeakAcc {
     pair: Vec<Moments>,
     res: Vec<Moments>,
     excluded: Vec<u64>,
+    /// Workspaces of `on_save` (sized at the first save; not merged): gradients `d × P` and
+    /// `g` values `[system][test][path]`, so the per-step observer does not allocate.
+    scratch: Matrix,
+    g: Vec<f64>,
 }
 
 impl WeakAcc {
@@ -978,21 +1180,27 @@ impl Observer for WeakErrorObserver {
             pair: vec![Moments::default(); (self.n_saves + 1) * self.pairs.len() * nt],
             res: vec![Moments::default(); (self.n_saves + 1) * self.resolution.len() * nt],
             excluded: vec![0; self.pairs.len()],
+            scratch: Matrix::zeros(0, 0),
+            g: Vec::new(),
         }
     }
     fn on_save(&self, acc: &mut WeakAcc, save: usize, _t: f64, view: &BlockView) {
         let f = view.landscape;
         let p = view.states[0].ncols();
         let nt = self.tests.len();
-        let mut scratch = Matrix::zeros(f.dim(), p);
+        if acc.scratch.shape() != (f.dim(), p) {
+            acc.scratch = Matrix::zeros(f.dim(), p);
+        }
         // g values: [system][test][path]
-        let mut g = vec![0.0; self.n_systems * nt * p];
+        acc.g.resize(self.n_systems * nt * p, 0.0);
+        let (g, scratch) = (&mut acc.g, &mut acc.scratch);
         for s in 0..self.n_systems {
             for (t, tf) in self.tests.iter().enumerate() {
                 let o = (s * nt + t) * p;
-                tf.eval_batch(f, &view.states[s], &mut g[o..o + p], &mut scratch);
+                tf.eval_batch(f, &view.states[s], &mut g[o..o + p], scratch);
             }
         }
+        let g = &acc.g;
         let push = |list: &[(usize, usize)], dest: &mut Vec<Moments>, n: usize| {
             for (k, &(a, b)) in list.iter().enumerate() {
                 for t in 0..nt {
@@ -1029,3 +1237,6 @@ impl Observer for WeakErrorObserver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
