@@ -178,7 +178,7 @@ pub fn series(r: &ConvergenceReport) -> Vec<LogLogSeries> {
         .iter()
         .map(|p| LogLogSeries {
             label: format!(
-                "{} vs {}{}: slope {:.2}, {} [{:.2}, {:.2}], {} {}",
+                "{} vs {}{}: slope {:.2}, {} [{:.2}, {:.2}]; {}: {}",
                 p.algorithm,
                 p.model,
                 if multi_g {
@@ -187,10 +187,19 @@ pub fn series(r: &ConvergenceReport) -> Vec<LogLogSeries> {
                     String::new()
                 },
                 p.slope,
-                interval_words(p.slope_ci_kind, r.header.config.verdict.level),
+                match p.slope_ci_kind {
+                    SlopeCiKind::LackOfFit => "lack-of-fit".to_string(),
+                    SlopeCiKind::MonteCarlo => {
+                        interval_words(p.slope_ci_kind, r.header.config.verdict.level)
+                    }
+                },
                 p.slope_ci[0],
                 p.slope_ci[1],
-                p.claim_kind,
+                match p.claim_kind {
+                    ClaimKind::OrderAtLeast => format!("order ≥ {}", p.expected_order),
+                    ClaimKind::OrderBelowOwnModel => "below own SDE".to_string(),
+                    _ => format!("order = {}", p.expected_order),
+                },
                 p.verdict
             ),
             points: p
@@ -216,7 +225,7 @@ pub fn write(r: &ConvergenceReport, dir: &Path) -> Result<Vec<PathBuf>> {
     let fig = LogLogFigure {
         title: &r.header.config.title,
         x_label: "learning rate η",
-        y_label: "weak error max_t |E g(x) − E g(X)|",
+        y_label: "weak error max_k |E g(x_k) − E g(X_kη)|",
         series: &series,
         reference_slopes: &[1.0, 0.5],
     };
