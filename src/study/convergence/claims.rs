@@ -18,8 +18,10 @@
 //!   wrong model is a *worse-order* model of the algorithm than the algorithm's own SDE — and it
 //!   is tested as one when the own SDE is among the pairs (same algorithm, same test function):
 //!   *pass* when the wrong model's slope CI lies entirely below the own model's slope CI,
-//!   *fail* when it lies entirely above, *inconclusive* when the two overlap or the own model's
-//!   slope is itself not usable (noise floor, under-resolved, diverged paths). Each CI has
+//!   *fail* when it lies entirely above, *inconclusive* when the two overlap. If the own
+//!   model's slope is itself not usable (noise floor, under-resolved, diverged paths), the
+//!   comparison cannot be made: from a generic start the `order_equals` fallback below is tested
+//!   instead (and the row's `claim_kind` says so), otherwise the row is inconclusive. Each CI has
 //!   level `L`, so both cover with probability ≥ `2L − 1` (Bonferroni: the pairs share paths and
 //!   are not independent), and a separation is significant at level ≥ `2L − 1` whatever their
 //!   correlation. The comparison stays true where the absolute orders move: from `x₀ = 0`
@@ -27,7 +29,7 @@
 //!   ≈ 1.6, its own SDE ≈ 2.3 — a two-sided test at `½` would wrongly fail it. Equal orders leave
 //!   the CIs overlapping: such a pair is inconclusive, never a pass.
 //! * **`order_equals min(1, p)`** — the fallback for a wrong model when the own SDE is not among
-//!   the pairs: two-sided, *pass* inside `min(1, p) ± tol`, *fail* outside. Valid only from a
+//!   the pairs or its slope is not usable: two-sided, *pass* inside `min(1, p) ± tol`, *fail* outside. Valid only from a
 //!   **generic start** (a random start, or a point that is not a critical point of `f`), where the
 //!   `O(η^p)` drift mismatch acts on a deterministic part of the path of size `O(1)`. From a
 //!   start at a critical point with no spread the orders shift and the two-sided claim is not the
@@ -38,6 +40,7 @@
 
 use serde::Serialize;
 
+use super::PairReport;
 use crate::study::verdict::{ClaimKind, Decision};
 
 /// What a pair's verdict claims (module docs).
@@ -61,6 +64,9 @@ pub enum OrderClaim {
         own_alpha: f64,
         /// Index of the own model's row (same algorithm and test function).
         own: usize,
+        /// The start is generic (not a point mass at a critical point): if the own SDE's slope
+        /// turns out unusable, the two-sided `order_equals` fallback is valid.
+        generic_start: bool,
     },
     /// A comparison is what the paper claims, but this configuration cannot test it.
     Undecidable {
@@ -210,6 +216,92 @@ pub fn decide_below_own(
             Decision::Inconclusive,
             format!("{head}; {text}: the intervals overlap; use more paths or η levels"),
         )
+    }
+}
+
+/// The outcome of a row's claim.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Decided {
+    /// The claim actually tested (a comparison falls back to `order_equals` when the own SDE's
+    /// slope is not usable and the start is generic).
+    pub kind: ClaimKind,
+    /// Pass, fail or inconclusive.
+    pub decision: Decision,
+    /// The claim and the inequality checked, or what blocked a decision.
+    pub reason: String,
+    /// The own SDE's slope interval, when compared with it.
+    pub own_ci: Option<[f64; 2]>,
+}
+
+/// Decides a row's claim from its slope interval (and, for a comparison, the own SDE's row).
+/// Blockers of the row make it inconclusive; blockers of the own row a comparison depends on
+/// make it inconclusive too, unless the start is generic, where the two-sided `order_equals`
+/// fallback is valid and is tested instead (and named so).
+pub(super) fn decide(
+    claim: &OrderClaim,
+    row: &PairReport,
+    blockers: &[String],
+    rows: &[(PairReport, Vec<String>)],
+    tol: f64,
+) -> Decided {
+    let kind = claim.kind();
+    let done = |kind, (decision, reason): (Decision, String), own_ci| Decided {
+        kind,
+        decision,
+        reason,
+        own_ci,
+    };
+    if !blockers.is_empty() {
+        return done(
+            kind,
+            (
+                Decision::Inconclusive,
+                format!("{kind}: {}", blockers.join("; ")),
+            ),
+            None,
+        );
+    }
+    match claim {
+        OrderClaim::AtLeast { alpha } => {
+            done(kind, decide_at_least(row.slope_ci, *alpha, tol), None)
+        }
+        OrderClaim::Equals { alpha } => done(kind, decide_equals(row.slope_ci, *alpha, tol), None),
+        OrderClaim::BelowOwn {
+            alpha,
+            own_alpha,
+            own,
+            generic_start,
+        } => {
+            let (own_row, own_blockers) = &rows[*own];
+            let name = format!("{} vs {}", own_row.algorithm, own_row.model);
+            if !own_blockers.is_empty() {
+                let why = format!(
+                    "the own SDE's slope ({name}) is not usable for order_below_own_model: {}",
+                    own_blockers.join("; ")
+                );
+                if *generic_start {
+                    let (d, r) = decide_equals(row.slope_ci, *alpha, tol);
+                    return done(
+                        ClaimKind::OrderEquals,
+                        (d, format!("{why}; fallback from a generic start: {r}")),
+                        None,
+                    );
+                }
+                return done(
+                    kind,
+                    (Decision::Inconclusive, format!("{kind}: {why}")),
+                    Some(own_row.slope_ci),
+                );
+            }
+            done(
+                kind,
+                decide_below_own(row.slope_ci, own_row.slope_ci, *alpha, *own_alpha, &name),
+                Some(own_row.slope_ci),
+            )
+        }
+        OrderClaim::Undecidable { why, .. } => {
+            done(kind, (Decision::Inconclusive, why.clone()), None)
+        }
     }
 }
 

@@ -31,208 +31,41 @@
 //! `reference = "exact"` computes every pair that way without Monte Carlo — its slope interval is
 //! then a regression lack-of-fit interval (`slope_ci_kind = "lack_of_fit"`), not a confidence
 //! interval.
+//!
+//! Files: `config.rs` (the TOML), `claims.rs` (which claim each pair tests and how its interval
+//! decides it), `observer.rs` (the Monte Carlo accumulator), `report.rs` (the JSON), this file
+//! (validation and the run), `tests.rs` (claims and mutation tests).
 
 pub mod claims;
+mod config;
+mod observer;
+mod report;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
 use super::header::RunHeader;
-use super::setup::{self, LandscapeConfig, OracleConfig, StartConfig};
+use super::setup;
 use super::test_function::TestFunction;
-use super::verdict::{self, ClaimKind, Decision, Observation, Verdict};
-use crate::ensemble::{BlockView, Dynamics, Ensemble, Observer, Start, System};
+use super::verdict::{ClaimKind, Decision};
+use crate::ensemble::{Dynamics, Ensemble, Start, System};
 use crate::error::{Error, Result};
 use crate::landscape::Landscape;
-use crate::linalg::Matrix;
 use crate::optim::moments::LinearRecursion;
 use crate::optim::{AlgorithmKind, Discrete};
 use crate::oracle::Oracle;
 use crate::sde::linear::LinearSde;
 use crate::sde::{ModelKind, SdeForm, SdeModel};
 use crate::stats::{loglog_slope, max_abs_with_ci, Moments};
-use claims::{decide_at_least, decide_below_own, decide_equals, OrderClaim, SlopeCiKind};
+use claims::{decide, OrderClaim, SlopeCiKind};
+pub use config::{
+    ConvergenceConfig, IntegrationConfig, Integrator, Reference, ScheduleConfig, VerdictConfig,
+};
+use observer::WeakErrorObserver;
+pub use report::{ConvergenceReport, PairReport, PointReport};
 
 /// The embedded default configuration (`experiments/convergence_quadratic.toml`).
 pub const DEFAULT_CONFIG: &str = include_str!("../../../experiments/convergence_quadratic.toml");
-
-/// Learning-rate grid, radius schedule and horizon.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleConfig {
-    /// Largest learning rate `η₀`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eta0: Option<f64>,
-    /// Number of halvings: `η = η₀, η₀/2, …, η₀/2^halvings`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub halvings: Option<usize>,
-    /// Explicit list of learning rates (instead of `eta0`/`halvings`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub etas: Option<Vec<f64>>,
-    /// `ρ₀`, the radius at the largest `η`.
-    pub rho0: f64,
-    /// `p` in `ρ = ρ₀ (η/η₀)^p` (0: fixed `ρ`; ½: `ρ ∝ √η`; 1: `ρ ∝ η`).
-    pub rho_power: f64,
-    /// Horizon `T`.
-    pub horizon: f64,
-    /// Spacing of the times at which the weak error's max is taken (default: every step of each
-    /// `η`, the definition). A coarser grid can only under-estimate the max; the report then
-    /// carries a warning.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub save_dt: Option<f64>,
-}
-
-/// Which integrator to use for SDE models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Integrator {
-    /// Exact OU transitions for linear models, Euler–Maruyama for the rest.
-    Auto,
-    /// Euler–Maruyama for every model.
-    EulerMaruyama,
-    /// Exact OU transitions (an error for a model that is not linear).
-    ExactOu,
-}
-
-/// Numerical integration settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IntegrationConfig {
-    /// Integrator choice.
-    #[serde(default = "default_integrator")]
-    pub integrator: Integrator,
-    /// Euler–Maruyama sub-steps per `η` (`h = η/substeps`); the diagnostic reruns at half.
-    #[serde(default = "default_substeps")]
-    pub substeps: usize,
-    /// Closed form or inner Monte Carlo for the Hessian-dependent terms.
-    #[serde(default = "default_form")]
-    pub sde_form: SdeForm,
-    /// Inner Monte Carlo draws per state (Monte Carlo form only).
-    #[serde(default = "default_inner")]
-    pub inner_samples: usize,
-    /// A path diverges when `‖x‖` exceeds this.
-    #[serde(default = "default_bound")]
-    pub divergence_bound: f64,
-}
-
-fn default_integrator() -> Integrator {
-    Integrator::Auto
-}
-fn default_substeps() -> usize {
-    16
-}
-fn default_form() -> SdeForm {
-    SdeForm::Auto
-}
-fn default_inner() -> usize {
-    64
-}
-fn default_bound() -> f64 {
-    1e6
-}
-
-impl Default for IntegrationConfig {
-    fn default() -> Self {
-        Self {
-            integrator: default_integrator(),
-            substeps: default_substeps(),
-            sde_form: default_form(),
-            inner_samples: default_inner(),
-            divergence_bound: default_bound(),
-        }
-    }
-}
-
-/// Verdict settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VerdictConfig {
-    /// A slope passes if its CI lies in `expected ± tolerance`.
-    #[serde(default = "default_tolerance")]
-    pub tolerance: f64,
-    /// Confidence level of every interval.
-    #[serde(default = "setup::default_level")]
-    pub level: f64,
-    /// Inconclusive when the resolution error exceeds this fraction of the weak error.
-    #[serde(default = "default_resolution_ratio")]
-    pub resolution_ratio: f64,
-}
-
-fn default_tolerance() -> f64 {
-    0.3
-}
-fn default_resolution_ratio() -> f64 {
-    0.2
-}
-
-impl Default for VerdictConfig {
-    fn default() -> Self {
-        Self {
-            tolerance: default_tolerance(),
-            level: setup::default_level(),
-            resolution_ratio: default_resolution_ratio(),
-        }
-    }
-}
-
-/// Where the weak errors come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reference {
-    /// Monte Carlo ensembles (any landscape, oracle, model).
-    MonteCarlo,
-    /// Exact moment recursions and OU moments (linear pairs only; no Monte Carlo).
-    Exact,
-}
-
-fn default_reference() -> Reference {
-    Reference::MonteCarlo
-}
-fn default_title() -> String {
-    "Weak error of SAM-family SDEs".into()
-}
-
-/// The convergence study's configuration (TOML; unknown keys are errors).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConvergenceConfig {
-    /// Figure and table title.
-    #[serde(default = "default_title")]
-    pub title: String,
-    /// Master seed.
-    pub seed: u64,
-    /// Monte Carlo paths per learning rate.
-    pub paths: usize,
-    /// Paths per block (the unit of parallel work and of batched linear algebra).
-    #[serde(default = "setup::default_block")]
-    pub block_size: usize,
-    /// Monte Carlo or exact.
-    #[serde(default = "default_reference")]
-    pub reference: Reference,
-    /// The objective.
-    pub landscape: LandscapeConfig,
-    /// The gradient oracle.
-    pub oracle: OracleConfig,
-    /// The initial condition.
-    pub start: StartConfig,
-    /// Discrete algorithms.
-    pub algorithms: Vec<AlgorithmKind>,
-    /// Models to compare each algorithm with: `own_sde`, `drift_only`, or a model name
-    /// (`sgd_sde`, `usam_sde`, `sam_sde`, `dnsam_sde`, `<alg>_drift_only`).
-    pub models: Vec<String>,
-    /// Test functions.
-    pub test_functions: Vec<TestFunction>,
-    /// Learning rates, radius and horizon.
-    pub schedule: ScheduleConfig,
-    /// Integration settings.
-    #[serde(default)]
-    pub integration: IntegrationConfig,
-    /// Verdict settings.
-    #[serde(default)]
-    pub verdict: VerdictConfig,
-}
 
 /// One comparison: an algorithm against a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -254,146 +87,6 @@ pub struct ConvergenceStudy {
     pairs: Vec<Pair>,
     /// `None`: every step of each `η`.
     save_dt: Option<f64>,
-}
-
-/// One learning rate of a pair.
-#[derive(Debug, Clone, Serialize)]
-pub struct PointReport {
-    /// Learning rate.
-    pub eta: f64,
-    /// Radius at this `η`.
-    pub rho: f64,
-    /// `max_k |E g(x_k) − E g(X_{kη})|` over every step (or over `save_dt`'s grid if set).
-    pub weak_error: f64,
-    /// Simultaneous confidence interval of the weak error.
-    pub ci: [f64; 2],
-    /// Monte Carlo noise floor (largest simultaneous half-width).
-    pub mc_floor: f64,
-    /// How much the SDE's answer moves with resolution: `max_t |E g(X^{(r)}) − E g(X^{(r/2)})|`
-    /// (0 for exact transitions).
-    pub resolution_error: f64,
-    /// Simultaneous confidence interval of the resolution error.
-    pub resolution_ci: [f64; 2],
-    /// Paths excluded because the algorithm or the model diverged.
-    pub diverged_paths: u64,
-    /// Exact weak error from moment recursions, where the pair is linear.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exact_weak_error: Option<f64>,
-    /// Time `kη` at which the maximum is attained.
-    pub argmax_time: f64,
-    /// Standard error of the difference at `argmax_time`.
-    pub std_err: f64,
-    /// Eigenvalues clamped in the model's diffusion square roots (Monte Carlo SDE form).
-    pub clamped_eigenvalues: u64,
-}
-
-/// One (algorithm, model, test function) row.
-#[derive(Debug, Clone, Serialize)]
-pub struct PairReport {
-    /// Algorithm name.
-    pub algorithm: String,
-    /// Model name.
-    pub model: String,
-    /// Test function name.
-    pub test_function: String,
-    /// Expected weak order (own SDE and drift-only ablation: 1; another model: `min(1, p)`).
-    pub expected_order: f64,
-    /// Fitted log–log slope.
-    pub slope: f64,
-    /// Its interval (see `slope_ci_kind`).
-    pub slope_ci: [f64; 2],
-    /// `monte_carlo` (a confidence interval) or `lack_of_fit` (exact errors: the regression
-    /// residuals only).
-    pub slope_ci_kind: SlopeCiKind,
-    /// What kind of claim the verdict tests: `order_at_least`, `order_below_own_model` or
-    /// `order_equals`.
-    pub claim_kind: ClaimKind,
-    /// For `order_below_own_model`: the own SDE's slope interval it is compared with.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub own_model_slope_ci: Option<[f64; 2]>,
-    /// `pass`, `fail` or `inconclusive`.
-    pub verdict: Decision,
-    /// Which claim was tested, and why it came out as it did.
-    pub verdict_reason: String,
-    /// `euler_maruyama(r=…)`, `exact_ou`, or `exact_moments`.
-    pub integrator: String,
-    /// One entry per learning rate.
-    pub points: Vec<PointReport>,
-}
-
-impl PointReport {
-    /// A point of the exact reference: no Monte Carlo, no resolution error.
-    fn exact(eta: f64, rho: f64, e: f64, argmax_time: f64) -> Self {
-        Self {
-            eta,
-            rho,
-            weak_error: e,
-            ci: [e, e],
-            mc_floor: 0.0,
-            resolution_error: 0.0,
-            resolution_ci: [0.0, 0.0],
-            diverged_paths: 0,
-            exact_weak_error: Some(e),
-            argmax_time,
-            std_err: 0.0,
-            clamped_eigenvalues: 0,
-        }
-    }
-}
-
-impl PairReport {
-    /// The pair's verdict in the shared vocabulary.
-    pub fn to_verdict(&self) -> Verdict {
-        Verdict::new(
-            format!(
-                "{} vs {} ({}): weak error slope in η",
-                self.algorithm, self.model, self.test_function
-            ),
-            self.claim_kind,
-            self.slope,
-            Some(self.slope_ci),
-            match (self.claim_kind, self.own_model_slope_ci) {
-                (ClaimKind::OrderAtLeast, _) => format!("order ≥ {}", self.expected_order),
-                (ClaimKind::OrderBelowOwnModel, Some([lo, hi])) => format!(
-                    "order min(1, p) = {}, below the own SDE's slope [{lo:.3}, {hi:.3}]",
-                    self.expected_order
-                ),
-                (ClaimKind::OrderBelowOwnModel, None) => format!(
-                    "order min(1, p) = {}, below the own SDE's (not run)",
-                    self.expected_order
-                ),
-                _ => format!("order = {}", self.expected_order),
-            },
-            self.verdict,
-        )
-        .reason(self.verdict_reason.clone())
-        .source("Paper 1 (Compagnoni et al., ICML 2023), weak approximation theorems")
-    }
-}
-
-/// The study's result (serialised as `convergence.json`).
-#[derive(Debug, Clone, Serialize)]
-pub struct ConvergenceReport {
-    /// The shared run header (study, version, config, seed, threads, elapsed, warnings).
-    #[serde(flatten)]
-    pub header: RunHeader<ConvergenceConfig>,
-    /// `monte_carlo` or `exact`.
-    pub reference: Reference,
-    /// Landscape description.
-    pub landscape: String,
-    /// Results.
-    pub pairs: Vec<PairReport>,
-    /// One verdict per pair (the same outcome as the pair's `verdict`).
-    pub verdicts: Vec<Verdict>,
-    /// Informational comparisons (none in this study yet).
-    pub observations: Vec<Observation>,
-}
-
-impl ConvergenceReport {
-    /// `true` iff every verdict is `pass`.
-    pub fn all_pass(&self) -> bool {
-        verdict::all_pass(&self.verdicts)
-    }
 }
 
 impl ConvergenceStudy {
@@ -663,6 +356,7 @@ impl ConvergenceStudy {
                 alpha,
                 own_alpha,
                 own,
+                generic_start: !self.start_at_critical_point(),
             },
             None if !self.start_at_critical_point() => OrderClaim::Equals { alpha },
             None => OrderClaim::Undecidable {
@@ -984,7 +678,7 @@ impl ConvergenceStudy {
             })
             .collect();
         let tol = self.config.verdict.tolerance;
-        let decided: Vec<(Decision, String, Option<[f64; 2]>)> = claims
+        let decided: Vec<_> = claims
             .iter()
             .zip(&fitted)
             .map(|(claim, (row, blockers))| decide(claim, row, blockers, &fitted, tol))
@@ -992,12 +686,12 @@ impl ConvergenceStudy {
         let pairs: Vec<PairReport> = fitted
             .into_iter()
             .zip(claims.iter().zip(decided))
-            .map(|((mut row, _), (claim, (verdict, reason, own_ci)))| {
-                row.claim_kind = claim.kind();
+            .map(|((mut row, _), (claim, d))| {
+                row.claim_kind = d.kind;
                 row.expected_order = claim.alpha();
-                row.verdict = verdict;
-                row.verdict_reason = reason;
-                row.own_model_slope_ci = own_ci;
+                row.verdict = d.decision;
+                row.verdict_reason = d.reason;
+                row.own_model_slope_ci = d.own_ci;
                 row
             })
             .collect();
@@ -1078,163 +772,6 @@ impl ConvergenceStudy {
             points,
         };
         (row, blockers)
-    }
-}
-
-/// Decides a row's claim from its slope interval (and, for a comparison, the own SDE's row):
-/// `(decision, reason, own model's slope CI if compared)`. Blockers of the row — or of the own
-/// row a comparison depends on — make it inconclusive.
-fn decide(
-    claim: &OrderClaim,
-    row: &PairReport,
-    blockers: &[String],
-    rows: &[(PairReport, Vec<String>)],
-    tol: f64,
-) -> (Decision, String, Option<[f64; 2]>) {
-    let kind = claim.kind();
-    if !blockers.is_empty() {
-        return (
-            Decision::Inconclusive,
-            format!("{kind}: {}", blockers.join("; ")),
-            None,
-        );
-    }
-    match claim {
-        OrderClaim::AtLeast { alpha } => {
-            let (d, r) = decide_at_least(row.slope_ci, *alpha, tol);
-            (d, r, None)
-        }
-        OrderClaim::Equals { alpha } => {
-            let (d, r) = decide_equals(row.slope_ci, *alpha, tol);
-            (d, r, None)
-        }
-        OrderClaim::BelowOwn {
-            alpha,
-            own_alpha,
-            own,
-        } => {
-            let (own_row, own_blockers) = &rows[*own];
-            let name = format!("{} vs {}", own_row.algorithm, own_row.model);
-            if !own_blockers.is_empty() {
-                return (
-                    Decision::Inconclusive,
-                    format!(
-                        "{kind}: the own SDE's slope ({name}) is not usable: {}",
-                        own_blockers.join("; ")
-                    ),
-                    Some(own_row.slope_ci),
-                );
-            }
-            let (d, r) =
-                decide_below_own(row.slope_ci, own_row.slope_ci, *alpha, *own_alpha, &name);
-            (d, r, Some(own_row.slope_ci))
-        }
-        OrderClaim::Undecidable { why, .. } => (Decision::Inconclusive, why.clone(), None),
-    }
-}
-
-/// Accumulates, per save time (every step by default), the moments of `g(alg) − g(model)` for
-/// every pair and test function, and of `g(model@r) − g(model@r/2)` for the resolution
-/// diagnostic.
-struct WeakErrorObserver {
-    tests: Vec<TestFunction>,
-    pairs: Vec<(usize, usize)>,
-    /// Systems each pair's point depends on (algorithm, model, coarse model): a path dead in
-    /// any of them is excluded, and counted once.
-    depends: Vec<Vec<usize>>,
-    resolution: Vec<(usize, usize)>,
-    n_systems: usize,
-    n_saves: usize,
-}
-
-struct WeakAcc {
-    n_tests: usize,
-    n_pairs: usize,
-    n_res: usize,
-    pair: Vec<Moments>,
-    res: Vec<Moments>,
-    excluded: Vec<u64>,
-    /// Workspaces of `on_save` (sized at the first save; not merged): gradients `d × P` and
-    /// `g` values `[system][test][path]`, so the per-step observer does not allocate.
-    scratch: Matrix,
-    g: Vec<f64>,
-}
-
-impl WeakAcc {
-    fn pair(&self, save: usize, p: usize, t: usize) -> &Moments {
-        &self.pair[(save * self.n_pairs + p) * self.n_tests + t]
-    }
-    fn res(&self, save: usize, r: usize, t: usize) -> &Moments {
-        &self.res[(save * self.n_res + r) * self.n_tests + t]
-    }
-}
-
-impl Observer for WeakErrorObserver {
-    type Acc = WeakAcc;
-    fn new_acc(&self) -> WeakAcc {
-        let nt = self.tests.len();
-        WeakAcc {
-            n_tests: nt,
-            n_pairs: self.pairs.len(),
-            n_res: self.resolution.len(),
-            pair: vec![Moments::default(); (self.n_saves + 1) * self.pairs.len() * nt],
-            res: vec![Moments::default(); (self.n_saves + 1) * self.resolution.len() * nt],
-            excluded: vec![0; self.pairs.len()],
-            scratch: Matrix::zeros(0, 0),
-            g: Vec::new(),
-        }
-    }
-    fn on_save(&self, acc: &mut WeakAcc, save: usize, _t: f64, view: &BlockView) {
-        let f = view.landscape;
-        let p = view.states[0].ncols();
-        let nt = self.tests.len();
-        if acc.scratch.shape() != (f.dim(), p) {
-            acc.scratch = Matrix::zeros(f.dim(), p);
-        }
-        // g values: [system][test][path]
-        acc.g.resize(self.n_systems * nt * p, 0.0);
-        let (g, scratch) = (&mut acc.g, &mut acc.scratch);
-        for s in 0..self.n_systems {
-            for (t, tf) in self.tests.iter().enumerate() {
-                let o = (s * nt + t) * p;
-                tf.eval_batch(f, &view.states[s], &mut g[o..o + p], scratch);
-            }
-        }
-        let g = &acc.g;
-        let push = |list: &[(usize, usize)], dest: &mut Vec<Moments>, n: usize| {
-            for (k, &(a, b)) in list.iter().enumerate() {
-                for t in 0..nt {
-                    let m = &mut dest[(save * n + k) * nt + t];
-                    let (ga, gb) = (&g[(a * nt + t) * p..][..p], &g[(b * nt + t) * p..][..p]);
-                    for j in 0..p {
-                        if view.alive[a][j] && view.alive[b][j] {
-                            m.push(ga[j] - gb[j]);
-                        }
-                    }
-                }
-            }
-        };
-        if save == self.n_saves {
-            // Death is permanent, so the final save sees every excluded path.
-            for (k, deps) in self.depends.iter().enumerate() {
-                acc.excluded[k] += (0..p)
-                    .filter(|&j| deps.iter().any(|&s| !view.alive[s][j]))
-                    .count() as u64;
-            }
-        }
-        push(&self.pairs, &mut acc.pair, self.pairs.len());
-        push(&self.resolution, &mut acc.res, self.resolution.len());
-    }
-    fn merge(&self, total: &mut WeakAcc, block: WeakAcc) {
-        for (a, b) in total.pair.iter_mut().zip(&block.pair) {
-            a.merge(b);
-        }
-        for (a, b) in total.res.iter_mut().zip(&block.res) {
-            a.merge(b);
-        }
-        for (a, b) in total.excluded.iter_mut().zip(&block.excluded) {
-            *a += b;
-        }
     }
 }
 

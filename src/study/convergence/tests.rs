@@ -3,6 +3,7 @@
 
 use super::claims::{decide_equals, OrderClaim, SlopeCiKind};
 use super::*;
+use crate::linalg::Matrix;
 
 /// The case: d = 7 Wishart quadratic, σ = 0.2, T = 1, ρ = 0.4 (η/0.1)^½, five η,
 /// exact reference; `start` is a `[start]` table body.
@@ -123,7 +124,8 @@ fn each_pair_gets_the_claim_that_matches_the_paper() {
         OrderClaim::BelowOwn {
             alpha: 0.5,
             own_alpha: 1.0,
-            own: 2
+            own: 2,
+            generic_start: true,
         }
     );
     // Without it, from a generic start: two-sided at min(1, p).
@@ -211,11 +213,12 @@ fn a_wrong_drift_still_fails_the_order_claim() {
     let claim = OrderClaim::AtLeast { alpha: 1.0 };
     let tol = s.config.verdict.tolerance;
     let real = usam_row(&s, usam_sde);
-    let (d, why, _) = decide(&claim, &real.0, &real.1, &[], tol);
-    assert_eq!(d, Decision::Pass, "{why}");
+    let d = decide(&claim, &real.0, &real.1, &[], tol);
+    assert_eq!(d.decision, Decision::Pass, "{}", d.reason);
     let mutated = usam_row(&s, usam_sde_wrong_drift);
-    let (d, why, _) = decide(&claim, &mutated.0, &mutated.1, &[], tol);
-    assert_eq!(d, Decision::Fail, "{why}");
+    let d = decide(&claim, &mutated.0, &mutated.1, &[], tol);
+    assert_eq!(d.decision, Decision::Fail, "{}", d.reason);
+    assert_eq!(d.kind, ClaimKind::OrderAtLeast);
     // Measured slope 0.08: on this grid the extra ρH² is not small (ρ λ_max² ≈ 3 at η = 0.1),
     // so the mismatch saturates; asymptotically the slope is ½. Either way far below 0.7.
     assert!(mutated.0.slope_ci[1] < 0.7, "{:?}", mutated.0.slope_ci);
@@ -240,29 +243,71 @@ fn a_wrong_own_model_fails_the_comparison() {
         alpha: 0.5,
         own_alpha: 1.0,
         own: 0,
+        generic_start: false,
     };
     let tol = s.config.verdict.tolerance;
-    let (d, why, _) = decide(&claim, &wrong.0, &wrong.1, &[usam_row(&s, usam_sde)], tol);
-    assert_eq!(d, Decision::Pass, "{why}");
+    let d = decide(&claim, &wrong.0, &wrong.1, &[usam_row(&s, usam_sde)], tol);
+    assert_eq!(d.decision, Decision::Pass, "{}", d.reason);
     let mutated = usam_row(&s, usam_sde_wrong_noise);
     assert!(
         (mutated.0.slope - 1.0).abs() < 0.2,
         "the mutated model is order 1 from x₀ = 0: {}",
         mutated.0.slope
     );
-    let (d, why, own_ci) = decide(
+    let d = decide(
         &claim,
         &wrong.0,
         &wrong.1,
         std::slice::from_ref(&mutated),
         tol,
     );
-    assert_eq!(d, Decision::Fail, "{why}");
-    assert_eq!(own_ci, Some(mutated.0.slope_ci));
-    // A blocked own row blocks the comparison.
+    assert_eq!(d.decision, Decision::Fail, "{}", d.reason);
+    assert_eq!(d.kind, ClaimKind::OrderBelowOwnModel);
+    assert_eq!(d.own_ci, Some(mutated.0.slope_ci));
+    // A blocked own row blocks the comparison; from x₀ = 0 there is no valid fallback.
     let blocked = (mutated.0, vec!["noise floor".to_string()]);
-    let (d, _, _) = decide(&claim, &wrong.0, &wrong.1, &[blocked], tol);
-    assert_eq!(d, Decision::Inconclusive);
+    let d = decide(&claim, &wrong.0, &wrong.1, &[blocked], tol);
+    assert_eq!(d.decision, Decision::Inconclusive);
+    assert_eq!(d.kind, ClaimKind::OrderBelowOwnModel);
+}
+
+/// When the own SDE's slope is not usable (noise floor, resolution, divergence), a comparison
+/// cannot be made: from a generic start the row falls back to the two-sided `order_equals`
+/// claim at `min(1, p)` and says so; a wrong model whose slope is far from `min(1, p)` still
+/// fails it.
+#[test]
+fn blocked_own_model_falls_back_to_order_equals_from_a_generic_start() {
+    let s = study(GENERIC, OWN_AND_SGD, RHO_SQRT);
+    let r = s.run(1, None).unwrap();
+    let wrong = r
+        .pairs
+        .iter()
+        .find(|p| p.algorithm == "usam" && p.model == "sgd_sde")
+        .unwrap()
+        .clone();
+    let own = r
+        .pairs
+        .iter()
+        .find(|p| p.algorithm == "usam" && p.model == "usam_sde")
+        .unwrap()
+        .clone();
+    let claim = OrderClaim::BelowOwn {
+        alpha: 0.5,
+        own_alpha: 1.0,
+        own: 0,
+        generic_start: true,
+    };
+    let tol = s.config.verdict.tolerance;
+    let blocked = [(own, vec!["SDE under-resolved".to_string()])];
+    let d = decide(&claim, &wrong, &[], &blocked, tol);
+    assert_eq!(d.kind, ClaimKind::OrderEquals);
+    assert_eq!(d.decision, Decision::Pass, "{}", d.reason);
+    assert!(d.reason.contains("not usable") && d.reason.contains("fallback"));
+    // The same fallback fails a slope interval far above ½ (e.g. the x₀ = 0 value 1.59).
+    let mut far = wrong.clone();
+    far.slope_ci = [1.53, 1.65];
+    let d = decide(&claim, &far, &[], &blocked, tol);
+    assert_eq!(d.decision, Decision::Fail, "{}", d.reason);
 }
 
 /// The weak error is a max over every step: on Paper 1's problem (exact, USAM vs the SGD SDE)
