@@ -1,4 +1,5 @@
-//! Exact moments of the discrete algorithms where they are linear recursions (SPEC §4).
+//! Exact moments of the discrete algorithms where they are linear recursions (the exact
+//! reference of the convergence study).
 //!
 //! On `f = ½ xᵀHx` with the additive oracle `Z = Sξ` (or full batch, `S = 0`), SGD and USAM are
 //! `x_{k+1} = A x_k − B ξ_k` with
@@ -60,17 +61,32 @@ impl LinearRecursion {
         n: usize,
         every: usize,
     ) -> Vec<(Vector, Matrix)> {
+        let mut out = Vec::with_capacity(n / every.max(1) + 1);
+        self.for_each_moment(m0, p0, n, every, |_, m, p| out.push((m.clone(), p.clone())));
+        out
+    }
+
+    /// Calls `visit(k, m_k, P_k)` at `k = 0, every, 2·every, …, n` without storing the moments
+    /// (`every = 1`: every step, as the weak error's max over `k ≤ n` needs).
+    pub fn for_each_moment(
+        &self,
+        m0: &Vector,
+        p0: &Matrix,
+        n: usize,
+        every: usize,
+        mut visit: impl FnMut(usize, &Vector, &Matrix),
+    ) {
+        let every = every.max(1);
         let bbt = &self.b * self.b.transpose();
         let (mut m, mut p) = (m0.clone(), p0.clone());
-        let mut out = vec![(m.clone(), p.clone())];
+        visit(0, &m, &p);
         for k in 1..=n {
             m = &self.a * m;
             p = &self.a * p * self.a.transpose() + &bbt;
             if k % every == 0 {
-                out.push((m.clone(), p.clone()));
+                visit(k, &m, &p);
             }
         }
-        out
     }
 }
 
