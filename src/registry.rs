@@ -284,6 +284,7 @@ pub fn studies() -> &'static [StudyEntry] {
         StudyEntry::of::<report::saddle::Def>(),
         StudyEntry::of::<report::flatness::Def>(),
         StudyEntry::of::<report::trajectories::Def>(),
+        StudyEntry::of::<report::rho_sweep::Def>(),
     ];
     ALL
 }

@@ -3,5 +3,6 @@
 
 pub mod convergence;
 pub mod flatness;
+pub mod rho_sweep;
 pub mod saddle;
 pub mod trajectories;

@@ -5,6 +5,7 @@
 pub mod convergence;
 pub mod flatness;
 pub mod header;
+pub mod rho_sweep;
 pub mod saddle;
 pub mod setup;
 pub mod test_function;
