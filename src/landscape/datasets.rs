@@ -32,8 +32,15 @@ pub fn breast_cancer() -> Result<(Matrix, Vec<f64>)> {
         ))
     };
     let mut lines = BREAST_CANCER_CSV.lines();
-    let header: Vec<&str> = lines.next().ok_or_else(|| bad(1, "empty"))?.split(',').collect();
-    let n: usize = header[0].trim().parse().map_err(|_| bad(1, "sample count"))?;
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or_else(|| bad(1, "empty"))?
+        .split(',')
+        .collect();
+    let n: usize = header[0]
+        .trim()
+        .parse()
+        .map_err(|_| bad(1, "sample count"))?;
     let m: usize = header
         .get(1)
         .and_then(|v| v.trim().parse().ok())
@@ -83,7 +90,15 @@ pub fn breast_cancer_classifier(hidden: usize, weight_decay: f64) -> Result<Sigm
     let label = format!(
         "2-layer sigmoid classifier on breast cancer (N = {n}, {m} standardised features, hidden {hidden}, λ = {weight_decay})"
     );
-    SigmoidNet::new(a, y, hidden, true, NetLoss::HalfLogistic, weight_decay, label)
+    SigmoidNet::new(
+        a,
+        y,
+        hidden,
+        true,
+        NetLoss::HalfLogistic,
+        weight_decay,
+        label,
+    )
 }
 
 /// The teacher's activation.
@@ -109,11 +124,7 @@ pub fn teacher_student(
     seed: u64,
 ) -> Result<SigmoidNet> {
     if n_samples == 0 {
-        return Err(Error::config(
-            "problem.n_samples",
-            n_samples,
-            "must be ≥ 1",
-        ));
+        return Err(Error::config("problem.n_samples", n_samples, "must be ≥ 1"));
     }
     if n_in == 0 {
         return Err(Error::config("problem.input_dim", n_in, "must be ≥ 1"));
@@ -226,7 +237,11 @@ mod cost {
                 net.hess_vec_batch(&xs, &vs, &mut out);
             }
             let th = t.elapsed().as_secs_f64() / (reps * p) as f64;
-            println!("P = {p:3}: grad {:.1} µs/path, HVP {:.1} µs/path", tg * 1e6, th * 1e6);
+            println!(
+                "P = {p:3}: grad {:.1} µs/path, HVP {:.1} µs/path",
+                tg * 1e6,
+                th * 1e6
+            );
         }
     }
 }

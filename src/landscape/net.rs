@@ -428,8 +428,7 @@ impl Landscape for SigmoidNet {
             ensure(&mut sc.rl, n, p);
             let vsl = vs.as_slice();
             for j in 0..p {
-                sc.vt.as_mut_slice()[j * nw..(j + 1) * nw]
-                    .copy_from_slice(&vsl[j * d..j * d + nw]);
+                sc.vt.as_mut_slice()[j * nw..(j + 1) * nw].copy_from_slice(&vsl[j * d..j * d + nw]);
             }
             // R{z} = V a + β.
             sc.rz.gemm(1.0, &self.a, &sc.vt, 0.0);
@@ -595,10 +594,19 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         let a = Matrix::zeros(3, 2);
-        assert!(SigmoidNet::new(a.clone(), vec![1.0; 2], 2, true, NetLoss::Squared, 0.0, "")
-            .is_err());
-        assert!(SigmoidNet::new(a.clone(), vec![0.5; 3], 2, true, NetLoss::HalfLogistic, 0.0, "")
-            .is_err());
+        assert!(
+            SigmoidNet::new(a.clone(), vec![1.0; 2], 2, true, NetLoss::Squared, 0.0, "").is_err()
+        );
+        assert!(SigmoidNet::new(
+            a.clone(),
+            vec![0.5; 3],
+            2,
+            true,
+            NetLoss::HalfLogistic,
+            0.0,
+            ""
+        )
+        .is_err());
         assert!(SigmoidNet::new(a, vec![1.0; 3], 0, true, NetLoss::Squared, 0.0, "").is_err());
     }
 }

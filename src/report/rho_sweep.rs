@@ -212,7 +212,10 @@ pub fn draw<DB: DrawingBackend>(
     ];
     for (panel, alg) in panels.iter().zip(["sgd", "usam", "dnsam", "sam"]) {
         let series = panel_series(r, alg);
-        let panel_title = format!("{} (points: relative error, bars: interval)", alg.to_uppercase());
+        let panel_title = format!(
+            "{} (points: relative error, bars: interval)",
+            alg.to_uppercase()
+        );
         let fig = LogLogFigure {
             title: &panel_title,
             x_label: "radius ρ",
@@ -325,7 +328,11 @@ pub fn human_duration(s: f64) -> String {
     if s >= 86_400.0 {
         format!("{:.1} days", s / 86_400.0)
     } else if s >= 3600.0 {
-        format!("{} h {} min", (s / 3600.0).floor(), ((s % 3600.0) / 60.0).round())
+        format!(
+            "{} h {} min",
+            (s / 3600.0).floor(),
+            ((s % 3600.0) / 60.0).round()
+        )
     } else if s >= 60.0 {
         format!("{:.1} min", s / 60.0)
     } else {

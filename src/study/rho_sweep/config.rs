@@ -2,6 +2,9 @@
 //! (`quick`, `paper`) and the verdict thresholds. Raw serde structs (`deny_unknown_fields`)
 //! and their validation; errors name the dotted field and the offending value.
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::ensemble::Start;
@@ -17,7 +20,8 @@ use crate::study::test_function::TestFunction;
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProblemConfig {
     /// Paper 1's quadratic `f = ½xᵀHx`, `H = AAᵀ/(2d)`, `A ∈ ℝ^{d×2d}` Gaussian from
-    /// `hessian_seed`; `x₀ ~ N(0, start_std² I)` drawn per path.
+    /// `hessian_seed`; `x₀ ~ N(0, start_std² I)`: one draw from `start_seed` shared by every
+    /// path, or (without `start_seed`) a fresh draw per path.
     Quadratic {
         /// Dimension `d`.
         dim: usize,
@@ -25,6 +29,9 @@ pub enum ProblemConfig {
         hessian_seed: u64,
         /// Standard deviation of the random start.
         start_std: f64,
+        /// Seed of the one shared start; absent: a fresh start per path.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_seed: Option<u64>,
     },
     /// The 2-layer sigmoid classifier on the breast-cancer table (biases, half-logistic loss
     /// plus `weight_decay ‖x‖²`); every path starts at one LeCun-normal initialisation
@@ -81,18 +88,26 @@ impl ProblemConfig {
                 dim,
                 hessian_seed,
                 start_std,
+                start_seed,
             } => {
                 if *dim == 0 {
                     return Err(Error::config("problem.dim", dim, "must be ≥ 1"));
                 }
                 let std = setup::non_negative("problem.start_std", *start_std)?;
-                (
-                    Box::new(Quadratic::wishart(*dim, *hessian_seed)?),
-                    Start::Gaussian {
+                let start = match start_seed {
+                    None => Start::Gaussian {
                         mean: Vector::zeros(*dim),
                         std,
                     },
-                )
+                    Some(seed) => {
+                        let mut rng = ChaCha8Rng::seed_from_u64(*seed);
+                        Start::Point(Vector::from_fn(*dim, |_, _| {
+                            let z: f64 = StandardNormal.sample(&mut rng);
+                            std * z
+                        }))
+                    }
+                };
+                (Box::new(Quadratic::wishart(*dim, *hessian_seed)?), start)
             }
             ProblemConfig::Classifier {
                 hidden,
@@ -285,7 +300,11 @@ impl RhoSweepConfig {
         }
         for (name, p) in [("quick", &self.quick), ("paper", &self.paper)] {
             if p.steps == 0 {
-                return Err(Error::config(format!("{name}.steps"), p.steps, "must be ≥ 1"));
+                return Err(Error::config(
+                    format!("{name}.steps"),
+                    p.steps,
+                    "must be ≥ 1",
+                ));
             }
             if p.paths < 2 {
                 return Err(Error::config(
@@ -295,7 +314,11 @@ impl RhoSweepConfig {
                 ));
             }
             if p.paths >= 1 << crate::ensemble::rng::LEVEL_SHIFT {
-                return Err(Error::config(format!("{name}.paths"), p.paths, "must be < 2^40"));
+                return Err(Error::config(
+                    format!("{name}.paths"),
+                    p.paths,
+                    "must be < 2^40",
+                ));
             }
             if p.save_every == 0 || p.steps % p.save_every != 0 {
                 return Err(Error::config(

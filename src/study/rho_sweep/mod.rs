@@ -210,7 +210,11 @@ impl RhoSweepStudy {
     }
 
     /// Runs the sweep.
-    pub fn run(&self, threads: usize, progress: Option<&(dyn Fn(u64) + Sync)>) -> Result<RhoSweepReport> {
+    pub fn run(
+        &self,
+        threads: usize,
+        progress: Option<&(dyn Fn(u64) + Sync)>,
+    ) -> Result<RhoSweepReport> {
         let t0 = Instant::now();
         let c = &self.config;
         let p = c.active();

@@ -54,7 +54,11 @@ pub fn protocol_pairs(n_rho: usize) -> Vec<PairSpec> {
         rho_index: None,
     }];
     for ri in 0..n_rho {
-        for alg in [AlgorithmKind::Usam, AlgorithmKind::Dnsam, AlgorithmKind::Sam] {
+        for alg in [
+            AlgorithmKind::Usam,
+            AlgorithmKind::Dnsam,
+            AlgorithmKind::Sam,
+        ] {
             let mut models = vec![
                 ModelKind::own(AlgorithmKind::Sgd),
                 ModelKind::own(alg),
@@ -240,7 +244,11 @@ impl Observer for SweepObserver {
 
     fn merge(&self, total: &mut SweepAcc, block: SweepAcc) {
         let (t, b) = (&mut total.means, &block.means);
-        for (tt, bb) in [(&mut t.diff, &b.diff), (&mut t.alg, &b.alg), (&mut t.res, &b.res)] {
+        for (tt, bb) in [
+            (&mut t.diff, &b.diff),
+            (&mut t.alg, &b.alg),
+            (&mut t.res, &b.res),
+        ] {
             for (x, y) in tt.iter_mut().zip(bb) {
                 for (u, v) in x.iter_mut().zip(y) {
                     u.merge(v);
@@ -295,7 +303,14 @@ pub fn relative_error(means: &SweepMeans, k: usize, level: f64) -> RelativeError
     let hi = num.ci[1] + res.ci[1];
     RelativeError {
         value: num.value / den,
-        ci: [lo / den_hi, if den_lo > 0.0 { hi / den_lo } else { f64::INFINITY }],
+        ci: [
+            lo / den_hi,
+            if den_lo > 0.0 {
+                hi / den_lo
+            } else {
+                f64::INFINITY
+            },
+        ],
         max_abs_diff: num.value,
         mean_abs_alg: den,
         resolution: res.value / den,
@@ -413,4 +428,62 @@ pub fn time_model(
     let t0 = Instant::now();
     ens.run(&Nothing, None);
     Ok(t0.elapsed().as_secs_f64() / (p * steps * substeps) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(values: &[f64]) -> Vec<Moments> {
+        // Two identical samples per save: mean = value, variance 0 (a zero-width interval).
+        values
+            .iter()
+            .map(|&v| Moments::from_slice(&[v, v]))
+            .collect()
+    }
+
+    /// The relative error is max_k |D_k| / mean_k |A_k| over saves 1..=n (save 0 is t = 0), and
+    /// with zero variance and no resolution error its interval is the point itself.
+    #[test]
+    fn relative_error_formula() {
+        let means = SweepMeans {
+            diff: vec![exact(&[0.0, 0.1, -0.3, 0.2])],
+            alg: vec![exact(&[5.0, 2.0, -1.0, 3.0])],
+            res: vec![exact(&[0.0, 0.0, 0.0, 0.0])],
+            excluded: vec![0],
+        };
+        let e = relative_error(&means, 0, 0.95);
+        assert!((e.value - 0.3 / 2.0).abs() < 1e-15);
+        assert_eq!(e.ci, [e.value, e.value]);
+        assert_eq!(e.argmax_save, 2);
+        // A resolution error widens the interval on both sides by its upper end.
+        let means = SweepMeans {
+            res: vec![exact(&[0.0, 0.01, 0.0, -0.02])],
+            ..means
+        };
+        let e = relative_error(&means, 0, 0.95);
+        assert!((e.ci[0] - 0.28 / 2.0).abs() < 1e-15 && (e.ci[1] - 0.32 / 2.0).abs() < 1e-15);
+        assert!((e.resolution - 0.01).abs() < 1e-15);
+    }
+
+    #[test]
+    fn protocol_has_the_papers_pairs() {
+        let p = protocol_pairs(4);
+        assert_eq!(p.len(), 1 + 4 * 11);
+        let sam: Vec<String> = p
+            .iter()
+            .filter(|q| q.algorithm == AlgorithmKind::Sam && q.rho_index == Some(0))
+            .map(|q| q.model.name())
+            .collect();
+        assert_eq!(
+            sam,
+            [
+                "sgd_sde",
+                "sam_sde",
+                "sam_drift_only",
+                "dnsam_sde",
+                "usam_sde"
+            ]
+        );
+    }
 }

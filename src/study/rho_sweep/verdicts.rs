@@ -20,7 +20,8 @@ use super::{PairReport, RhoSweepConfig};
 use crate::optim::AlgorithmKind;
 use crate::study::verdict::{fmt_num, ClaimKind, Decision, Observation, Verdict};
 
-const SOURCE: &str = "Paper 1 (Compagnoni et al., ICML 2023), experiments: relative error vs ρ at fixed η";
+const SOURCE: &str =
+    "Paper 1 (Compagnoni et al., ICML 2023), experiments: relative error vs ρ at fixed η";
 
 fn find<'a>(pairs: &'a [PairReport], alg: &str, model: &str, rho: f64) -> Option<&'a PairReport> {
     pairs
@@ -38,7 +39,11 @@ pub fn verdicts(config: &RhoSweepConfig, pairs: &[PairReport]) -> Vec<Verdict> {
     let v = &config.verdict;
     let eta = config.eta;
     let mut out = Vec::new();
-    let algs = [AlgorithmKind::Usam, AlgorithmKind::Dnsam, AlgorithmKind::Sam];
+    let algs = [
+        AlgorithmKind::Usam,
+        AlgorithmKind::Dnsam,
+        AlgorithmKind::Sam,
+    ];
     for &rho in config.rhos.iter().filter(|&&r| r <= eta * (1.0 + 1e-12)) {
         for alg in algs {
             let group: Vec<&PairReport> = pairs
@@ -58,14 +63,25 @@ pub fn verdicts(config: &RhoSweepConfig, pairs: &[PairReport]) -> Vec<Verdict> {
             let min_lo = group.iter().map(|p| p.ci[0]).fold(f64::INFINITY, f64::min);
             let min_hi = group.iter().map(|p| p.ci[1]).fold(f64::INFINITY, f64::min);
             let ratio = max / min;
-            let ci = [max_lo / min_hi, if min_lo > 0.0 { max_hi / min_lo } else { f64::INFINITY }];
+            let ci = [
+                max_lo / min_hi,
+                if min_lo > 0.0 {
+                    max_hi / min_lo
+                } else {
+                    f64::INFINITY
+                },
+            ];
             let models: Vec<&str> = group.iter().map(|p| p.model.as_str()).collect();
             let (decision, reason) = if let Some(r) = diverged_reason(&group) {
                 (Decision::Inconclusive, r)
             } else if ci[1] <= v.equal_factor {
                 (
                     Decision::Pass,
-                    format!("ratio interval ≤ {} (models: {})", v.equal_factor, models.join(", ")),
+                    format!(
+                        "ratio interval ≤ {} (models: {})",
+                        v.equal_factor,
+                        models.join(", ")
+                    ),
                 )
             } else if ci[0] > v.equal_factor {
                 (
@@ -123,10 +139,7 @@ pub fn verdicts(config: &RhoSweepConfig, pairs: &[PairReport]) -> Vec<Verdict> {
         let (decision, reason) = if let Some(r) = diverged_reason(&[sgd, own]) {
             (Decision::Inconclusive, r)
         } else if ci[0] >= v.sgd_factor {
-            (
-                Decision::Pass,
-                format!("ratio interval ≥ {}", v.sgd_factor),
-            )
+            (Decision::Pass, format!("ratio interval ≥ {}", v.sgd_factor))
         } else if ci[1] < v.sgd_factor {
             (
                 Decision::Fail,
@@ -165,7 +178,11 @@ pub fn verdicts(config: &RhoSweepConfig, pairs: &[PairReport]) -> Vec<Verdict> {
 pub fn observations(config: &RhoSweepConfig, pairs: &[PairReport]) -> Vec<Observation> {
     let rho_max = *config.rhos.last().expect("validated: non-empty");
     let mut out = Vec::new();
-    for alg in [AlgorithmKind::Usam, AlgorithmKind::Dnsam, AlgorithmKind::Sam] {
+    for alg in [
+        AlgorithmKind::Usam,
+        AlgorithmKind::Dnsam,
+        AlgorithmKind::Sam,
+    ] {
         let (Some(sgd), Some(own), Some(drift)) = (
             find(pairs, alg.name(), "sgd_sde", rho_max),
             find(pairs, alg.name(), &format!("{alg}_sde"), rho_max),
@@ -174,7 +191,12 @@ pub fn observations(config: &RhoSweepConfig, pairs: &[PairReport]) -> Vec<Observ
             continue;
         };
         let e = drift.relative_error;
-        let reading = if own.relative_error <= e && e <= sgd.relative_error {
+        let overlaps = |a: [f64; 2], b: [f64; 2]| a[0] <= b[1] && b[0] <= a[1];
+        let reading = if overlaps(drift.ci, own.ci) {
+            "indistinguishable from own SDE"
+        } else if overlaps(drift.ci, sgd.ci) {
+            "indistinguishable from SGD SDE"
+        } else if own.relative_error <= e && e <= sgd.relative_error {
             "between"
         } else if e < own.relative_error {
             "below own SDE"
@@ -194,6 +216,35 @@ pub fn observations(config: &RhoSweepConfig, pairs: &[PairReport]) -> Vec<Observ
             ),
             reading: reading.into(),
         });
+    }
+    // First-order step expansion (module docs of `super`): for USAM the SGD SDE misses the
+    // drift ρHg per unit time, the own SDE only the O(η) term (η/2)Hg it shares with SGD, so
+    // where these drift terms dominate the error the ratio is ≈ 1 + 2ρ/η.
+    for &rho in &config.rhos {
+        if let (Some(sgd), Some(own)) = (
+            find(pairs, "usam", "sgd_sde", rho),
+            find(pairs, "usam", "usam_sde", rho),
+        ) {
+            let predicted = 1.0 + 2.0 * rho / config.eta;
+            let ratio = sgd.relative_error / own.relative_error;
+            out.push(Observation {
+                what: format!("usam at ρ = {rho}: SGD-SDE error / USAM-SDE error"),
+                measured: ratio,
+                ci: Some([
+                    sgd.ci[0] / own.ci[1],
+                    if own.ci[0] > 0.0 {
+                        sgd.ci[1] / own.ci[0]
+                    } else {
+                        f64::INFINITY
+                    },
+                ]),
+                reference: format!(
+                    "first-order step expansion 1 + 2ρ/η = {}",
+                    fmt_num(predicted)
+                ),
+                reading: "information".into(),
+            });
+        }
     }
     if let Some(own) = find(pairs, "sam", "sam_sde", rho_max) {
         for other in ["dnsam_sde", "usam_sde"] {
