@@ -209,6 +209,37 @@ mod tests {
 }
 
 #[cfg(test)]
+mod curvature {
+    use super::*;
+    use crate::landscape::{fd, Landscape};
+
+    /// The documented sizes behind the choice of the teacher–student setting (docs/theory.md,
+    /// section 7): at the shipped start the largest Hessian eigenvalue is ≈ 50 (so η = 0.01 with
+    /// ρ = 0.3 makes USAM unstable, η(λ + ρλ²) ≫ 2), and the derivatives of the full-size networks
+    /// match finite differences.
+    #[test]
+    fn teacher_student_curvature_and_derivatives() {
+        let net = teacher_student(10, 5, 100, TeacherActivation::Sigmoid, 100, 0.005, 1).unwrap();
+        let x = net.init(2, 1.0);
+        let lmax = nalgebra::SymmetricEigen::new(net.hessian(&x)).eigenvalues.max();
+        println!("teacher–student λ_max = {lmax}");
+        assert!((35.0..70.0).contains(&lmax), "λ_max = {lmax}");
+        assert!(0.01 * (lmax + 0.3 * lmax * lmax) > 2.0);
+        // Central differences with step 1e-5: truncation O(1e-10), rounding O(1e-11); the
+        // bound 1e-6 is relative to 1 + |entry|.
+        assert!(fd::grad_error(&net, &x, 1e-5) < 1e-6);
+    }
+
+    #[test]
+    fn classifier_gradient_matches_finite_differences() {
+        let net = breast_cancer_classifier(30, 0.05).unwrap();
+        let x = net.init(1, 1.0);
+        // Same tolerance argument as above; 961 coordinates.
+        assert!(fd::grad_error(&net, &x, 1e-5) < 1e-6);
+    }
+}
+
+#[cfg(test)]
 mod cost {
     use super::*;
     use crate::landscape::Landscape;
