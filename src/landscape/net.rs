@@ -99,11 +99,23 @@ pub struct SigmoidNet {
     /// `λ` in `+ λ‖x‖²`.
     weight_decay: f64,
     label: String,
+    /// Identifies this network (and its clones) in the per-thread forward-pass cache.
+    id: u64,
 }
 
-/// Per-thread scratch of the batched passes.
+fn next_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Per-thread scratch of the batched passes, with the last forward pass kept for reuse.
 #[derive(Default)]
 struct Scratch {
+    /// Network id and the exact states (`d × P`) the cached forward pass (`wt`, `s`, `l`)
+    /// belongs to; `None` when nothing is cached.
+    cached: Option<(u64, Matrix)>,
+    r: Matrix,
     wt: Matrix,
     vt: Matrix,
     s: Matrix,
@@ -182,6 +194,7 @@ impl SigmoidNet {
             loss,
             weight_decay,
             label: label.into(),
+            id: next_id(),
         })
     }
 
@@ -234,8 +247,26 @@ impl SigmoidNet {
     }
 
     /// Forward pass of `P` paths: fills `sc.wt` (`n_in × hP`), `sc.s = s(Z)` (`N × hP`) and
-    /// `sc.l` (`N × P`, the outputs `ℓ`).
+    /// `sc.l` (`N × P`, the outputs `ℓ`). Skipped when the thread's last forward pass was of
+    /// this network at exactly the same states: an SDE step asks for `∇f(X)`, `H(X)∇f` and
+    /// `H(X)ΔW` at one `X`, so two of its three forward passes are reused.
     fn forward(&self, xs: &Matrix, sc: &mut Scratch) {
+        if let Some((id, cached)) = &sc.cached {
+            if *id == self.id && cached == xs {
+                return;
+            }
+        }
+        self.forward_pass(xs, sc);
+        match &mut sc.cached {
+            Some((id, cached)) if cached.shape() == xs.shape() => {
+                *id = self.id;
+                cached.copy_from(xs);
+            }
+            slot => *slot = Some((self.id, xs.clone())),
+        }
+    }
+
+    fn forward_pass(&self, xs: &Matrix, sc: &mut Scratch) {
         let (n, n_in, h, d) = (self.n_samples(), self.n_in(), self.hidden, self.dim());
         let p = xs.ncols();
         let (ob, ow, oc) = self.offsets();
@@ -426,6 +457,7 @@ impl Landscape for SigmoidNet {
             ensure(&mut sc.delta, n, h * p);
             ensure(&mut sc.gw, n_in, h * p);
             ensure(&mut sc.rl, n, p);
+            ensure(&mut sc.r, n, p);
             let vsl = vs.as_slice();
             for j in 0..p {
                 sc.vt.as_mut_slice()[j * nw..(j + 1) * nw].copy_from_slice(&vsl[j * d..j * d + nw]);
@@ -457,14 +489,15 @@ impl Landscape for SigmoidNet {
             for j in 0..p {
                 let x = &xsl[j * d..(j + 1) * d];
                 let v = &vsl[j * d..(j + 1) * d];
-                let l = &mut sc.l.as_mut_slice()[j * n..(j + 1) * n];
+                let l = &sc.l.as_slice()[j * n..(j + 1) * n];
+                let r = &mut sc.r.as_mut_slice()[j * n..(j + 1) * n];
                 let rl = &mut sc.rl.as_mut_slice()[j * n..(j + 1) * n];
                 let oj = &mut o[j * d..(j + 1) * d];
                 let mut hc = 0.0;
-                // l ← r = ψ'(ℓ)/N and rl ← R{r} = ψ''(ℓ) R{ℓ}/N (ℓ is not needed after this).
-                for ((rli, li), &yi) in rl.iter_mut().zip(l.iter_mut()).zip(&self.y) {
-                    let (_, d1, d2) = self.loss.eval(*li, yi);
-                    *li = d1 * inv_n;
+                // r = ψ'(ℓ)/N and rl ← R{r} = ψ''(ℓ) R{ℓ}/N.
+                for (((ri, rli), &li), &yi) in r.iter_mut().zip(rl.iter_mut()).zip(l).zip(&self.y) {
+                    let (_, d1, d2) = self.loss.eval(li, yi);
+                    *ri = d1 * inv_n;
                     *rli *= d2 * inv_n;
                     hc += *rli;
                 }
@@ -478,7 +511,7 @@ impl Landscape for SigmoidNet {
                         let si = sk[i];
                         let sp = si * (1.0 - si);
                         let spp = sp * (1.0 - 2.0 * si);
-                        let ri = l[i];
+                        let ri = r[i];
                         let rri = rl[i];
                         hw += rri * si + ri * sp * rzk[i];
                         let rd = rri * wk * sp + ri * uk * sp + ri * wk * spp * rzk[i];
@@ -580,6 +613,47 @@ mod tests {
                 &mut raw,
             );
             assert!((&raw - raw.transpose()).abs().max() < 1e-12 * (1.0 + h.abs().max()));
+        }
+    }
+
+    /// The per-thread forward-pass cache never serves a stale pass: interleaved calls on two
+    /// networks and changing states give bit-identical results to a fresh thread (no cache).
+    #[test]
+    fn forward_cache_is_exact() {
+        let a = tiny(NetLoss::HalfLogistic, true);
+        let b = tiny(NetLoss::Squared, true);
+        let d = a.dim();
+        let x1 = Matrix::from_fn(d, 2, |i, j| 0.2 * ((i + 3 * j) as f64).sin());
+        let mut x2 = x1.clone();
+        x2[(5, 1)] += 1e-9;
+        let v = Matrix::from_fn(d, 2, |i, j| ((2 * i + j) as f64).cos());
+        let calls = |net: &SigmoidNet, x: &Matrix| {
+            let (mut g, mut h) = (Matrix::zeros(d, 2), Matrix::zeros(d, 2));
+            net.grad_batch(x, &mut g);
+            net.hess_vec_batch(x, &v, &mut h);
+            (g, h)
+        };
+        let fresh = |net: &SigmoidNet, x: &Matrix| {
+            let (net, x) = (net.clone(), x.clone());
+            let v = v.clone();
+            std::thread::spawn(move || {
+                let (mut g, mut h) = (Matrix::zeros(d, 2), Matrix::zeros(d, 2));
+                net.grad_batch(&x, &mut g);
+                net.hess_vec_batch(&x, &v, &mut h);
+                (g, h)
+            })
+            .join()
+            .unwrap()
+        };
+        for (net, x) in [
+            (&a, &x1),
+            (&b, &x1),
+            (&a, &x1),
+            (&a, &x2),
+            (&b, &x2),
+            (&a, &x1),
+        ] {
+            assert_eq!(calls(net, x), fresh(net, x));
         }
     }
 
