@@ -236,6 +236,13 @@ mod curvature {
     fn classifier_gradient_matches_finite_differences() {
         let net = breast_cancer_classifier(30, 0.05).unwrap();
         let x = net.init(1, 1.0);
+        let mut g = vec![0.0; net.dim()];
+        net.grad_into(&x, &mut g);
+        println!(
+            "classifier at the shipped start: ‖x‖ = {:.3}, ‖∇f‖ = {:.3}",
+            x.iter().map(|v| v * v).sum::<f64>().sqrt(),
+            g.iter().map(|v| v * v).sum::<f64>().sqrt()
+        );
         // Same tolerance argument as above; 961 coordinates.
         assert!(fd::grad_error(&net, &x, 1e-5) < 1e-6);
     }

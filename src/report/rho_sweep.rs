@@ -193,8 +193,12 @@ pub fn draw<DB: DrawingBackend>(
     let (w, _) = area.dim_in_pixel();
     let s = w as f64 / 1600.0;
     let title = format!(
-        "{} — {} steps (T = {}), {} paths",
-        c.title, r.sizes.steps, r.horizon, r.sizes.paths
+        "{} — {} steps (T = {}), {} paths; bars: {}% interval (Monte Carlo + resolution)",
+        c.title,
+        r.sizes.steps,
+        r.horizon,
+        r.sizes.paths,
+        100.0 * c.verdict.level
     );
     let body = area
         .titled(&title, ("sans-serif", (26.0 * s).max(10.0)).into_font())
@@ -212,10 +216,7 @@ pub fn draw<DB: DrawingBackend>(
     ];
     for (panel, alg) in panels.iter().zip(["sgd", "usam", "dnsam", "sam"]) {
         let series = panel_series(r, alg);
-        let panel_title = format!(
-            "{} (points: relative error, bars: interval)",
-            alg.to_uppercase()
-        );
+        let panel_title = format!("{} vs each SDE", alg.to_uppercase());
         let fig = LogLogFigure {
             title: &panel_title,
             x_label: "radius ρ",

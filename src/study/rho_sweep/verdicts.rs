@@ -96,7 +96,7 @@ pub fn verdicts(config: &RhoSweepConfig, pairs: &[PairReport]) -> Vec<Verdict> {
                 (
                     Decision::Inconclusive,
                     format!(
-                        "ratio interval [{}, {}] straddles {}; more paths would decide",
+                        "ratio interval [{}, {}] straddles {}; more paths or sub-steps would narrow it",
                         fmt_num(ci[0]),
                         fmt_num(ci[1]),
                         v.equal_factor
