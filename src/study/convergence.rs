@@ -354,6 +354,24 @@ impl ConvergenceStudy {
 
     /// Validates a configuration.
     pub fn new(config: ConvergenceConfig) -> Result<Self> {
+        let landscape = config.landscape.build()?;
+        Self::validate(config, landscape)
+    }
+
+    /// Validates a configuration against a landscape given in code: any [`Landscape`] (with
+    /// [`crate::landscape::FiniteSum`] for the subsampling oracle). The configuration's
+    /// `landscape` is recorded as `{ kind = "custom", name = <f.describe()> }`.
+    pub fn with_landscape(
+        mut config: ConvergenceConfig,
+        landscape: Box<dyn Landscape>,
+    ) -> Result<Self> {
+        config.landscape = LandscapeConfig::Custom {
+            name: landscape.describe(),
+        };
+        Self::validate(config, landscape)
+    }
+
+    fn validate(config: ConvergenceConfig, landscape: Box<dyn Landscape>) -> Result<Self> {
         let c = &config;
         if c.paths == 0 {
             return Err(Error::config("paths", c.paths, "must be > 0"));
@@ -364,7 +382,6 @@ impl ConvergenceStudy {
         if c.block_size == 0 {
             return Err(Error::config("block_size", c.block_size, "must be > 0"));
         }
-        let landscape = c.landscape.build()?;
         let d = landscape.dim();
         let oracle = c.oracle.build(landscape.as_ref())?;
         let start = c.start.build(d)?;
@@ -435,7 +452,7 @@ impl ConvergenceStudy {
             ));
         }
         let int = &c.integration;
-        if int.substeps < 2 || int.substeps % 2 != 0 {
+        if int.substeps < 2 || !int.substeps.is_multiple_of(2) {
             return Err(Error::config(
                 "integration.substeps",
                 int.substeps,
