@@ -292,7 +292,7 @@ impl RhoSweepStudy {
             c.eta,
             rho_max,
             timing_paths,
-            4,
+            10,
             2,
         )? * 1e6;
         let sgd_us = run::time_model(
@@ -303,7 +303,7 @@ impl RhoSweepStudy {
             c.eta,
             0.0,
             timing_paths,
-            4,
+            10,
             2,
         )? * 1e6;
         let path_steps = (p.paths * p.steps) as u64;
