@@ -285,6 +285,7 @@ pub fn studies() -> &'static [StudyEntry] {
         StudyEntry::of::<report::flatness::Def>(),
         StudyEntry::of::<report::trajectories::Def>(),
         StudyEntry::of::<report::implicit_bias::Def>(),
+        StudyEntry::of::<report::rho_sweep::Def>(),
     ];
     ALL
 }

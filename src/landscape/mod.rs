@@ -10,7 +10,9 @@
 
 pub mod dln;
 pub mod hyperbolic_entropy;
+pub mod datasets;
 pub mod least_squares;
+pub mod net;
 pub mod quadratic;
 pub mod two_basin;
 
@@ -18,6 +20,7 @@ use crate::linalg::Matrix;
 
 pub use dln::{DiagonalLinearNetwork, EffectiveInit, SparseRegression};
 pub use least_squares::LeastSquares;
+pub use net::{NetLoss, SigmoidNet};
 pub use quadratic::Quadratic;
 pub use two_basin::{Basin, TwoBasin, TwoBasinLandscape, WarpedDoubleWell};
 

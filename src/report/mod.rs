@@ -4,5 +4,6 @@
 pub mod convergence;
 pub mod flatness;
 pub mod implicit_bias;
+pub mod rho_sweep;
 pub mod saddle;
 pub mod trajectories;

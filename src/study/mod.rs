@@ -6,6 +6,7 @@ pub mod convergence;
 pub mod flatness;
 pub mod header;
 pub mod implicit_bias;
+pub mod rho_sweep;
 pub mod saddle;
 pub mod setup;
 pub mod test_function;
