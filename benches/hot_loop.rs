@@ -5,9 +5,14 @@
 //! A *path-step* is one update of one path: one Euler–Maruyama step (`substeps = 1`), one
 //! discrete step, or one exact OU transition, including its Brownian increments.
 //!
+//! A second group times the bulk normal generator alone (20 normals for each of 256 paths per
+//! iteration, the Brownian increments of one block-step), a third the subsampled-SGD step of
+//! `sde-check bench`'s problem (e).
+//!
 //! Run: `cargo bench --bench hot_loop` (figures recorded in BENCHMARKS.md).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use samsde::ensemble::normals::BlockNormals;
 use samsde::ensemble::{BlockView, Dynamics, Ensemble, Observer, Start, System};
 use samsde::landscape::Quadratic;
 use samsde::linalg::Vector;
@@ -101,6 +106,51 @@ fn bench(c: &mut Criterion) {
             b.iter(|| pool.install(|| ens.run(&Null, None).acc))
         });
     }
+    group.finish();
+
+    let streams: Vec<u64> = (0..256).collect();
+    let mut normals = BlockNormals::new(1, &streams);
+    let mut out = vec![0.0; 20 * 256];
+    let mut group = c.benchmark_group("normals");
+    group.throughput(Throughput::Elements(20 * 256));
+    group.bench_function("block_20x256", |b| {
+        b.iter(|| {
+            normals.fill(&mut out, 20, 0.1);
+            out[7]
+        })
+    });
+    group.finish();
+
+    let ls = samsde::bench::least_squares();
+    let sub = Oracle::Subsampling(samsde::bench::subsampling());
+    let systems = [System {
+        label: "sgd_subsampling".into(),
+        dynamics: Dynamics::Discrete(Discrete {
+            kind: AlgorithmKind::Sgd,
+            eta,
+            rho,
+        }),
+    }];
+    let ens = Ensemble {
+        landscape: &ls,
+        oracle: &sub,
+        eta,
+        steps,
+        save_every: steps,
+        systems: &systems,
+        paths,
+        block_size: 256,
+        seed: 1,
+        level: 0,
+        start: &start,
+        divergence_bound: 1e6,
+    };
+    let mut group = c.benchmark_group("path_steps_least_squares");
+    group.throughput(Throughput::Elements((paths * steps) as u64));
+    group.sample_size(20);
+    group.bench_function("sgd_subsampling", |b| {
+        b.iter(|| pool.install(|| ens.run(&Null, None).acc))
+    });
     group.finish();
 }
 

@@ -284,6 +284,8 @@ pub fn studies() -> &'static [StudyEntry] {
         StudyEntry::of::<report::saddle::Def>(),
         StudyEntry::of::<report::flatness::Def>(),
         StudyEntry::of::<report::trajectories::Def>(),
+        StudyEntry::of::<report::implicit_bias::Def>(),
+        StudyEntry::of::<report::rho_sweep::Def>(),
         StudyEntry::of::<report::msharpness::Def>(),
     ];
     ALL

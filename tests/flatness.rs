@@ -97,6 +97,12 @@ fn report_has_the_common_fields_and_verdict_shape() {
     })
     .unwrap();
     assert!(svg.contains("flat basin") && svg.contains("own SDE"));
+    // Exit-time panels show the censoring-aware estimate, and say so.
+    assert!(
+        svg.contains("censoring-aware MLE"),
+        "exit panels must name their estimate"
+    );
+    assert!(!svg.contains("observed exits"));
     assert!(samsde::report::flatness::table(&r).contains("verdicts:"));
 }
 

@@ -81,9 +81,76 @@ fn cli() -> Command {
     cmd.subcommand(
         Command::new("list").about("List the shipped experiment configurations, one line each"),
     )
+    .subcommand(BenchArgs::augment_args(
+        Command::new("bench")
+            .about("Engine speed on five reference problems, with E‖X_T‖² and its CI beside the exact value")
+            .long_about(
+                "Engine speed on five reference problems: wall and CPU seconds, path-steps per second and per CPU-second, and E‖X_T‖² with its 95% CI (and the exact value where one exists), so speed is never reported without correctness.\n\nProblems: usam_sde, dnsam_sde, sam_sde (Euler–Maruyama, h = η), usam_discrete (d = 20 Wishart quadratic, σ = 0.5, ρ = 0.1, η = 0.01, x₀ ~ N(0, I)) and sgd_subsampling (least squares, N = 32, B = 4). Writes nothing; see BENCHMARKS.md and bench/peers/ for the same problems in NumPy, numba, JAX, diffrax and torchsde.",
+            ),
+    ))
+}
+
+/// Options of `sde-check bench`.
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Problem to run (repeatable) [default: all five].
+    #[arg(long = "problem")]
+    problems: Vec<String>,
+    /// Paths per problem [default: 10000].
+    #[arg(long, allow_negative_numbers = true)]
+    paths: Option<usize>,
+    /// Steps per path [default: 1000].
+    #[arg(long, allow_negative_numbers = true)]
+    steps: Option<usize>,
+    /// Worker threads [default: 1].
+    #[arg(long, allow_negative_numbers = true)]
+    threads: Option<usize>,
+    /// Print the JSON report instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<bool> {
+    use samsde::bench::{self, BenchConfig, BenchProblem};
+    let mut config = BenchConfig::default();
+    if !args.problems.is_empty() {
+        config.problems = args
+            .problems
+            .iter()
+            .map(|p| BenchProblem::parse(p))
+            .collect::<samsde::Result<_>>()?;
+    }
+    config.paths = args.paths.unwrap_or(config.paths);
+    config.steps = args.steps.unwrap_or(config.steps);
+    config.threads = args.threads.unwrap_or(config.threads);
+    if config.threads > max_threads() {
+        anyhow::bail!(
+            "--threads must be ≤ {} (8 × the cores, at least 64), got {}",
+            max_threads(),
+            config.threads
+        );
+    }
+    let report = bench::run(&config)?;
+    if args.json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?));
+    } else {
+        let mut t = bench::table(&report);
+        if !t.ends_with('\n') {
+            t.push('\n');
+        }
+        emit(&t);
+    }
+    Ok(true)
 }
 
 fn main() -> ExitCode {
+    // Ctrl-C / SIGTERM: finish a commit in progress, remove temporaries, exit 130. Previous
+    // results stay intact (see samsde::output).
+    let _ = ctrlc::set_handler(|| {
+        let removed = samsde::output::interrupted();
+        eprintln!("\ninterrupted: {removed} temporary files removed; no partial result set left");
+        std::process::exit(130);
+    });
     let matches = cli().get_matches();
     match run(&matches) {
         Ok(true) => ExitCode::SUCCESS,
@@ -104,6 +171,7 @@ fn run(matches: &ArgMatches) -> anyhow::Result<bool> {
             list();
             Ok(true)
         }
+        Some(("bench", sub)) => bench(BenchArgs::from_arg_matches(sub)?),
         Some((name, sub)) => {
             let entry = registry::find(name).expect("clap only accepts registered studies");
             let args = CommonArgs::from_arg_matches(sub)?;

@@ -26,10 +26,13 @@
 //! Divergence: after every step a path of a system whose state is non-finite or has
 //! `‖x‖ > divergence_bound` is marked dead, counted, and zeroed; observers skip dead paths.
 
+pub mod normals;
 pub mod rng;
 
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+
+use normals::BlockNormals;
 use rayon::prelude::*;
 
 use crate::landscape::Landscape;
@@ -39,6 +42,13 @@ use crate::optim::{Discrete, DiscreteWorkspace, StepNoise};
 use crate::oracle::Oracle;
 use crate::sde::linear::OuTransition;
 use crate::sde::model::{ModelWorkspace, SdeModel};
+
+/// `y += x` entrywise (equal shapes).
+fn add_assign(y: &mut Matrix, x: &Matrix) {
+    for (a, b) in y.as_mut_slice().iter_mut().zip(x.as_slice()) {
+        *a += b;
+    }
+}
 
 /// How a system advances.
 #[derive(Debug, Clone)]
@@ -210,7 +220,11 @@ enum Work {
     Discrete(DiscreteWorkspace),
     MicroBatch(MSamWorkspace, Vec<f64>),
     Euler(Box<ModelWorkspace>),
-    Exact { zeta: Matrix, tmp: Matrix },
+    Exact {
+        zeta: Matrix,
+        tmp: Matrix,
+        normals: Box<BlockNormals>,
+    },
 }
 
 impl Ensemble<'_> {
@@ -256,7 +270,7 @@ impl Ensemble<'_> {
         for s in self.systems {
             if let Dynamics::Euler { substeps, .. } = &s.dynamics {
                 assert!(
-                    *substeps >= 1 && r_max % substeps == 0,
+                    *substeps >= 1 && r_max.is_multiple_of(*substeps),
                     "sub-steps must divide the finest"
                 );
             }
@@ -310,10 +324,7 @@ impl Ensemble<'_> {
         let streams: Vec<u64> = (first..first + p)
             .map(|j| rng::stream_id(self.level, j as u64))
             .collect();
-        let mut main: Vec<ChaCha8Rng> = streams
-            .iter()
-            .map(|&s| rng::path_rng(self.seed, s))
-            .collect();
+        let mut main = BlockNormals::new(self.seed, &streams);
         let mut batch_rng: Vec<ChaCha8Rng> = streams
             .iter()
             .map(|&s| rng::aux_rng(self.seed, "batch", s))
@@ -324,8 +335,7 @@ impl Ensemble<'_> {
             .map(|sys| {
                 let needs = match &sys.dynamics {
                     Dynamics::Euler { model, .. } => model.needs_aux_rng(),
-                    Dynamics::ExactOu(_) => true,
-                    Dynamics::Discrete(_) | Dynamics::MicroBatch(_) => false,
+                    Dynamics::ExactOu(_) | Dynamics::Discrete(_) | Dynamics::MicroBatch(_) => false,
                 };
                 if needs {
                     streams
@@ -395,6 +405,10 @@ impl Ensemble<'_> {
                 Dynamics::ExactOu(_) => Work::Exact {
                     zeta: Matrix::zeros(d, p),
                     tmp: Matrix::zeros(d, p),
+                    normals: Box::new(BlockNormals::new(
+                        rng::aux_seed(self.seed, &s.label),
+                        &streams,
+                    )),
                 },
             })
             .collect();
@@ -410,10 +424,37 @@ impl Ensemble<'_> {
             .collect();
         groups.sort_unstable();
         groups.dedup();
-        let mut acc_dw: Vec<Matrix> = groups.iter().map(|_| Matrix::zeros(m, p)).collect();
+        // Coarser groups sum the fine increments; the finest group uses them directly.
+        let mut acc_dw: Vec<Matrix> = groups
+            .iter()
+            .map(|&r_g| {
+                if r_g == r_max {
+                    Matrix::zeros(0, 0)
+                } else {
+                    Matrix::zeros(m, p)
+                }
+            })
+            .collect();
+        let has_discrete = self
+            .systems
+            .iter()
+            .any(|s| matches!(s.dynamics, Dynamics::Discrete(_) | Dynamics::MicroBatch(_)));
+        let has_exact = self
+            .systems
+            .iter()
+            .any(|s| matches!(s.dynamics, Dynamics::ExactOu(_)));
+        // The whole-step increment W_{(k+1)η} − W_{kη}: needed by discrete systems (additive
+        // coupling) and exact transitions; with one sub-step it is the fine increment itself.
+        let need_total = (has_discrete || has_exact) && m > 0;
+        // S ΔW is formed only for a general S: isotropic noise (S = σI) is a scalar factor that
+        // the models and the coupling apply themselves.
+        let general_s = match self.oracle {
+            Oracle::Additive(a) if a.sigma().is_none() => Some(a.s()),
+            _ => None,
+        };
         let mut s_dw = Matrix::zeros(d, p);
         let mut dw_fine = Matrix::zeros(m, p);
-        let mut dw_total = Matrix::zeros(m, p);
+        let mut dw_total = Matrix::zeros(if r_max > 1 { m } else { 0 }, p);
         let mut z = Matrix::zeros(d, p);
         let batch = self.oracle.batch();
         let mut batches = vec![0u32; batch * p];
@@ -435,38 +476,37 @@ impl Ensemble<'_> {
         );
 
         for k in 0..self.steps {
-            dw_total.fill(0.0);
-            for a in acc_dw.iter_mut() {
-                a.fill(0.0);
-            }
             for j in 0..r_max {
                 if m > 0 {
-                    for (col, r) in dw_fine
-                        .as_mut_slice()
-                        .chunks_exact_mut(m)
-                        .zip(main.iter_mut())
-                    {
-                        for v in col.iter_mut() {
-                            let n: f64 = StandardNormal.sample(r);
-                            *v = sd_fine * n;
+                    main.fill(dw_fine.as_mut_slice(), m, sd_fine);
+                    if need_total && r_max > 1 {
+                        if j == 0 {
+                            dw_total.copy_from(&dw_fine);
+                        } else {
+                            add_assign(&mut dw_total, &dw_fine);
                         }
                     }
-                    dw_total += &dw_fine;
                 }
                 for (gi, &r_g) in groups.iter().enumerate() {
-                    if m > 0 {
-                        acc_dw[gi] += &dw_fine;
+                    let window = r_max / r_g;
+                    if r_g != r_max && m > 0 {
+                        if j % window == 0 {
+                            acc_dw[gi].copy_from(&dw_fine);
+                        } else {
+                            add_assign(&mut acc_dw[gi], &dw_fine);
+                        }
                     }
-                    if (j + 1) % (r_max / r_g) != 0 {
+                    if (j + 1) % window != 0 {
                         continue;
                     }
+                    let dw = if r_g == r_max { &dw_fine } else { &acc_dw[gi] };
                     let h = eta / r_g as f64;
-                    let sdw = match self.oracle {
-                        Oracle::Additive(a) => {
-                            s_dw.gemm(1.0, a.s(), &acc_dw[gi].rows(0, a.s().ncols()), 0.0);
+                    let sdw = match general_s {
+                        Some(s) => {
+                            s_dw.gemm(1.0, s, &dw.rows(0, s.ncols()), 0.0);
                             Some(&s_dw)
                         }
-                        _ => None,
+                        None => None,
                     };
                     for (si, sys) in self.systems.iter().enumerate() {
                         if let Dynamics::Euler { model, substeps } = &sys.dynamics {
@@ -480,7 +520,7 @@ impl Ensemble<'_> {
                                 f,
                                 self.oracle,
                                 &mut states[si],
-                                &acc_dw[gi],
+                                dw,
                                 sdw,
                                 h,
                                 ws,
@@ -488,25 +528,29 @@ impl Ensemble<'_> {
                             );
                         }
                     }
-                    acc_dw[gi].fill(0.0);
                 }
             }
+            let dw_total: &Matrix = if r_max > 1 { &dw_total } else { &dw_fine };
             // Discrete noise for this step.
             let noise = match self.oracle {
-                Oracle::Additive(a) => {
+                Oracle::Additive(a) if has_discrete => {
                     // ξ = −ΔW/√η, Z = S ξ.
-                    z.gemm(
-                        -1.0 / eta.sqrt(),
-                        a.s(),
-                        &dw_total.rows(0, a.s().ncols()),
-                        0.0,
-                    );
+                    let c = -1.0 / eta.sqrt();
+                    match a.sigma() {
+                        Some(sigma) => {
+                            let c = c * sigma;
+                            for (zi, wi) in z.as_mut_slice().iter_mut().zip(dw_total.as_slice()) {
+                                *zi = c * wi;
+                            }
+                        }
+                        None => z.gemm(c, a.s(), &dw_total.rows(0, a.s().ncols()), 0.0),
+                    }
                     StepNoise {
                         z: Some(&z),
                         batches: None,
                     }
                 }
-                Oracle::Subsampling(sub) => {
+                Oracle::Subsampling(sub) if has_discrete => {
                     for (chunk, r) in batches.chunks_exact_mut(batch).zip(batch_rng.iter_mut()) {
                         sub.draw(r, chunk);
                     }
@@ -515,7 +559,7 @@ impl Ensemble<'_> {
                         batches: Some(&batches),
                     }
                 }
-                Oracle::FullBatch => StepNoise::default(),
+                _ => StepNoise::default(),
             };
             for (si, sys) in self.systems.iter().enumerate() {
                 match (&sys.dynamics, &mut work[si]) {
@@ -530,16 +574,8 @@ impl Ensemble<'_> {
                             alg.step(fs, b, x, dir, ws);
                         }
                     }
-                    (Dynamics::ExactOu(tr), Work::Exact { zeta, tmp }) => {
-                        for (col, r) in zeta
-                            .as_mut_slice()
-                            .chunks_exact_mut(d)
-                            .zip(aux[si].iter_mut())
-                        {
-                            for v in col.iter_mut() {
-                                *v = StandardNormal.sample(r);
-                            }
-                        }
+                    (Dynamics::ExactOu(tr), Work::Exact { zeta, tmp, normals }) => {
+                        normals.fill(zeta.as_mut_slice(), d, 1.0);
                         // x ← E x + √η (G ΔW + L ζ)
                         tmp.gemm(1.0, &tr.e, &states[si], 0.0);
                         if tr.g.ncols() > 0 && m > 0 {
@@ -553,14 +589,16 @@ impl Ensemble<'_> {
             }
             // Divergence.
             for si in 0..ns {
-                for (j, mut c) in states[si].column_iter_mut().enumerate() {
-                    if !alive[si][j] {
+                let bound2 = self.divergence_bound * self.divergence_bound;
+                let cols = states[si].as_mut_slice().chunks_exact_mut(d.max(1));
+                for (c, live) in cols.zip(alive[si].iter_mut()) {
+                    if !*live {
                         c.fill(0.0);
                         continue;
                     }
-                    let n2 = c.norm_squared();
-                    if !n2.is_finite() || n2.sqrt() > self.divergence_bound {
-                        alive[si][j] = false;
+                    let n2: f64 = c.iter().map(|v| v * v).sum();
+                    if !n2.is_finite() || n2 > bound2 {
+                        *live = false;
                         diverged[si] += 1;
                         first_div[si] = Some(first_div[si].map_or(k + 1, |v: usize| v.min(k + 1)));
                         c.fill(0.0);

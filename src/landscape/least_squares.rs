@@ -13,7 +13,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::{FiniteSum, Landscape};
 use crate::error::{Error, Result};
-use crate::linalg::{quad_form, Matrix, Vector};
+use crate::linalg::{quad_form, square_times, Matrix, Vector};
 
 /// Least-squares regression with `N` samples in dimension `d`.
 #[derive(Debug, Clone)]
@@ -103,6 +103,16 @@ impl LeastSquares {
             - self.b[i]
     }
 
+    /// The design transposed, `Aᵀ` (`d × N`, sample `i` is column `i`).
+    pub fn design_t(&self) -> &Matrix {
+        &self.at
+    }
+
+    /// The targets `b` (length `N`).
+    pub fn targets(&self) -> &Vector {
+        &self.b
+    }
+
     /// The constant Hessian `H = AᵀA/N`.
     pub fn h(&self) -> &Matrix {
         &self.h
@@ -146,13 +156,13 @@ impl Landscape for LeastSquares {
         }
     }
     fn grad_batch(&self, xs: &Matrix, out: &mut Matrix) {
-        out.gemm(1.0, &self.h, xs, 0.0);
+        square_times(&self.h, xs, out);
         for mut col in out.column_iter_mut() {
             col -= &self.q;
         }
     }
     fn hess_vec_batch(&self, _xs: &Matrix, vs: &Matrix, out: &mut Matrix) {
-        out.gemm(1.0, &self.h, vs, 0.0);
+        square_times(&self.h, vs, out);
     }
     fn affine_gradient(&self) -> bool {
         true

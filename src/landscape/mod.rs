@@ -8,13 +8,19 @@
 //! Finite sums `f = (1/N) Σ_i f_i` additionally expose per-sample gradients and Hessian–vector
 //! products through [`FiniteSum`], so the subsampling oracle draws real mini-batches.
 
+pub mod datasets;
+pub mod dln;
+pub mod hyperbolic_entropy;
 pub mod least_squares;
+pub mod net;
 pub mod quadratic;
 pub mod two_basin;
 
 use crate::linalg::Matrix;
 
+pub use dln::{DiagonalLinearNetwork, EffectiveInit, SparseRegression};
 pub use least_squares::LeastSquares;
+pub use net::{NetLoss, SigmoidNet};
 pub use quadratic::Quadratic;
 pub use two_basin::{Basin, TwoBasin, TwoBasinLandscape, WarpedDoubleWell};
 

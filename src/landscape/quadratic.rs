@@ -8,7 +8,7 @@
 //! * [`Quadratic::from_spectrum`] — `H = Q diag(λ) Qᵀ` with `Q = I` or a Haar-random rotation from
 //!   `seed`; negative `λ` give saddles.
 //!
-//! Batched queries are one matrix–matrix product `H X` per call.
+//! Batched queries are one matrix–matrix product `H X` per call ([`square_times`]).
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -16,7 +16,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::Landscape;
 use crate::error::{Error, Result};
-use crate::linalg::{quad_form, Matrix};
+use crate::linalg::{quad_form, square_times, Matrix};
 
 /// `f(x) = ½ xᵀ H x`.
 #[derive(Debug, Clone)]
@@ -176,10 +176,10 @@ impl Landscape for Quadratic {
         }
     }
     fn grad_batch(&self, xs: &Matrix, out: &mut Matrix) {
-        out.gemm(1.0, &self.h, xs, 0.0);
+        square_times(&self.h, xs, out);
     }
     fn hess_vec_batch(&self, _xs: &Matrix, vs: &Matrix, out: &mut Matrix) {
-        out.gemm(1.0, &self.h, vs, 0.0);
+        square_times(&self.h, vs, out);
     }
     fn centred_quadratic(&self) -> Option<&Matrix> {
         Some(&self.h)

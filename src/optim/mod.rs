@@ -12,14 +12,19 @@
 //!
 //! Norm guard: `ε = 1e-12` ([`NORM_EPS`]) so a zero gradient gives a zero perturbation instead
 //! of NaN. Full-batch SAM and DNSAM coincide.
+//!
+//! [`msam`] is m-SAM on finite sums (one ascent per micro-batch; 1-SAM and n-SAM as the two
+//! ends), and [`schedule`] runs phases of it one after the other (ERM → SAM, SAM → ERM).
 
 pub mod batch_law;
 pub mod batch_moments;
 pub mod kind;
 pub mod moments;
 pub mod msam;
+pub mod schedule;
 
 pub use kind::AlgorithmKind;
+pub use schedule::{Phase, Schedule};
 
 use crate::landscape::Landscape;
 use crate::linalg::{axpy, Matrix};

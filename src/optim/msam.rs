@@ -78,7 +78,7 @@ pub fn shuffle<R: Rng + ?Sized>(batch: &mut [u32], rng: &mut R) {
 impl MSam {
     /// Checks `m ≥ 1` and `m | batch`; `field` names the micro-batch field in errors.
     pub fn check(&self, field: &str, batch: usize) -> Result<()> {
-        if self.m == 0 || batch % self.m != 0 {
+        if self.m == 0 || !batch.is_multiple_of(self.m) {
             return Err(Error::config(
                 field,
                 self.m,
@@ -98,7 +98,7 @@ impl MSam {
         out: &mut [f64],
         ws: &mut MSamWorkspace,
     ) {
-        debug_assert!(self.m >= 1 && batch.len() % self.m == 0);
+        debug_assert!(self.m >= 1 && batch.len().is_multiple_of(self.m));
         out.fill(0.0);
         let groups = batch.len() / self.m;
         for group in batch.chunks_exact(self.m) {

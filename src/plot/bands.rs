@@ -1,11 +1,12 @@
 //! Curves with bands (like DifferentialEquations.jl's `EnsembleSummary`): one line per series
 //! (solid or dashed) with any number of translucent bands between a lower and an upper curve
-//! (e.g. a light 5–95 % quantile band under a darker CI band of the mean), on a linear `x` axis
-//! and a linear or log `y` axis. Used by the saddle curves and the trajectories figures.
+//! (e.g. a light 5–95 % quantile band under a darker CI band of the mean), on linear or log `x`
+//! and `y` axes. Used by the saddle curves, the trajectories figures and the implicit-bias
+//! figures (loss against `ρ` and against the step, log–log).
 //!
 //! Values outside the panel's `y` range (including `±∞`, and `≤ 0` on a log axis) are clipped to
 //! the range's edge, so a band whose upper quantile is "escaped" (`+∞`) runs along the top edge;
-//! `NaN` breaks a line. Colours come from [`PALETTE`] by `color` index; the legend lists the
+//! `NaN` breaks a line. On a log `x` axis, points with `x ≤ 0` are skipped. Colours come from [`PALETTE`] by `color` index; the legend lists the
 //! entries of [`BandPanel::legend`] (so one colour can stand for a solid/dashed pair).
 
 use plotters::coord::Shift;
@@ -71,8 +72,10 @@ pub struct BandPanel {
     pub x_label: String,
     /// `y` axis text.
     pub y_label: String,
-    /// `x` range.
+    /// `x` range (positive if `log_x`).
     pub x_range: (f64, f64),
+    /// Log `x` axis.
+    pub log_x: bool,
     /// `y` range (positive if `log_y`).
     pub y_range: (f64, f64),
     /// Log `y` axis.
@@ -151,21 +154,41 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
     let font = |v: f64| ("sans-serif", sz(v)).into_font();
     let yr = p.y_range;
     let y_ok = yr.1 > yr.0 && (!p.log_y || yr.0 > 0.0);
-    let x_ok = p.x_range.1 > p.x_range.0;
+    let x_ok = p.x_range.1 > p.x_range.0 && (!p.log_x || p.x_range.0 > 0.0);
+    let x_ok = x_ok && p.x_range.0.is_finite() && p.x_range.1.is_finite();
     if !y_ok || !x_ok {
         return Err(crate::Error::Plot(format!(
             "band panel {:?}: bad ranges x {:?}, y {:?}",
             p.title, p.x_range, yr
         )));
     }
-    let fmt = |v: &f64| fmt_tick(*v);
+    // On a linear axis a tick at "zero" can come out as ±1e-17 (the tick positions are sums of
+    // steps): snap values far below the axis span to 0.
+    let snap = |v: f64, (a, b): (f64, f64), log: bool| {
+        if !log && v.abs() < 1e-9 * a.abs().max(b.abs()) {
+            0.0
+        } else {
+            v
+        }
+    };
+    let fmt_x = |v: &f64| fmt_tick(snap(*v, p.x_range, p.log_x));
+    let fmt_y = |v: &f64| fmt_tick(snap(*v, yr, p.log_y));
     let mut builder = ChartBuilder::on(area);
     builder
         .margin(sz(10.0) as i32)
         .caption(&p.title, font(20.0))
         .x_label_area_size(sz(50.0) as u32)
         .y_label_area_size(sz(72.0) as u32);
-    let x_spec = p.x_range.0..p.x_range.1;
+    // A point at fraction `u` of the x axis (geometric on a log axis): where texts go.
+    let x_at = |u: f64| {
+        let (a, b) = p.x_range;
+        if p.log_x {
+            a * (b / a).powf(u)
+        } else {
+            a + u * (b - a)
+        }
+    };
+    let x_in = |x: f64| !p.log_x || x > 0.0;
     // Both axis kinds share the drawing code through a closure over the chart.
     macro_rules! body {
         ($chart:ident, $to_y:expr) => {{
@@ -175,8 +198,8 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
                 .y_desc(p.y_label.as_str())
                 .axis_desc_style(font(17.0))
                 .label_style(font(15.0))
-                .x_label_formatter(&fmt)
-                .y_label_formatter(&fmt)
+                .x_label_formatter(&fmt_x)
+                .y_label_formatter(&fmt_y)
                 .bold_line_style(RGBColor(215, 215, 215).stroke_width(1))
                 .light_line_style(TRANSPARENT)
                 .draw()
@@ -186,7 +209,7 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
                     let style = RGBColor(90, 90, 90).stroke_width(sz(1.5) as u32);
                     $chart
                         .draw_series(DashedLineSeries::new(
-                            vec![(p.x_range.0, $to_y(*y)), (p.x_range.1, $to_y(*y))],
+                            vec![(x_at(0.0), $to_y(*y)), (x_at(1.0), $to_y(*y))],
                             sz(3.0),
                             sz(4.0),
                             style,
@@ -195,14 +218,12 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
                     // Text just above the line, so the line does not strike it through.
                     $chart
                         .draw_series(std::iter::once(
-                            EmptyElement::at((
-                                p.x_range.0 + 0.01 * (p.x_range.1 - p.x_range.0),
-                                $to_y(*y),
-                            )) + Text::new(
-                                text.clone(),
-                                (0, -(sz(17.0) as i32)),
-                                font(14.0).color(&RGBColor(60, 60, 60)),
-                            ),
+                            EmptyElement::at((x_at(0.01), $to_y(*y)))
+                                + Text::new(
+                                    text.clone(),
+                                    (0, -(sz(17.0) as i32)),
+                                    font(14.0).color(&RGBColor(60, 60, 60)),
+                                ),
                         ))
                         .map_err(draw_err)?;
                 }
@@ -212,7 +233,7 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
                 for band in &ser.bands {
                     let mut poly: Vec<(f64, f64)> = Vec::new();
                     let mut back: Vec<(f64, f64)> = Vec::new();
-                    for i in 0..ser.x.len() {
+                    for i in (0..ser.x.len()).filter(|&i| x_in(ser.x[i])) {
                         if let (Some(a), Some(b)) = (clip(band.lo[i], yr), clip(band.hi[i], yr)) {
                             poly.push((ser.x[i], $to_y(b)));
                             back.push((ser.x[i], $to_y(a)));
@@ -237,7 +258,13 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
                     .x
                     .iter()
                     .zip(&ser.y)
-                    .map(|(&x, &y)| clip(y, yr).map(|y| (x, $to_y(y))))
+                    .map(|(&x, &y)| {
+                        if x_in(x) {
+                            clip(y, yr).map(|y| (x, $to_y(y)))
+                        } else {
+                            None
+                        }
+                    })
                     .collect();
                 for run in pts.split(|q| q.is_none()) {
                     let run: Vec<(f64, f64)> = run.iter().flatten().copied().collect();
@@ -291,21 +318,42 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
             }
         }};
     }
-    if p.log_y {
-        let mut chart = builder
-            .build_cartesian_2d(
-                x_spec,
-                (yr.0..yr.1)
-                    .log_scale()
-                    .with_key_points(log_ticks(yr.0, yr.1)),
-            )
-            .map_err(draw_err)?;
-        body!(chart, |y: f64| y);
-    } else {
-        let mut chart = builder
-            .build_cartesian_2d(x_spec, yr.0..yr.1)
-            .map_err(draw_err)?;
-        body!(chart, |y: f64| y);
+    let (x0, x1) = p.x_range;
+    let (y0, y1) = yr;
+    match (p.log_x, p.log_y) {
+        (false, false) => {
+            let mut chart = builder
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(draw_err)?;
+            body!(chart, |y: f64| y);
+        }
+        (false, true) => {
+            let mut chart = builder
+                .build_cartesian_2d(
+                    x0..x1,
+                    (y0..y1).log_scale().with_key_points(log_ticks(y0, y1)),
+                )
+                .map_err(draw_err)?;
+            body!(chart, |y: f64| y);
+        }
+        (true, false) => {
+            let mut chart = builder
+                .build_cartesian_2d(
+                    (x0..x1).log_scale().with_key_points(log_ticks(x0, x1)),
+                    y0..y1,
+                )
+                .map_err(draw_err)?;
+            body!(chart, |y: f64| y);
+        }
+        (true, true) => {
+            let mut chart = builder
+                .build_cartesian_2d(
+                    (x0..x1).log_scale().with_key_points(log_ticks(x0, x1)),
+                    (y0..y1).log_scale().with_key_points(log_ticks(y0, y1)),
+                )
+                .map_err(draw_err)?;
+            body!(chart, |y: f64| y);
+        }
     }
     Ok(())
 }
@@ -326,6 +374,7 @@ mod tests {
             x_label: "t".into(),
             y_label: "‖x‖".into(),
             x_range: (0.0, 19.0),
+            log_x: false,
             y_range: (1e-3, 10.0),
             log_y,
             series: vec![
@@ -383,6 +432,19 @@ mod tests {
         for log in [true, false] {
             let svg = render_svg_string((700, 480), |a| draw_bands(a, &panel(log))).unwrap();
             assert!(svg.contains("case A") && svg.contains("distance"));
+        }
+    }
+
+    #[test]
+    fn svg_smoke_log_x_skips_non_positive_x() {
+        for log_y in [true, false] {
+            let mut p = panel(log_y);
+            p.log_x = true;
+            p.x_range = (0.5, 19.0);
+            let svg = render_svg_string((700, 480), |a| draw_bands(a, &p)).unwrap();
+            assert!(svg.contains("case A"));
+            p.x_range = (0.0, 19.0);
+            assert!(render_svg_string((700, 480), |a| draw_bands(a, &p)).is_err());
         }
     }
 

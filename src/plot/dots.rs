@@ -3,8 +3,8 @@
 //! horizontal reference mark per category (e.g. a formula). Used by the flatness figure.
 //!
 //! Series are offset horizontally within a category so their whiskers never overlap; a value
-//! or interval end that is not finite is skipped (an infinite upper end is drawn to the top of
-//! the axis with an arrowhead-free open whisker). Optional log scale for positive data.
+//! or interval end that is not finite is skipped, except an infinite upper end, which is drawn to
+//! the top of the axis with no end tick. Optional log scale for positive data.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -39,6 +39,27 @@ pub struct DotPanel<'a> {
     /// Values are probabilities: the linear axis never extends beyond `[0, 1]`
     /// (the legend then sits over the data area; it has a translucent background).
     pub unit_interval: bool,
+}
+
+/// Ticks of a log axis on `[a, b]`: 1, 2, 5 × 10ᵏ when the axis spans at most three decades,
+/// decades otherwise.
+fn log_ticks(a: f64, b: f64) -> Vec<f64> {
+    let (ka, kb) = (a.log10().floor() as i32, b.log10().ceil() as i32);
+    let mults: &[f64] = if kb - ka <= 3 {
+        &[1.0, 2.0, 5.0]
+    } else {
+        &[1.0]
+    };
+    let mut out = Vec::new();
+    for k in ka..=kb {
+        for m in mults {
+            let v = m * 10f64.powi(k);
+            if v >= a && v <= b {
+                out.push(v);
+            }
+        }
+    }
+    out
 }
 
 /// Draws one panel on `area`.
@@ -87,7 +108,7 @@ pub fn draw_dot_panel<DB: DrawingBackend>(
     let offset = |k: usize| (k as f64 - (ns as f64 - 1.0) / 2.0) * (0.6 / ns as f64);
     let colour = |k: usize| PALETTE[k % PALETTE.len()];
     macro_rules! body {
-        ($chart:expr, $map:expr) => {{
+        ($chart:expr, $map:expr, $top:expr) => {{
             let mut chart = $chart;
             chart
                 .configure_mesh()
@@ -100,19 +121,29 @@ pub fn draw_dot_panel<DB: DrawingBackend>(
                 .draw()
                 .map_err(draw_err)?;
             let map = $map;
+            // An unbounded upper end (e.g. too few events for a finite interval) is drawn to
+            // the top of the axis, without the end tick.
+            let map_hi = |v: f64| {
+                if v == f64::INFINITY {
+                    Some($top)
+                } else {
+                    map(v)
+                }
+            };
             for (k, ser) in panel.series.iter().enumerate() {
                 let c = colour(k);
                 let mut first = true;
                 for (i, &(v, l, h)) in ser.values.iter().enumerate() {
                     let x = i as f64 + offset(k);
-                    if let (Some(l), Some(h)) = (map(l), map(h)) {
+                    if let (Some(l), Some(hh)) = (map(l), map_hi(h)) {
                         chart
                             .draw_series(std::iter::once(PathElement::new(
-                                vec![(x, l), (x, h)],
+                                vec![(x, l), (x, hh)],
                                 c.stroke_width((2.0 * s) as u32),
                             )))
                             .map_err(draw_err)?;
-                        for e in [l, h] {
+                        let ends = if h.is_finite() { vec![l, hh] } else { vec![l] };
+                        for e in ends {
                             chart
                                 .draw_series(std::iter::once(PathElement::new(
                                     vec![(x - 0.04, e), (x + 0.04, e)],
@@ -169,15 +200,16 @@ pub fn draw_dot_panel<DB: DrawingBackend>(
     }
     let top = (10.0 * s) as u32;
     if panel.log_y {
-        let (l, h) = (lo / 1.6, hi * 1.6);
+        // Head room above the data for the legend (upper right), as on the linear axis.
+        let (l, h) = (lo / 1.6, hi * 1.6 * (hi / lo).powf(0.3).max(1.5));
         let chart = ChartBuilder::on(area)
             .caption(panel.title, font(18.0))
             .margin(top)
             .x_label_area_size((40.0 * s) as u32)
             .y_label_area_size((75.0 * s) as u32)
-            .build_cartesian_2d(x_range, (l..h).log_scale())
+            .build_cartesian_2d(x_range, (l..h).log_scale().with_key_points(log_ticks(l, h)))
             .map_err(draw_err)?;
-        body!(chart, |v: f64| (v.is_finite() && v > 0.0).then_some(v))
+        body!(chart, |v: f64| (v.is_finite() && v > 0.0).then_some(v), h)
     } else {
         let pad = 0.08 * (hi - lo).max(1e-12);
         // Leave room at the top for the legend.
@@ -193,7 +225,7 @@ pub fn draw_dot_panel<DB: DrawingBackend>(
             .y_label_area_size((75.0 * s) as u32)
             .build_cartesian_2d(x_range, l..h)
             .map_err(draw_err)?;
-        body!(chart, |v: f64| v.is_finite().then_some(v))
+        body!(chart, |v: f64| v.is_finite().then_some(v), h)
     }
     Ok(())
 }
@@ -228,5 +260,37 @@ mod tests {
         q.log_y = true;
         q.series[0].values[0].2 = f64::INFINITY;
         crate::plot::render_svg_string((700, 450), |a| draw_dot_panel(a, &q)).unwrap();
+    }
+
+    /// An unbounded upper end (too few events for a finite interval) still gets its whisker, up
+    /// to the top of the axis, with a tick at the lower end only: 2 more line elements than the
+    /// same point with no interval at all, 1 fewer than a finite interval.
+    #[test]
+    fn unbounded_upper_end_is_drawn_to_the_top() {
+        let panel = |v: (f64, f64, f64)| DotPanel {
+            title: "exit time",
+            y_label: "time",
+            categories: vec!["sgd".into(), "usam".into(), "sam".into()],
+            series: vec![DotSeries {
+                label: "discrete".into(),
+                // The third point fixes the axis range (and so the grid lines) in every case.
+                values: vec![(10.0, 8.0, 12.0), v, (30.0, 0.0, 50.0)],
+            }],
+            reference: None,
+            log_y: false,
+            unit_interval: false,
+        };
+        let lines = |v| {
+            let p = panel(v);
+            crate::plot::render_svg_string((700, 450), |a| draw_dot_panel(a, &p))
+                .unwrap()
+                .matches("<polyline")
+                .count()
+        };
+        let none = lines((20.0, f64::NAN, f64::NAN));
+        let unbounded = lines((20.0, 15.0, f64::INFINITY));
+        let finite = lines((20.0, 15.0, 25.0));
+        assert_eq!(unbounded, none + 2);
+        assert_eq!(finite, none + 3);
     }
 }

@@ -93,6 +93,15 @@ const REF_STYLES: [(u8, f64, f64); 4] = [
     (160, 10.0, 10.0),
 ];
 
+/// A labelled vertical guide line at `x` (e.g. `ρ = η`), drawn dashed in grey behind the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guide {
+    /// Abscissa (must be positive; the `x` range is widened to include it).
+    pub x: f64,
+    /// Text written beside the line near the top of the plot.
+    pub label: String,
+}
+
 /// Draw the convergence figure on `area`.
 ///
 /// # Errors
@@ -100,6 +109,18 @@ const REF_STYLES: [(u8, f64, f64); 4] = [
 pub fn draw_loglog<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     fig: &LogLogFigure,
+) -> Result<()> {
+    draw_loglog_guided(area, fig, &[])
+}
+
+/// [`draw_loglog`] with vertical guide lines (e.g. `ρ = η` and `ρ = √η` in a ρ sweep).
+///
+/// # Errors
+/// [`crate::Error::Plot`] if the backend fails or the font is unavailable.
+pub fn draw_loglog_guided<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    fig: &LogLogFigure,
+    guides: &[Guide],
 ) -> Result<()> {
     try_ensure_fonts()?;
     let (w, h) = area.dim_in_pixel();
@@ -174,7 +195,11 @@ pub fn draw_loglog<DB: DrawingBackend>(
         )
     };
 
-    let (xr, mut yr) = (data.x_range, data.y_range);
+    let (mut xr, mut yr) = (data.x_range, data.y_range);
+    for g in guides.iter().filter(|g| g.x > 0.0 && g.x.is_finite()) {
+        let lx = g.x.log10();
+        xr = (xr.0.min(lx - 0.25), xr.1.max(lx + 0.25));
+    }
     let legend_pos = loop {
         let view = View {
             xr,
@@ -231,7 +256,29 @@ pub fn draw_loglog<DB: DrawingBackend>(
     let arrow = sz(12.0) as i32;
     let r = sz(6.0) as i32;
 
-    // Reference lines first, so that data are drawn over them.
+    // Guides, then reference lines, so that data are drawn over them.
+    for g in guides.iter().filter(|g| g.x > 0.0 && g.x.is_finite()) {
+        let style = RGBColor(110, 110, 110).stroke_width(sz(1.5) as u32);
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(g.x, y_lo), (g.x, y_hi)],
+                sz(8.0),
+                sz(6.0),
+                style,
+            ))
+            .map_err(draw_err)?;
+        let text = TextStyle::from(font(18.0))
+            .color(&RGBColor(80, 80, 80))
+            .pos(Pos::new(HPos::Left, VPos::Top));
+        let y_text = 10f64.powf(yr.1 - 0.04 * (yr.1 - yr.0));
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at((g.x, y_text))
+                    + Text::new(g.label.clone(), (sz(4.0) as i32, 0), text),
+            ))
+            .map_err(draw_err)?;
+    }
+    // Reference lines, so that data are drawn over them.
     let mut ref_annos = Vec::new();
     if let Some((lxg, lyg)) = data.anchor {
         for (i, (slope, text)) in refs.iter().enumerate() {

@@ -7,8 +7,37 @@ use crate::error::Result;
 use crate::output::{to_json, Staging};
 use crate::plot::loglog::{draw_loglog, LogLogFigure, LogLogPoint, LogLogSeries};
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
-use crate::study::convergence::{ConvergenceConfig, ConvergenceReport, ConvergenceStudy};
-use crate::study::verdict::{Observation, Verdict};
+use crate::study::convergence::claims::SlopeCiKind;
+use crate::study::convergence::{
+    ConvergenceConfig, ConvergenceReport, ConvergenceStudy, PairReport,
+};
+use crate::study::verdict::{ClaimKind, Observation, Verdict};
+
+/// The claim of a row in a few characters: `≥ 1 (CI > 0.7)`, `below usam_sde`, `= 0.5 ± 0.3`.
+fn claim_text(p: &PairReport, tol: f64) -> String {
+    match p.claim_kind {
+        ClaimKind::OrderAtLeast => format!(
+            "≥ {} (lo > {})",
+            p.expected_order,
+            fmt_short(p.expected_order - tol)
+        ),
+        ClaimKind::OrderBelowOwnModel => format!("< own SDE's ({})", p.expected_order),
+        _ => format!("= {} ± {tol}", p.expected_order),
+    }
+}
+
+fn fmt_short(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// What the slope interval is, in words (table header and figure legend).
+fn interval_words(kind: SlopeCiKind, level: f64) -> String {
+    match kind {
+        SlopeCiKind::MonteCarlo => format!("{}% CI", fmt_short(100.0 * level)),
+        SlopeCiKind::LackOfFit => "lack-of-fit interval".into(),
+    }
+}
 
 /// The printed summary: one line per (pair, test function), then the warnings.
 pub fn table(r: &ConvergenceReport) -> String {
@@ -24,25 +53,43 @@ pub fn table(r: &ConvergenceReport) -> String {
         r.header.elapsed_s,
         r.reference
     );
-    let _ = writeln!(s);
+    let kind = r
+        .pairs
+        .first()
+        .map_or(SlopeCiKind::MonteCarlo, |p| p.slope_ci_kind);
+    if kind == SlopeCiKind::LackOfFit {
+        let _ = writeln!(
+            s,
+            "slope intervals: exact weak errors, no Monte Carlo — the interval is the regression's lack of fit to a power law on this η grid, not a confidence interval"
+        );
+    }
     let _ = writeln!(
         s,
-        "{:<7} {:<18} {:<20} {:>7} {:>17} {:>9}  {:<12}",
-        "alg", "model", "g", "slope", "95% CI", "expected", "verdict"
+        "claims: ≥ α (lo > α − tol) = order_at_least (own SDE, drift-only ablation; fails only when the interval lies below α − tol); < own SDE's = order_below_own_model (a wrong model's slope interval lies below the own SDE's; α = min(1, p) in brackets); = α ± tol = order_equals"
+    );
+    let _ = writeln!(s);
+    let tol = r.header.config.verdict.tolerance;
+    let _ = writeln!(
+        s,
+        "{:<7} {:<18} {:<20} {:>7} {:>20} {:<22} {:<12}",
+        "alg",
+        "model",
+        "g",
+        "slope",
+        interval_words(kind, r.header.config.verdict.level),
+        "claim",
+        "verdict"
     );
     for p in &r.pairs {
         let _ = writeln!(
             s,
-            "{:<7} {:<18} {:<20} {:>7.3} {:>17} {:>9}  {:<12}",
+            "{:<7} {:<18} {:<20} {:>7.3} {:>20} {:<22} {:<12}",
             p.algorithm,
             p.model,
             p.test_function,
             p.slope,
             format!("[{:.3}, {:.3}]", p.slope_ci[0], p.slope_ci[1]),
-            format!(
-                "{} ± {}",
-                p.expected_order, r.header.config.verdict.tolerance
-            ),
+            claim_text(p, tol),
             p.verdict
         );
     }
@@ -95,20 +142,22 @@ pub fn table(r: &ConvergenceReport) -> String {
 /// One CSV row per point.
 pub fn csv(r: &ConvergenceReport) -> String {
     let mut s = String::from(
-        "algorithm,model,test_function,expected_order,slope,slope_lo,slope_hi,verdict,eta,rho,weak_error,ci_lo,ci_hi,mc_floor,resolution_error,diverged_paths,exact_weak_error,argmax_time\n",
+        "algorithm,model,test_function,expected_order,claim_kind,slope,slope_lo,slope_hi,slope_ci_kind,verdict,eta,rho,weak_error,ci_lo,ci_hi,mc_floor,resolution_error,diverged_paths,exact_weak_error,argmax_time\n",
     );
     for p in &r.pairs {
         for q in &p.points {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 p.algorithm,
                 p.model,
                 p.test_function,
                 p.expected_order,
+                p.claim_kind,
                 p.slope,
                 p.slope_ci[0],
                 p.slope_ci[1],
+                p.slope_ci_kind.as_str(),
                 p.verdict,
                 q.eta,
                 q.rho,
@@ -135,7 +184,7 @@ pub fn series(r: &ConvergenceReport) -> Vec<LogLogSeries> {
         .iter()
         .map(|p| LogLogSeries {
             label: format!(
-                "{} vs {}{}: slope {:.2} [{:.2}, {:.2}] {}",
+                "{} vs {}{}: slope {:.2}, {} [{:.2}, {:.2}]; {}: {}",
                 p.algorithm,
                 p.model,
                 if multi_g {
@@ -144,8 +193,19 @@ pub fn series(r: &ConvergenceReport) -> Vec<LogLogSeries> {
                     String::new()
                 },
                 p.slope,
+                match p.slope_ci_kind {
+                    SlopeCiKind::LackOfFit => "lack-of-fit".to_string(),
+                    SlopeCiKind::MonteCarlo => {
+                        interval_words(p.slope_ci_kind, r.header.config.verdict.level)
+                    }
+                },
                 p.slope_ci[0],
                 p.slope_ci[1],
+                match p.claim_kind {
+                    ClaimKind::OrderAtLeast => format!("order ≥ {}", p.expected_order),
+                    ClaimKind::OrderBelowOwnModel => "below own SDE".to_string(),
+                    _ => format!("order = {}", p.expected_order),
+                },
                 p.verdict
             ),
             points: p
@@ -171,7 +231,7 @@ pub fn write(r: &ConvergenceReport, dir: &Path) -> Result<Vec<PathBuf>> {
     let fig = LogLogFigure {
         title: &r.header.config.title,
         x_label: "learning rate η",
-        y_label: "weak error max_t |E g(x) − E g(X)|",
+        y_label: "weak error max_k |E g(x_k) − E g(X_kη)|",
         series: &series,
         reference_slopes: &[1.0, 0.5],
     };

@@ -11,7 +11,9 @@ use crate::output::{to_json, Staging};
 use crate::plot::dots::{draw_dot_panel, DotPanel, DotSeries};
 use crate::plot::draw_err;
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
-use crate::study::flatness::{FlatnessConfig, FlatnessReport, FlatnessStudy, SystemResult};
+use crate::study::flatness::{
+    ExitStats, FlatnessConfig, FlatnessReport, FlatnessStudy, SystemResult,
+};
 use crate::study::verdict::{Observation, Verdict};
 
 fn ci(m: &crate::stats::MeanCi) -> String {
@@ -202,6 +204,13 @@ pub fn csv(r: &FlatnessReport) -> String {
     s
 }
 
+/// The exit time a figure shows for one basin: the censoring-aware exponential MLE and its
+/// interval `(τ̂, lo, hi)` — never the mean of the observed exits, which leaves out every path
+/// still in the basin at `T` and is biased low.
+pub fn exit_time_point(e: &ExitStats) -> (f64, f64, f64) {
+    (e.mle_mean, e.mle_ci[0], e.mle_ci[1])
+}
+
 fn split(systems: &[SystemResult]) -> (Vec<&SystemResult>, Vec<&SystemResult>) {
     (
         systems.iter().filter(|x| x.kind == "discrete").collect(),
@@ -273,28 +282,32 @@ pub fn draw_figure<DB: DrawingBackend>(
                 unit_interval: true,
             },
         )?;
-        let t2 = format!("{run}: mean exit time from the SHARP basin");
+        // Exit times: the censoring-aware exponential MLE (the table's Kramers column), never
+        // the mean of the observed exits alone, which censoring biases low.
+        let level = 100.0 * r.header.config.verdict.level;
+        let y_exit = format!("mean exit time, exponential MLE with censoring ({level:.0}% CI)");
+        let t2 = format!("{run}: mean exit time from the SHARP basin (censoring-aware MLE)");
         draw_dot_panel(
             &panels[3 * row + 1],
             &DotPanel {
                 title: &t2,
-                y_label: "exit time (observed exits, 95% CI)",
+                y_label: &y_exit,
                 categories: cats.clone(),
-                series: series(&|x| trip(&x.exit_sharp.mean)),
+                series: series(&|x| exit_time_point(&x.exit_sharp)),
                 reference: None,
                 log_y: false,
                 unit_interval: false,
             },
         )?;
         if row == 0 {
-            let t3 = format!("{run}: mean exit time from the FLAT basin");
+            let t3 = format!("{run}: mean exit time from the FLAT basin (censoring-aware MLE)");
             draw_dot_panel(
                 &panels[2],
                 &DotPanel {
                     title: &t3,
-                    y_label: "exit time (observed exits, 95% CI)",
+                    y_label: &y_exit,
                     categories: cats,
-                    series: series(&|x| trip(&x.exit_flat.mean)),
+                    series: series(&|x| exit_time_point(&x.exit_flat)),
                     reference: None,
                     log_y: false,
                     unit_interval: false,
@@ -386,5 +399,32 @@ impl StudyDef for Def {
     }
     fn observations(r: &FlatnessReport) -> &[Observation] {
         &r.observations
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::MeanCi;
+
+    /// Heavy censoring (the default SGD flat basin: 243 exits observed at mean 24.5, 1519 paths
+    /// still inside at T): the figure's point is the MLE, not the observed mean.
+    #[test]
+    fn exit_panels_plot_the_censoring_aware_estimate() {
+        let e = ExitStats {
+            entered: 1762,
+            exited: 243,
+            censored: 1519,
+            mean: MeanCi {
+                mean: 24.47,
+                lo: 22.34,
+                hi: 26.60,
+                half_width: 2.13,
+                n: 243,
+            },
+            mle_mean: 321.17,
+            mle_ci: [285.30, 367.36],
+        };
+        assert_eq!(exit_time_point(&e), (321.17, 285.30, 367.36));
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod convergence;
 pub mod flatness;
+pub mod implicit_bias;
 pub mod msharpness;
+pub mod rho_sweep;
 pub mod saddle;
 pub mod trajectories;

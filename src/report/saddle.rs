@@ -46,7 +46,7 @@ pub fn table(r: &SaddleReport) -> String {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "reference run (SPEC §6; medians over paths; \"stopped\" = passed the divergence bound after escaping):"
+        "reference run (medians over paths; \"stopped\" = passed the divergence bound after escaping):"
     );
     let _ = writeln!(
         s,
@@ -73,6 +73,45 @@ pub fn table(r: &SaddleReport) -> String {
                 .map_or("—".into(), |t| format!("{t:.2}")),
             row.verdict
         );
+    }
+    if !r.stall.is_empty() {
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "where full-batch SAM stalls (one deterministic path each; tail mean of ‖x‖ against ηρ max|λ|/2 and the older ηρ min|λ_−|; a* = 2-cycle amplitude ηρ|λ|/(2 − ηλ) along the largest-|λ| direction; share of ‖x_T‖ on that direction; fraction of tail steps flipping its sign — 1 = the attracting 2-cycle, λ > 0; < 1 for λ < 0, where the cycle repels and the orbit wanders in [−ηρ|λ|, ηρ|λ|]):"
+        );
+        let _ = writeln!(
+            s,
+            "  {:<22} {:>5} {:>11} {:>20} {:>20} {:>11} {:>8} {:>7} {:>6}",
+            "H = diag(…)",
+            "ρ",
+            "tail ‖x‖",
+            "ηρ max|λ|/2 (rel)",
+            "ηρ min|λ_−| (rel)",
+            "2-cycle a*",
+            "along λ",
+            "share",
+            "flips"
+        );
+        for q in &r.stall {
+            let _ = writeln!(
+                s,
+                "  {:<22} {:>5} {:>11} {:>20} {:>20} {:>11} {:>8} {:>7.4} {:>6.3}",
+                join(&q.eigenvalues),
+                q.rho,
+                Sci(q.tail_mean_norm),
+                format!("{} ({:+.1} %)", Sci(q.predicted), 100.0 * q.relative_error),
+                format!(
+                    "{} ({:+.1} %)",
+                    Sci(q.old_formula),
+                    100.0 * q.old_relative_error
+                ),
+                Sci(q.two_cycle_amplitude),
+                q.cycle_eigenvalue,
+                q.cycle_share,
+                q.flip_fraction
+            );
+        }
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "curves (attracted at T: ‖x_T‖ < ε; escape: ‖x‖ ≥ R):");
@@ -119,10 +158,10 @@ pub fn table(r: &SaddleReport) -> String {
     for v in &r.verdicts {
         let _ = writeln!(
             s,
-            "  {:<5} {}\n        measured {:.4}{}; expected {}",
+            "  {:<5} {}\n        measured {}{}; expected {}",
             v.verdict,
             v.claim,
-            v.measured,
+            crate::study::verdict::fmt_num(v.measured),
             v.ci_text(),
             v.expected
         );
@@ -430,6 +469,7 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
                     x_label: "time t = kη".into(),
                     y_label: "‖x_t‖".into(),
                     x_range: (0.0, horizon),
+                    log_x: false,
                     y_range: (y_lo, y_hi),
                     log_y: true,
                     series: dist,
@@ -453,6 +493,7 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
                     x_label: "time t".into(),
                     y_label: "fraction escaped by t".into(),
                     x_range: (0.0, horizon),
+                    log_x: false,
                     y_range: (0.0, 1.02),
                     log_y: false,
                     series: esc,
@@ -568,7 +609,7 @@ impl StudyDef for Def {
     type Report = SaddleReport;
     const NAME: &'static str = "saddle";
     const ABOUT: &'static str = "Saddle points: where SAM gets stuck, measured against the theory";
-    const LONG_ABOUT: &'static str = "Saddle points: where SAM gets stuck, measured against the theory.\n\nWithout CONFIG, runs the embedded default (experiments/saddle_default.toml) on H = diag(1, −0.5), η = 0.01: the reference run, distance-to-saddle curves and escape times (discrete and SDE/ODE), and attraction phase diagrams over (ρ, |λ|) and (ρ, σ) with the predicted boundaries. Writes saddle.json, saddle_phase.csv, saddle_curves.csv, saddle_phase.png/.svg and saddle_curves.png/.svg to --out (default plots/saddle). --paths sets the paths of the noisy reference rows, the curves and the discrete phase diagrams (deterministic reference rows always run one path; the SDE panel keeps phase_rho_sigma.sde_paths).";
+    const LONG_ABOUT: &'static str = "Saddle points: where SAM gets stuck, measured against the theory.\n\nWithout CONFIG, runs the embedded default (experiments/saddle_default.toml) on H = diag(1, −0.5), η = 0.01: the reference run, where full-batch SAM stalls on four more spectra (a 2-cycle at ηρ max|λ|/2), distance-to-saddle curves and escape times (discrete and SDE/ODE), and attraction phase diagrams over (ρ, |λ|) and (ρ, σ) with the predicted boundaries. Writes saddle.json, saddle_phase.csv, saddle_curves.csv, saddle_phase.png/.svg and saddle_curves.png/.svg to --out (default plots/saddle). --paths sets the paths of the noisy reference rows, the curves and the discrete phase diagrams (deterministic reference rows always run one path; the SDE panel keeps phase_rho_sigma.sde_paths).";
     const DEFAULT: Experiment = Experiment {
         path: "experiments/saddle_default.toml",
         text: crate::study::saddle::DEFAULT_CONFIG,

@@ -174,6 +174,7 @@ pub fn draw_bands<DB: DrawingBackend>(
                     x_label: "t = kη".into(),
                     y_label: d.bands[oi].observable.label().into(),
                     x_range: (t0, t1),
+                    log_x: false,
                     y_range: auto_y_range(&series, if legend.is_empty() { 0.0 } else { 0.3 }),
                     log_y: false,
                     series,

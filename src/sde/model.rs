@@ -111,6 +111,8 @@ pub struct ModelWorkspace {
     hz: Matrix,
     diff: Matrix,
     tmp: (Vec<f64>, Vec<f64>),
+    /// Per-path drift coefficient when the diffusion already evaluated it (SAM's tables).
+    col_coef: Vec<f64>,
     general: Option<GeneralWorkspace>,
     affine: Option<super::musam::AffineWorkspace>,
     /// Eigenvalues clamped to zero in `Σ_alg` square roots (Monte Carlo and affine forms).
@@ -214,6 +216,7 @@ impl SdeModel {
             hz: Matrix::zeros(d, p),
             diff: Matrix::zeros(d, p),
             tmp: (vec![0.0; d], vec![0.0; d]),
+            col_coef: vec![0.0; p],
             general: match &self.form {
                 Form::MonteCarlo(m) => Some(m.workspace(f, oracle)),
                 Form::Closed { .. } | Form::Affine(_) => None,
@@ -255,6 +258,11 @@ impl SdeModel {
         }
     }
 
+    /// The closed forms. With `g = ∇f(x)`, `H = ∇²f(x)`, `z = S ΔW` and the drift coefficient
+    /// `s` (`ρ` for USAM, `ρ/(‖g‖ + ε)` for DNSAM), the USAM and DNSAM increments share
+    /// `I + sH`: `−(g + sHg) h + √η (z + sHz) = u + sHu` with `u = −hg + √η z`, which costs
+    /// two products (`∇f` and `Hu`) instead of four. For isotropic noise `z = σΔW` is a scalar
+    /// multiple, never a product.
     #[allow(clippy::too_many_arguments)]
     fn closed_step(
         &self,
@@ -270,75 +278,185 @@ impl SdeModel {
     ) {
         let (rho, sqrt_eta) = (self.rho, self.eta.sqrt());
         let alg = self.kind.alg;
+        let d = f.dim();
         f.grad_batch(x, &mut ws.g);
-        if alg != AlgorithmKind::Sgd {
-            f.hess_vec_batch(x, &ws.g, &mut ws.hg);
-        }
         // No noise at all: full batch, or additive noise with S = 0 (σ = 0). SAM's tables need
         // σ > 0, and with σ = 0 its drift is the full-batch one (φ = 1).
         let noisy = match oracle {
             Oracle::FullBatch => false,
-            Oracle::Additive(a) => a.s().iter().any(|v| *v != 0.0),
+            Oracle::Additive(a) => a.sigma() != Some(0.0),
             Oracle::Subsampling(_) => true,
         };
-        // Diffusion first (it needs x before the update).
-        if noisy {
-            match oracle {
-                Oracle::Subsampling(_) => {
-                    // Only SGD reaches here (others use the Monte Carlo form).
-                    sgd_subsampling_diffusion(f, oracle, x, dw, &mut ws.diff, &mut ws.tmp);
-                }
-                _ => {
-                    let z = s_dw.expect("additive oracle provides S dW");
-                    if self.kind.drift_only || alg == AlgorithmKind::Sgd {
-                        ws.diff.copy_from(z);
-                    } else if alg == AlgorithmKind::Sam {
-                        // Isotropic noise: the Brownian dimension equals d.
-                        debug_assert_eq!(dw.nrows(), f.dim());
-                        f.hess_vec_batch(x, dw, &mut ws.hz);
-                        let sigma = sigma.expect("closed-form SAM needs σ");
-                        let tables = tables.expect("closed-form SAM needs tables");
-                        sam_diffusion(&ws.g, &ws.hg, dw, &ws.hz, sigma, rho, tables, &mut ws.diff);
-                    } else {
-                        f.hess_vec_batch(x, z, &mut ws.hz);
-                        ws.diff.copy_from(z);
-                        for (j, mut col) in ws.diff.column_iter_mut().enumerate() {
-                            let scale = match alg {
-                                AlgorithmKind::Usam | AlgorithmKind::Musam => rho,
-                                _ => rho / (ws.g.column(j).norm() + NORM_EPS),
-                            };
-                            col.axpy(scale, &ws.hz.column(j), 1.0);
-                        }
-                    }
-                }
+        // z = S ΔW, as a scaled view of ΔW (isotropic) or the engine's product.
+        let noise = if !noisy {
+            Noise::Zero
+        } else {
+            match (oracle, s_dw) {
+                (Oracle::Subsampling(_), _) => Noise::Zero, // handled below (SGD only)
+                (_, Some(z)) => Noise::Given(z.as_slice()),
+                (_, None) => Noise::Scaled(
+                    sigma.expect("isotropic noise when S ΔW is not formed"),
+                    dw.as_slice(),
+                ),
             }
-        }
-        // Drift (H g was computed above).
-        for (j, mut xc) in x.column_iter_mut().enumerate() {
-            let gc = ws.g.column(j);
-            let coef = match alg {
+        };
+        let drift_coef = |gc: &[f64]| -> f64 {
+            match alg {
                 AlgorithmKind::Sgd => 0.0,
                 // With H_γ = H and one noise draw for every micro-batch, m-USAM is USAM.
                 AlgorithmKind::Usam | AlgorithmKind::Musam => rho,
-                AlgorithmKind::Dnsam => rho / (gc.norm() + NORM_EPS),
+                AlgorithmKind::Dnsam => rho / (norm(gc) + NORM_EPS),
                 AlgorithmKind::Sam => {
-                    let norm = gc.norm();
+                    let n = norm(gc);
                     let phi = match (sigma, tables) {
-                        (Some(s), Some(t)) if s > 0.0 => t.eval(norm / s).phi,
+                        (Some(s), Some(t)) if s > 0.0 => t.eval(n / s).phi,
                         _ => 1.0,
                     };
-                    rho * phi / (norm + NORM_EPS)
+                    rho * phi / (n + NORM_EPS)
                 }
-            };
-            xc.axpy(-h, &gc, 1.0);
-            if coef != 0.0 {
-                xc.axpy(-h * coef, &ws.hg.column(j), 1.0);
             }
-            if noisy {
-                xc.axpy(sqrt_eta, &ws.diff.column(j), 1.0);
+        };
+        let fused = !self.kind.drift_only
+            && matches!(
+                alg,
+                AlgorithmKind::Usam | AlgorithmKind::Musam | AlgorithmKind::Dnsam
+            )
+            && !matches!(oracle, Oracle::Subsampling(_));
+        if fused {
+            // u = −h g + √η z (in ws.diff), Hu (in ws.hz), x += u + s Hu.
+            noise.axpby_into(-h, ws.g.as_slice(), sqrt_eta, ws.diff.as_mut_slice());
+            f.hess_vec_batch(x, &ws.diff, &mut ws.hz);
+            let cols = x.as_mut_slice().chunks_exact_mut(d);
+            let rest =
+                ws.g.as_slice()
+                    .chunks_exact(d)
+                    .zip(ws.diff.as_slice().chunks_exact(d))
+                    .zip(ws.hz.as_slice().chunks_exact(d));
+            for (xc, ((gc, uc), huc)) in cols.zip(rest) {
+                let c = drift_coef(gc);
+                for ((xi, ui), hui) in xc.iter_mut().zip(uc).zip(huc) {
+                    *xi += ui + c * hui;
+                }
+            }
+            return;
+        }
+        if alg != AlgorithmKind::Sgd {
+            f.hess_vec_batch(x, &ws.g, &mut ws.hg);
+        }
+        // Diffusion √η D ΔW into ws.diff (it needs x before the update).
+        let mut diffusion = noisy;
+        let mut coef_known = false;
+        match oracle {
+            Oracle::Subsampling(_) if noisy => {
+                // Only SGD reaches here (others use the Monte Carlo form).
+                sgd_subsampling_diffusion(f, oracle, x, dw, &mut ws.diff, &mut ws.tmp);
+            }
+            _ if !noisy => {}
+            _ if self.kind.drift_only || alg == AlgorithmKind::Sgd => {
+                // The SGD diffusion z is added directly below.
+                diffusion = false;
+            }
+            _ => {
+                // SAM (isotropic: the Brownian dimension equals d).
+                debug_assert_eq!(dw.nrows(), d);
+                f.hess_vec_batch(x, dw, &mut ws.hz);
+                let sigma = sigma.expect("closed-form SAM needs σ");
+                let tables = tables.expect("closed-form SAM needs tables");
+                sam_diffusion(
+                    &ws.g,
+                    &ws.hg,
+                    dw,
+                    &ws.hz,
+                    (sigma, rho),
+                    tables,
+                    &mut ws.diff,
+                    &mut ws.col_coef,
+                );
+                coef_known = true;
+            }
+        }
+        // x += −h (g + s Hg) + √η (diffusion or z).
+        for (j, xc) in x.as_mut_slice().chunks_exact_mut(d).enumerate() {
+            let r = j * d..(j + 1) * d;
+            let gc = &ws.g.as_slice()[r.clone()];
+            let c = if coef_known {
+                ws.col_coef[j]
+            } else {
+                drift_coef(gc)
+            };
+            let hgc = &ws.hg.as_slice()[r.clone()];
+            for (i, xi) in xc.iter_mut().enumerate() {
+                let mut v = -h * gc[i];
+                if c != 0.0 {
+                    v -= h * c * hgc[i];
+                }
+                *xi += v;
+            }
+            if diffusion {
+                for (xi, di) in xc.iter_mut().zip(&ws.diff.as_slice()[r]) {
+                    *xi += sqrt_eta * di;
+                }
+            } else {
+                noise.add_scaled_col(sqrt_eta, j * d, xc);
             }
         }
     }
+}
+
+/// `z = S ΔW` without forming it when `S = σI`.
+enum Noise<'a> {
+    /// No noise.
+    Zero,
+    /// `z = c · w`.
+    Scaled(f64, &'a [f64]),
+    /// `z` given.
+    Given(&'a [f64]),
+}
+
+impl Noise<'_> {
+    /// `out = a·g + b·z`.
+    fn axpby_into(&self, a: f64, g: &[f64], b: f64, out: &mut [f64]) {
+        match *self {
+            Noise::Zero => {
+                for (o, gi) in out.iter_mut().zip(g) {
+                    *o = a * gi;
+                }
+            }
+            Noise::Scaled(c, w) => {
+                let bc = b * c;
+                for ((o, gi), wi) in out.iter_mut().zip(g).zip(w) {
+                    *o = a * gi + bc * wi;
+                }
+            }
+            Noise::Given(z) => {
+                for ((o, gi), zi) in out.iter_mut().zip(g).zip(z) {
+                    *o = a * gi + b * zi;
+                }
+            }
+        }
+    }
+    /// `x += b · z[start..start + len]`.
+    fn add_scaled_col(&self, b: f64, start: usize, x: &mut [f64]) {
+        let r = start..start + x.len();
+        match *self {
+            Noise::Zero => {}
+            Noise::Scaled(c, w) => {
+                let bc = b * c;
+                for (xi, wi) in x.iter_mut().zip(&w[r]) {
+                    *xi += bc * wi;
+                }
+            }
+            Noise::Given(z) => {
+                for (xi, zi) in x.iter_mut().zip(&z[r]) {
+                    *xi += b * zi;
+                }
+            }
+        }
+    }
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|a| a * a).sum::<f64>().sqrt()
 }
 
 /// Tables of `φ, a, c` are built once per dimension per process and shared.
@@ -385,30 +503,43 @@ fn sgd_subsampling_diffusion(
     }
 }
 
-/// `out = σ w + (ρ/2)[2a Hw + (c − a)((ĝ·w) Hĝ + (ĝ·Hw) ĝ)]` per column (closed-form SAM).
+/// `out = σ w + (ρ/2)[2a Hw + (c − a)((ĝ·w) Hĝ + (ĝ·Hw) ĝ)]` per column (closed-form SAM),
+/// and the drift coefficient `ρ φ(‖g‖/σ)/(‖g‖ + ε)` of each column in `drift_coef` (one table
+/// evaluation per path and step serves both).
 #[allow(clippy::too_many_arguments)]
 fn sam_diffusion(
     g: &Matrix,
     hg: &Matrix,
     w: &Matrix,
     hw: &Matrix,
-    sigma: f64,
-    rho: f64,
+    (sigma, rho): (f64, f64),
     tables: &SamTables,
     out: &mut Matrix,
+    drift_coef: &mut [f64],
 ) {
-    for (j, mut o) in out.column_iter_mut().enumerate() {
-        let (gc, hgc, wc, hwc) = (g.column(j), hg.column(j), w.column(j), hw.column(j));
-        let norm = gc.norm();
-        let coef = tables.eval(norm / sigma);
-        let inv = 1.0 / (norm + NORM_EPS);
-        let g_dot_w = gc.dot(&wc) * inv;
-        let g_dot_hw = gc.dot(&hwc) * inv;
+    let d = g.nrows();
+    let cols = out.as_mut_slice().chunks_exact_mut(d).zip(
+        g.as_slice()
+            .chunks_exact(d)
+            .zip(hg.as_slice().chunks_exact(d))
+            .zip(
+                w.as_slice()
+                    .chunks_exact(d)
+                    .zip(hw.as_slice().chunks_exact(d)),
+            ),
+    );
+    for ((o, ((gc, hgc), (wc, hwc))), dc) in cols.zip(drift_coef.iter_mut()) {
+        let n = norm(gc);
+        let coef = tables.eval(n / sigma);
+        let inv = 1.0 / (n + NORM_EPS);
+        *dc = rho * coef.phi * inv;
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let g_dot_w = dot(gc, wc) * inv;
+        let g_dot_hw = dot(gc, hwc) * inv;
         let k = 0.5 * rho * (coef.c - coef.a);
-        o.copy_from(&wc);
-        o *= sigma;
-        o.axpy(rho * coef.a, &hwc, 1.0);
-        o.axpy(k * g_dot_w * inv, &hgc, 1.0);
-        o.axpy(k * g_dot_hw * inv, &gc, 1.0);
+        let (ca, cg, cgg) = (rho * coef.a, k * g_dot_w * inv, k * g_dot_hw * inv);
+        for i in 0..d {
+            o[i] = sigma * wc[i] + ca * hwc[i] + cg * hgc[i] + cgg * gc[i];
+        }
     }
 }

@@ -3,10 +3,11 @@
 //! binary for that.
 
 pub mod convergence;
-pub mod exact_subsampled;
 pub mod flatness;
 pub mod header;
+pub mod implicit_bias;
 pub mod msharpness;
+pub mod rho_sweep;
 pub mod saddle;
 pub mod setup;
 pub mod test_function;

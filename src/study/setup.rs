@@ -201,6 +201,13 @@ pub enum LandscapeConfig {
         #[serde(default = "default_barrier")]
         barrier: f64,
     },
+    /// A landscape given in code through the library API (e.g.
+    /// `ConvergenceStudy::with_landscape`); recorded by name in result files, and not buildable
+    /// from a configuration file.
+    Custom {
+        /// The landscape's description.
+        name: String,
+    },
 }
 
 /// The default confidence level of every study's intervals and verdicts (serde default).
@@ -286,6 +293,13 @@ impl LandscapeConfig {
                 kappa,
                 barrier,
             } => Box::new(WarpedDoubleWell::new(*dim, *a_flat, *kappa, *barrier)?),
+            LandscapeConfig::Custom { name } => {
+                return Err(Error::config(
+                    "landscape.kind",
+                    format!("custom ({name})"),
+                    "is a landscape given in code through the library API; a configuration file must name a built-in landscape",
+                ))
+            }
         })
     }
 }

@@ -163,7 +163,7 @@ pub struct ReferenceRow {
     pub expect: Outcome,
 }
 
-/// SPEC §6's reference run.
+/// The reference run (saddle points of Paper 1, `H = diag(1, −0.5)`, `η = 0.01`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReferenceConfig {
@@ -277,6 +277,29 @@ pub struct RhoSigmaConfig {
     pub sde_paths: Option<usize>,
 }
 
+/// One spectrum of the stall check: full-batch SAM from a point, one deterministic path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallCase {
+    /// Spectrum of the diagonal `H` (at least one negative eigenvalue).
+    pub eigenvalues: Vec<f64>,
+    /// Radius `ρ`.
+    pub rho: f64,
+    /// Start `x₀` (inside the attracted region `‖∇f(x₀)‖ < ρ min_{λ<0}|λ|`).
+    pub start: Vec<f64>,
+}
+
+/// The stall-distance check of discrete full-batch SAM over several spectra: the 2-cycle along
+/// the eigendirection of the largest `|λ_i|`, at distance `≈ ηρ max_i|λ_i| / 2`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallConfig {
+    /// Steps per case (the stall distance is the tail mean of `‖x‖`, `classify.tail_fraction`).
+    pub steps: usize,
+    /// The spectra.
+    pub cases: Vec<StallCase>,
+}
+
 /// Verdict tolerances.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -289,7 +312,7 @@ pub struct VerdictConfig {
     pub minibatch_tolerance_dex: f64,
     /// `max log₁₀(ρ_sim/ρ_pred)` allowed for the full-batch SAM region (one-sided).
     pub region_tolerance_dex: f64,
-    /// Allowed relative error of the stall distance against `ηρμ`.
+    /// Allowed relative error of the stall distance against `ηρ max_i|λ_i| / 2`.
     pub stall_tolerance: f64,
 }
 
@@ -309,7 +332,7 @@ pub struct SaddleConfig {
     pub eta: f64,
     /// Thresholds.
     pub classify: ClassifyConfig,
-    /// SPEC §6 reference run.
+    /// The reference run.
     pub reference: ReferenceConfig,
     /// Curves and escape times.
     pub curves: CurvesConfig,
@@ -317,6 +340,9 @@ pub struct SaddleConfig {
     pub phase_rho_lambda: RhoLambdaConfig,
     /// `(ρ, σ)` phase diagram.
     pub phase_rho_sigma: RhoSigmaConfig,
+    /// Stall distance of full-batch SAM on several spectra (absent: only the reference run's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<StallConfig>,
     /// Verdicts.
     pub verdict: VerdictConfig,
 }
@@ -345,6 +371,11 @@ pub(super) fn min_negative(field: &str, eigenvalues: &[f64]) -> Result<f64> {
                 "needs at least one negative eigenvalue (a saddle)",
             )
         })
+}
+
+/// `max_i |λ_i|`, the curvature of the direction full-batch SAM's 2-cycle takes.
+pub(super) fn max_abs(eigenvalues: &[f64]) -> f64 {
+    eigenvalues.iter().fold(0.0, |m, v| m.max(v.abs()))
 }
 
 pub(super) fn positive_count(field: &str, v: usize) -> Result<usize> {

@@ -1,18 +1,22 @@
-//! The saddle study: where SAM gets stuck, measured against the theory (SPEC §6).
+//! The saddle study: where SAM gets stuck, measured against the theory (saddle points in
+//! Compagnoni et al., *An SDE for Modeling SAM: Theory and Insights*, ICML 2023; thresholds
+//! derived in `docs/theory.md`).
 //!
 //! **Model.** `f(x) = ½ xᵀHx` with at least one negative eigenvalue; the saddle is `x = 0`,
 //! `μ = min_{λ_i<0} |λ_i|` is "the" negative curvature `|λ|` of the predictions. Discrete
-//! algorithms (SPEC §2, one oracle draw per step, additive noise `Z = σξ`):
+//! algorithms (one oracle draw per step, used at both SAM points; additive noise `Z = σξ`):
 //! `x ← x − η ∇f_γ(x + ρ u)` with `u = 0` (GD/SGD), `∇f_γ` (USAM), `∇f_γ/‖∇f_γ‖` (SAM),
-//! `∇f_γ/‖∇f‖` (DNSAM). Their SDEs/ODEs (SPEC §3) come from [`crate::sde`]: exact OU transitions
+//! `∇f_γ/‖∇f‖` (DNSAM). Their SDEs/ODEs come from [`crate::sde`]: exact OU transitions
 //! for the linear ones (SGD, USAM), Euler–Maruyama with `substeps` sub-steps otherwise.
 //!
-//! **Predictions** drawn over the simulations (SPEC §6):
+//! **Predictions** drawn over the simulations:
 //! * full-batch USAM: `ẏ_i = −λ_i(1 + ρλ_i) y_i`, the saddle attracts iff `ρ μ > 1`;
 //! * full-batch SAM (= DNSAM): the region `‖∇f(x)‖ < ρ μ` is forward invariant and attracted to
-//!   the saddle for every `ρ > 0`; the discrete algorithm stalls at `‖x‖ ≈ η ρ μ`;
+//!   the saddle for every `ρ > 0`; the discrete algorithm does not reach it but settles into a
+//!   sign-flipping 2-cycle along the eigendirection of the **largest `|λ_i|`** (positive or
+//!   negative), at `‖x‖ ≈ ηρ max_i|λ_i| / 2` (exactly `ηρ|λ_j|/(2 − ηλ_j)`, [`stall`]);
 //! * mini-batch SAM with isotropic noise `σ`, valid while `‖∇f‖ ≪ σ`: USAM with
-//!   `ρ_eff = ρ κ_d/σ`, attracted iff `ρ κ_d μ > σ` (`κ_d` of SPEC §3, [`kappa`]).
+//!   `ρ_eff = ρ κ_d/σ`, attracted iff `ρ κ_d μ > σ` (`κ_d = (1 − 1/d) E[1/‖ξ‖]`, [`kappa`]).
 //!
 //! **Operational definitions** (radii in `[classify]`, `R` = `escape_radius`, `ε` =
 //! `attraction_radius`, `c` = `converge_radius`; the "tail" is the last `tail_fraction` of the
@@ -30,8 +34,8 @@
 //! **Phase diagrams.** On a grid over `(ρ, |λ|)` (full batch; `H = diag(others, −|λ|)`) and over
 //! `(ρ, σ)` (mini-batch SAM, additive noise), every cell runs `paths` discrete paths from the
 //! configured start to `T` and reports the attraction fraction. With
-//! `phase_rho_sigma.sde_substeps` set, the `(ρ, σ)` grid is also run for SAM's SDE (SPEC §3
-//! closed form, Euler–Maruyama, `sde_paths` paths, an independent ensemble): a second panel
+//! `phase_rho_sigma.sde_substeps` set, the `(ρ, σ)` grid is also run for SAM's SDE (closed
+//! form, Euler–Maruyama, `sde_paths` paths, an independent ensemble): a second panel
 //! judged against the same prediction. Agreement measure: along each
 //! row (fixed `|λ|` or `σ`) the simulated boundary `ρ_sim` is the smallest `ρ` at which the
 //! fraction, linearly interpolated in `log ρ`, reaches ½; its interval comes from the same
@@ -63,13 +67,17 @@
 //!
 //! **Curves.** The SDE of full-batch SAM/DNSAM is an ODE that reaches the saddle in finite time
 //! and then chatters; its Euler–Maruyama "stall" level is `∝ h = η/substeps`, a property of the
-//! integrator, not of the model (the discrete map's `ηρμ` is a property of the algorithm).
+//! integrator, not of the model (the discrete map's `ηρ max|λ|/2` is a property of the
+//! algorithm).
 //!
-//! **Reference run** (SPEC §6, `H = diag(1, −0.5)`, `η = 0.01`, 20 000 steps): each row names an
+//! **Reference run** (`H = diag(1, −0.5)`, `η = 0.01`, 20 000 steps): each row names an
 //! algorithm, `ρ`, `σ`, a start and the expected outcome; deterministic rows run one path, noisy
 //! ones `reference.paths` paths and pass iff the Wilson lower bound of the fraction with the
 //! expected outcome exceeds ½. The stall distance of full-batch SAM (tail mean of `‖x‖`) is
-//! compared with `η ρ μ` (relative error ≤ `verdict.stall_tolerance`).
+//! compared with `ηρ max_i|λ_i| / 2` (relative error ≤ `verdict.stall_tolerance`) — on the
+//! reference rows and on the `[stall]` spectra, chosen so that this and the older `ηρ min|λ_−|`
+//! differ (on `diag(1, −0.5)` they coincide); the report's `stall` table shows both, the exact
+//! 2-cycle amplitude and the direction the cycle takes.
 //!
 //! Determinism: every run is one [`Ensemble`] whose per-path records are concatenated in block
 //! order, so results are bit-identical at any thread count.
@@ -80,6 +88,7 @@ mod observer;
 mod phase;
 mod reference;
 mod report;
+mod stall;
 mod stats;
 mod verdicts;
 
@@ -94,27 +103,30 @@ use crate::sde::sam_tables::kappa;
 
 use super::header::RunHeader;
 use super::setup;
-use config::{min_negative, positive_count, steps_of};
+use config::{max_abs, min_negative, positive_count, steps_of};
 use observer::{PathAcc, PathObserver};
 use report::definitions;
 
 pub use super::verdict::{ClaimKind, Decision, Observation, Verdict};
 pub use config::{
     CaseConfig, ClassifyConfig, CurvesConfig, LogGrid, PanelConfig, ReferenceConfig, ReferenceRow,
-    RhoLambdaConfig, RhoSigmaConfig, SaddleConfig, StartSpec, VerdictConfig, DEFAULT_CONFIG,
+    RhoLambdaConfig, RhoSigmaConfig, SaddleConfig, StallCase, StallConfig, StartSpec,
+    VerdictConfig, DEFAULT_CONFIG,
 };
 pub use observer::Outcome;
 pub use report::{
     CellReport, CurveReport, EscapeReport, PanelReport, ReferenceRowReport, RowBoundary,
-    SaddleReport,
+    SaddleReport, StallReport,
 };
+pub use stall::two_cycle_amplitude;
 pub use stats::{crossing, quantile_sorted, wilson};
 
 /// A validated, ready-to-run saddle study.
 pub struct SaddleStudy {
     /// The configuration.
     pub config: SaddleConfig,
-    mu_reference: f64,
+    /// `max_i|λ_i| / 2` of the reference spectrum: the stall distance is `ηρ` times this.
+    stall_scale_reference: f64,
     curves_start: Start,
     rl_start: Start,
     rs_start: Start,
@@ -179,7 +191,8 @@ impl SaddleStudy {
 
         // Reference.
         let r = &c.reference;
-        let mu_reference = min_negative("reference.eigenvalues", &r.eigenvalues)?;
+        min_negative("reference.eigenvalues", &r.eigenvalues)?;
+        let stall_scale_reference = max_abs(&r.eigenvalues) / 2.0;
         positive_count("reference.steps", r.steps)?;
         positive_count("reference.paths", r.paths)?;
         if r.rows.is_empty() {
@@ -198,6 +211,23 @@ impl SaddleStudy {
                     "\"undecided\"",
                     "must be escape, stall or converge",
                 ));
+            }
+        }
+
+        // Stall spectra.
+        if let Some(st) = &c.stall {
+            positive_count("stall.steps", st.steps)?;
+            if st.cases.is_empty() {
+                return Err(Error::config("stall.cases", "[]", "must not be empty"));
+            }
+            for (i, case) in st.cases.iter().enumerate() {
+                let field = format!("stall.cases[{i}]");
+                min_negative(&format!("{field}.eigenvalues"), &case.eigenvalues)?;
+                setup::positive(&format!("{field}.rho"), case.rho)?;
+                StartSpec::Point {
+                    x: case.start.clone(),
+                }
+                .build(&format!("{field}.start"), case.eigenvalues.len())?;
             }
         }
 
@@ -286,7 +316,7 @@ impl SaddleStudy {
         }
         Ok(Self {
             config,
-            mu_reference,
+            stall_scale_reference,
             curves_start,
             rl_start,
             rs_start,
@@ -315,6 +345,9 @@ impl SaddleStudy {
         w += sigmas.len() as u64 * cv.paths as u64 * st(cv.horizon);
         let rl = &c.phase_rho_lambda;
         w += (self.rl_lambdas.len() * rl.panels.len() * rl.paths) as u64 * st(rl.horizon);
+        if let Some(sc) = &c.stall {
+            w += (sc.cases.len() * sc.steps) as u64;
+        }
         let rs = &c.phase_rho_sigma;
         w += (self.rs_sigmas.len() * rs.paths) as u64 * st(rs.horizon);
         if rs.sde_substeps.is_some() {
@@ -377,7 +410,8 @@ impl SaddleStudy {
         let curves = self.run_curves(&mut level, progress)?;
         let mut phases = self.run_rho_lambda(&mut level, progress, &mut warnings)?;
         phases.extend(self.run_rho_sigma(&mut level, progress)?);
-        let verdicts = self.judge(&reference, &phases);
+        let stall = self.run_stall(&mut level, progress)?;
+        let verdicts = self.judge(&reference, &phases, &stall);
         let d = self.config.phase_rho_sigma.eigenvalues.len();
         Ok(SaddleReport {
             header: RunHeader::new(
@@ -391,6 +425,7 @@ impl SaddleStudy {
             definitions: definitions(&self.config),
             kappa_d: kappa(d),
             reference,
+            stall,
             curves,
             phases,
             verdicts,

@@ -1,4 +1,4 @@
-//! SPEC §6's reference run on `H = diag(1, −0.5)`: each row (algorithm, `ρ`, `σ`, start,
+//! The saddle study's reference run on `H = diag(1, −0.5)`: each row (algorithm, `ρ`, `σ`, start,
 //! expected outcome) runs one path if deterministic, `reference.paths` paths if noisy, and passes
 //! iff the Wilson lower bound of the fraction with the expected outcome exceeds ½.
 

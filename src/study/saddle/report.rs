@@ -40,6 +40,41 @@ pub struct ReferenceRowReport {
     pub verdict: Decision,
 }
 
+/// Full-batch SAM's stall on one spectrum (one deterministic path).
+#[derive(Debug, Clone, Serialize)]
+pub struct StallReport {
+    /// Spectrum of the diagonal `H`.
+    pub eigenvalues: Vec<f64>,
+    /// `ρ`.
+    pub rho: f64,
+    /// Start.
+    pub start: Vec<f64>,
+    /// Steps run.
+    pub steps: usize,
+    /// Tail mean of `‖x‖` (`null` if the path escaped to the divergence bound).
+    pub tail_mean_norm: f64,
+    /// `ηρ max_i|λ_i| / 2`.
+    pub predicted: f64,
+    /// `tail_mean_norm / predicted − 1`.
+    pub relative_error: f64,
+    /// Amplitude of the 2-cycle along the largest-`|λ|` direction, `ηρ|λ_j|/(2 − ηλ_j)`.
+    pub two_cycle_amplitude: f64,
+    /// The older statement `ηρ min_{λ<0}|λ|` (for comparison; not the claim).
+    pub old_formula: f64,
+    /// `tail_mean_norm / old_formula − 1`.
+    pub old_relative_error: f64,
+    /// The eigenvalue `λ_j` of largest `|λ|`: the direction of the 2-cycle.
+    pub cycle_eigenvalue: f64,
+    /// `|y_j(T)| / ‖x_T‖`: the share of the final state along that eigendirection.
+    pub cycle_share: f64,
+    /// Fraction of the tail steps on which `y_j` changes sign (1: the attracting 2-cycle, for
+    /// `λ_j > 0`; below 1 for `λ_j < 0`, where the cycle repels and the orbit wanders in
+    /// `[−ηρ|λ_j|, ηρ|λ_j|]`).
+    pub flip_fraction: f64,
+    /// The path left the saddle (no stall).
+    pub escaped: bool,
+}
+
 /// Escape-time distribution of one system.
 #[derive(Debug, Clone, Serialize)]
 pub struct EscapeReport {
@@ -176,6 +211,8 @@ pub struct SaddleReport {
     pub kappa_d: f64,
     /// Reference run.
     pub reference: Vec<ReferenceRowReport>,
+    /// Stall distance of full-batch SAM on several spectra.
+    pub stall: Vec<StallReport>,
     /// Curves.
     pub curves: Vec<CurveReport>,
     /// Phase diagrams.
@@ -207,7 +244,7 @@ pub(super) fn definitions(c: &SaddleConfig) -> BTreeMap<String, String> {
     put("stall", format!("not escaped, ‖x_T‖ < ε = {}, mean ‖x‖ < ε and min ‖x‖ ≥ c = {} over the last {} of the steps", k.attraction_radius, k.converge_radius, k.tail_fraction));
     put("attracted", "‖x_T‖ < ε (per diagram, see phases[].attraction_radius); fraction with a Wilson score interval".into());
     put("boundary", "per row, the smallest ρ where the attraction fraction (linear in log ρ) reaches ½; interval from the Wilson upper/lower curves; deviation Δ = log₁₀(ρ_sim/ρ_pred)".into());
-    put("stall_distance", "median over paths of the tail mean of ‖x‖, against η ρ |λ| with |λ| = min over negative eigenvalues".into());
+    put("stall_distance", "median over paths of the tail mean of ‖x‖ (one deterministic path in full batch), against η ρ max_i |λ_i| / 2: discrete full-batch SAM ends up on the eigendirection of the largest |λ_j|, in a sign-flipping 2-cycle of amplitude ηρ|λ_j|/(2 − ηλ_j) (attracting for λ_j > 0; for λ_j < 0 the orbit wanders in [−ηρ|λ_j|, ηρ|λ_j|] with that mean up to O(η|λ_j|))".into());
     put("curves", "median and 10–90 % quantile band of ‖x‖ over paths (paths stopped at the divergence bound count as +∞); mean over paths not stopped".into());
     m
 }

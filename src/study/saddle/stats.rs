@@ -52,7 +52,7 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 /// Smallest `x` at which `ys` (over increasing `xs`), interpolated linearly in `ln x`, reaches
 /// `level`; `None` if it starts at or above it (crossing below the grid) or never reaches it.
 pub fn crossing(xs: &[f64], ys: &[f64], level: f64) -> Option<f64> {
-    if ys.first().map_or(true, |&y| y >= level) {
+    if ys.first().is_none_or(|&y| y >= level) {
         return None;
     }
     for i in 0..xs.len() - 1 {

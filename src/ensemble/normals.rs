@@ -1,0 +1,1023 @@
+//! Bulk standard normals for a block of paths: one ChaCha8 stream per path, eight paths in
+//! lock-step SIMD lanes, and a branch-free Box–Muller transform.
+//!
+//! # Streams
+//!
+//! Path `p`'s uniform bits are exactly the ChaCha8 keystream of
+//! `ChaCha8Rng::seed_from_u64(seed)` with `set_stream(p)` (the same key, 64-bit stream
+//! identifier and 64-bit block counter as `rand_chacha`; the test `keystream_matches_rand_chacha`
+//! checks it word for word). All paths of a run share the key and differ in the stream, so
+//! eight paths are computed at once, one per SIMD lane, with the counter in common. Each path
+//! owns its stream and consumes it in a fixed order, so its numbers do not depend on the block
+//! size, on its lane, or on the thread count.
+//!
+//! # Transform
+//!
+//! Each pair of 64-bit words `(a, b)` gives two normals by Box–Muller,
+//! `Z₀ = R cos Θ`, `Z₁ = R sin Θ`, `R = √(−2 ln U)`, `Θ = 2πV`, with
+//! `U = 1 − k/2⁵²` (`k` the top 52 bits of `a`, so `U ∈ (0, 1]` exactly on the 2⁻⁵² grid) and
+//! `V = l/2⁵²` (`l` the top 52 bits of `b`). `ln` and `sin`/`cos` are evaluated here by
+//! fdlibm's polynomials (`e_log.c`, `k_sin.c`, `k_cos.c`) in straight-line code that the
+//! compiler vectorises, with exact argument reduction: the angle's quadrant comes from the
+//! integer `l`, so `Θ` is reduced to `[−π/4, π/4]` without rounding. The functions agree with
+//! the standard library to within 2 ulp (tests). No fused multiply–add is used, so the numbers
+//! are bit-identical on every x86-64 processor, whichever instruction set the dispatch picks.
+//! The largest `|Z|` is `√(2 · 52 ln 2) ≈ 8.49` (`P(|Z| > 8.49) ≈ 2·10⁻¹⁷`).
+//!
+//! Cost on the project's machine: see BENCHMARKS.md (≈ 1 ns per normal against ≈ 5–6 ns for
+//! `rand_chacha` + `rand_distr`'s ziggurat).
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// Paths per SIMD group.
+pub const LANES: usize = 8;
+/// Normals per ChaCha block and lane (16 words → 8 × 64 bits → 8 normals).
+const PER_BLOCK: usize = 8;
+
+const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
+
+/// The 256-bit ChaCha key that `ChaCha8Rng::seed_from_u64(seed)` uses, as eight words.
+pub fn key_of_seed(seed: u64) -> [u32; 8] {
+    let bytes = ChaCha8Rng::seed_from_u64(seed).get_seed();
+    let mut key = [0u32; 8];
+    for (k, c) in key.iter_mut().zip(bytes.chunks_exact(4)) {
+        *k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    }
+    key
+}
+
+/// One group of up to [`LANES`] paths advancing in lock-step.
+#[derive(Debug, Clone)]
+struct Group {
+    nonce_lo: [u32; LANES],
+    nonce_hi: [u32; LANES],
+    /// Next ChaCha block index (shared by the lanes).
+    counter: u64,
+    /// Normals of the last block not yet handed out: `spare[i][lane]`, `i ≥ spare_pos`.
+    spare: [[f64; LANES]; PER_BLOCK],
+    spare_pos: usize,
+    /// First path (column) of the group within the block and number of real lanes.
+    first: usize,
+    width: usize,
+}
+
+/// Standard normals for the paths of one block, each path from its own ChaCha8 stream.
+#[derive(Debug, Clone)]
+pub struct BlockNormals {
+    key: [u32; 8],
+    groups: Vec<Group>,
+}
+
+impl BlockNormals {
+    /// Streams `streams[j]` under `seed`, one per path (column) `j` of the block.
+    pub fn new(seed: u64, streams: &[u64]) -> Self {
+        let key = key_of_seed(seed);
+        let groups = streams
+            .chunks(LANES)
+            .enumerate()
+            .map(|(g, chunk)| {
+                let mut nonce_lo = [0u32; LANES];
+                let mut nonce_hi = [0u32; LANES];
+                for (l, &s) in chunk.iter().enumerate() {
+                    nonce_lo[l] = s as u32;
+                    nonce_hi[l] = (s >> 32) as u32;
+                }
+                Group {
+                    nonce_lo,
+                    nonce_hi,
+                    counter: 0,
+                    spare: [[0.0; LANES]; PER_BLOCK],
+                    spare_pos: PER_BLOCK,
+                    first: g * LANES,
+                    width: chunk.len(),
+                }
+            })
+            .collect();
+        Self { key, groups }
+    }
+
+    /// Number of paths.
+    pub fn paths(&self) -> usize {
+        self.groups.iter().map(|g| g.width).sum()
+    }
+
+    /// Fills `out` (`m × P`, column-major, one path per column) with `scale` times the next
+    /// `m` normals of each path's stream.
+    pub fn fill(&mut self, out: &mut [f64], m: usize, scale: f64) {
+        assert_eq!(out.len(), m * self.paths(), "BlockNormals::fill: shape");
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: AVX-512F/VL (and so AVX2) were detected at run time.
+                return unsafe { self.fill_avx512(out, m, scale) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 was detected at run time.
+                return unsafe { self.fill_avx2(out, m, scale) };
+            }
+        }
+        self.fill_with(out, m, scale, normals_block)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn fill_avx2(&mut self, out: &mut [f64], m: usize, scale: f64) {
+        // SAFETY (of the calls inside): AVX2 is enabled for this function.
+        self.fill_with(out, m, scale, |k, c, lo, hi| unsafe {
+            avx2::normals_block(k, c, lo, hi)
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    unsafe fn fill_avx512(&mut self, out: &mut [f64], m: usize, scale: f64) {
+        // SAFETY (of the calls inside): the features are enabled for this function.
+        self.fill_with(out, m, scale, |k, c, lo, hi| unsafe {
+            avx512::normals_block(k, c, lo, hi)
+        })
+    }
+
+    /// The portable path (also the reference the SIMD path is tested against).
+    pub fn fill_portable(&mut self, out: &mut [f64], m: usize, scale: f64) {
+        assert_eq!(out.len(), m * self.paths(), "BlockNormals::fill: shape");
+        self.fill_with(out, m, scale, normals_block)
+    }
+
+    #[inline(always)]
+    fn fill_with<F>(&mut self, out: &mut [f64], m: usize, scale: f64, block: F)
+    where
+        F: Fn(&[u32; 8], u64, &[u32; LANES], &[u32; LANES]) -> [[f64; LANES]; PER_BLOCK],
+    {
+        if m == 0 {
+            return;
+        }
+        let key = self.key;
+        for g in self.groups.iter_mut() {
+            let mut i = 0;
+            while i < m && g.spare_pos < PER_BLOCK {
+                for l in 0..g.width {
+                    out[(g.first + l) * m + i] = scale * g.spare[g.spare_pos][l];
+                }
+                g.spare_pos += 1;
+                i += 1;
+            }
+            while i < m {
+                let z = block(&key, g.counter, &g.nonce_lo, &g.nonce_hi);
+                g.counter += 1;
+                let take = PER_BLOCK.min(m - i);
+                for l in 0..g.width {
+                    let col = &mut out[(g.first + l) * m + i..(g.first + l) * m + i + take];
+                    for (t, o) in col.iter_mut().enumerate() {
+                        *o = scale * z[t][l];
+                    }
+                }
+                if take < PER_BLOCK {
+                    g.spare = z;
+                    g.spare_pos = take;
+                }
+                i += take;
+            }
+        }
+    }
+}
+
+/// One ChaCha8 block for every lane, then Box–Muller on its 16 words: `z[i][lane]`.
+#[inline(always)]
+fn normals_block(
+    key: &[u32; 8],
+    counter: u64,
+    nonce_lo: &[u32; LANES],
+    nonce_hi: &[u32; LANES],
+) -> [[f64; LANES]; PER_BLOCK] {
+    let w = chacha8_lanes(key, counter, nonce_lo, nonce_hi);
+    let mut z = [[0.0; LANES]; PER_BLOCK];
+    for q in 0..PER_BLOCK / 2 {
+        for l in 0..LANES {
+            let a = (w[4 * q][l] as u64) | ((w[4 * q + 1][l] as u64) << 32);
+            let b = (w[4 * q + 2][l] as u64) | ((w[4 * q + 3][l] as u64) << 32);
+            let (z0, z1) = box_muller(a, b);
+            z[2 * q][l] = z0;
+            z[2 * q + 1][l] = z1;
+        }
+    }
+    z
+}
+
+/// The ChaCha8 block `counter` of each lane's stream (`rand_chacha`'s layout: constants, key,
+/// 64-bit block counter, 64-bit stream identifier).
+#[inline(always)]
+pub fn chacha8_lanes(
+    key: &[u32; 8],
+    counter: u64,
+    nonce_lo: &[u32; LANES],
+    nonce_hi: &[u32; LANES],
+) -> [[u32; LANES]; 16] {
+    let mut init = [[0u32; LANES]; 16];
+    for i in 0..4 {
+        init[i] = [SIGMA[i]; LANES];
+    }
+    for i in 0..8 {
+        init[4 + i] = [key[i]; LANES];
+    }
+    init[12] = [counter as u32; LANES];
+    init[13] = [(counter >> 32) as u32; LANES];
+    init[14] = *nonce_lo;
+    init[15] = *nonce_hi;
+    let mut x = init;
+    for _ in 0..4 {
+        quarter_round(&mut x, 0, 4, 8, 12);
+        quarter_round(&mut x, 1, 5, 9, 13);
+        quarter_round(&mut x, 2, 6, 10, 14);
+        quarter_round(&mut x, 3, 7, 11, 15);
+        quarter_round(&mut x, 0, 5, 10, 15);
+        quarter_round(&mut x, 1, 6, 11, 12);
+        quarter_round(&mut x, 2, 7, 8, 13);
+        quarter_round(&mut x, 3, 4, 9, 14);
+    }
+    for (xi, ii) in x.iter_mut().zip(&init) {
+        for l in 0..LANES {
+            xi[l] = xi[l].wrapping_add(ii[l]);
+        }
+    }
+    x
+}
+
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // four rows of one array, indexed by lane
+fn quarter_round(x: &mut [[u32; LANES]; 16], a: usize, b: usize, c: usize, d: usize) {
+    for l in 0..LANES {
+        let (mut va, mut vb, mut vc, mut vd) = (x[a][l], x[b][l], x[c][l], x[d][l]);
+        va = va.wrapping_add(vb);
+        vd = (vd ^ va).rotate_left(16);
+        vc = vc.wrapping_add(vd);
+        vb = (vb ^ vc).rotate_left(12);
+        va = va.wrapping_add(vb);
+        vd = (vd ^ va).rotate_left(8);
+        vc = vc.wrapping_add(vd);
+        vb = (vb ^ vc).rotate_left(7);
+        x[a][l] = va;
+        x[b][l] = vb;
+        x[c][l] = vc;
+        x[d][l] = vd;
+    }
+}
+
+const ONE_BITS: u64 = 0x3FF0_0000_0000_0000;
+/// `2π · 2⁻⁵²`: turns the reduced integer angle into radians.
+const TWO_PI_ULP: f64 = std::f64::consts::TAU / 4_503_599_627_370_496.0;
+
+/// Two standard normals from two 64-bit words (Box–Muller, see the module docs).
+#[inline(always)]
+pub fn box_muller(a: u64, b: u64) -> (f64, f64) {
+    // U = 1 − k/2⁵² ∈ (0, 1], exact.
+    let u = 2.0 - f64::from_bits(ONE_BITS | (a >> 12));
+    let r = (-2.0 * ln_unit(u)).sqrt();
+    let (c, s) = cos_sin_turns(b >> 12);
+    (r * c, r * s)
+}
+
+/// `i as f64` for `|i| < 2⁵¹`, with integer operations that vectorise without AVX-512.
+#[inline(always)]
+fn small_int_to_f64(i: i64) -> f64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2⁵²
+    f64::from_bits(MAGIC.to_bits().wrapping_add(i as u64)) - MAGIC
+}
+
+mod ln_consts {
+    pub(crate) const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    pub(crate) const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
+    pub(crate) const LG1: f64 = f64::from_bits(0x3FE5_5555_5555_5593);
+    pub(crate) const LG2: f64 = f64::from_bits(0x3FD9_9999_9997_FA04);
+    pub(crate) const LG3: f64 = f64::from_bits(0x3FD2_4924_9422_9359);
+    pub(crate) const LG4: f64 = f64::from_bits(0x3FCC_71C5_1D8E_78AF);
+    pub(crate) const LG5: f64 = f64::from_bits(0x3FC7_4664_96CB_03DE);
+    pub(crate) const LG6: f64 = f64::from_bits(0x3FC3_9A09_D078_C69F);
+    pub(crate) const LG7: f64 = f64::from_bits(0x3FC2_F112_DF3E_5244);
+}
+
+mod trig_consts {
+    pub(crate) const S1: f64 = f64::from_bits(0xBFC5_5555_5555_5549);
+    pub(crate) const S2: f64 = f64::from_bits(0x3F81_1111_1110_F8A6);
+    pub(crate) const S3: f64 = f64::from_bits(0xBF2A_01A0_19C1_61D5);
+    pub(crate) const S4: f64 = f64::from_bits(0x3EC7_1DE3_57B1_FE7D);
+    pub(crate) const S5: f64 = f64::from_bits(0xBE5A_E5E6_8A2B_9CEB);
+    pub(crate) const S6: f64 = f64::from_bits(0x3DE5_D93A_5ACF_D57C);
+    pub(crate) const C1: f64 = f64::from_bits(0x3FA5_5555_5555_554C);
+    pub(crate) const C2: f64 = f64::from_bits(0xBF56_C16C_16C1_5177);
+    pub(crate) const C3: f64 = f64::from_bits(0x3EFA_01A0_19CB_1590);
+    pub(crate) const C4: f64 = f64::from_bits(0xBE92_7E4F_809C_52AD);
+    pub(crate) const C5: f64 = f64::from_bits(0x3E21_EE9E_BDB4_B1C4);
+    pub(crate) const C6: f64 = f64::from_bits(0xBDA8_FAE9_BE88_38D4);
+}
+
+/// `ln x` for a positive normal `x` (fdlibm `e_log.c`, branches turned into selects).
+#[inline(always)]
+pub(crate) fn ln_unit(x: f64) -> f64 {
+    use ln_consts::*;
+    let bits = x.to_bits();
+    let hx_full = (bits >> 32) as i64;
+    let hx = hx_full & 0x000f_ffff;
+    let i = (hx + 0x95f64) & 0x10_0000;
+    // k = exponent − 1023 (+1 when the mantissa is ≥ √2 and x is halved).
+    let k = (hx_full >> 20) - 1023 + (i >> 20);
+    let xm = f64::from_bits((((hx | (i ^ 0x3ff0_0000)) as u64) << 32) | (bits & 0xffff_ffff));
+    let f = xm - 1.0;
+    let s = f / (2.0 + f);
+    let dk = small_int_to_f64(k);
+    let z = s * s;
+    let w = z * z;
+    let t1 = w * (LG2 + w * (LG4 + w * LG6));
+    let t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)));
+    let r = t2 + t1;
+    let hfsq = 0.5 * f * f;
+    let big = dk * LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LN2_LO)) - f);
+    let small = dk * LN2_HI - ((s * (f - r) - dk * LN2_LO) - f);
+    if ((hx - 0x6147a) | (0x6b851 - hx)) > 0 {
+        big
+    } else {
+        small
+    }
+}
+
+/// `(cos 2πt, sin 2πt)` for `t = l/2⁵²`, `l < 2⁵²`: exact quadrant reduction, then fdlibm's
+/// kernels on `[−π/4, π/4]`.
+#[inline(always)]
+pub(crate) fn cos_sin_turns(l: u64) -> (f64, f64) {
+    use trig_consts::*;
+    // Nearest quarter turn n ∈ 0..=4 and the remainder in [−1/8, 1/8) turns, exactly.
+    let n = (l + (1 << 49)) >> 50;
+    let rem = l as i64 - (n << 50) as i64;
+    let x = small_int_to_f64(rem) * TWO_PI_ULP;
+    let z = x * x;
+    // sin (k_sin.c)
+    let v = z * x;
+    let rs = S2 + z * (S3 + z * (S4 + z * (S5 + z * S6)));
+    let sin = x + v * (S1 + z * rs);
+    // cos (k_cos.c): qx = 0 for |x| < 0.3, |x|/4 rounded down to its high word up to 0.78125,
+    // 0.28125 beyond.
+    let rc = z * (C1 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * C6)))));
+    let ix = (x.to_bits() >> 32) & 0x7fff_ffff;
+    let qx = if ix < 0x3FD3_3333 {
+        0.0
+    } else if ix > 0x3fe9_0000 {
+        0.28125
+    } else {
+        f64::from_bits((ix - 0x0020_0000) << 32)
+    };
+    let hz = 0.5 * z - qx;
+    let cos = (1.0 - qx) - (hz - z * rc);
+    // Rotate by n quarter turns: odd n swaps; cos is negated for n ∈ {1, 2}, sin for {2, 3}.
+    let swap = (n & 1).wrapping_neg();
+    let (cb, sb) = (cos.to_bits(), sin.to_bits());
+    let c = (cb & !swap) | (sb & swap);
+    let s = (sb & !swap) | (cb & swap);
+    let c = c ^ (((n + 1) & 2) << 62);
+    let s = s ^ ((n & 2) << 62);
+    (f64::from_bits(c), f64::from_bits(s))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    //! The same block and transform with AVX2 intrinsics, operation for operation (so the
+    //! results are bit-identical to the portable code; test `simd_matches_portable`).
+    use super::{LANES, ONE_BITS, PER_BLOCK, SIGMA, TWO_PI_ULP};
+    use std::arch::x86_64::*;
+
+    #[inline(always)]
+    unsafe fn rotl16(x: __m256i) -> __m256i {
+        _mm256_shuffle_epi8(
+            x,
+            _mm256_setr_epi8(
+                2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5, 10,
+                11, 8, 9, 14, 15, 12, 13,
+            ),
+        )
+    }
+    #[inline(always)]
+    unsafe fn rotl8(x: __m256i) -> __m256i {
+        _mm256_shuffle_epi8(
+            x,
+            _mm256_setr_epi8(
+                3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6, 11,
+                8, 9, 10, 15, 12, 13, 14,
+            ),
+        )
+    }
+    #[inline(always)]
+    unsafe fn rotl<const L: i32, const R: i32>(x: __m256i) -> __m256i {
+        _mm256_or_si256(_mm256_slli_epi32::<L>(x), _mm256_srli_epi32::<R>(x))
+    }
+    /// One quarter round; `ROL` uses AVX-512VL's rotate (callers enable it).
+    #[inline(always)]
+    unsafe fn qr<const ROL: bool>(x: &mut [__m256i; 16], a: usize, b: usize, c: usize, d: usize) {
+        if ROL {
+            return super::avx512::qr(x, a, b, c, d);
+        }
+        x[a] = _mm256_add_epi32(x[a], x[b]);
+        x[d] = rotl16(_mm256_xor_si256(x[d], x[a]));
+        x[c] = _mm256_add_epi32(x[c], x[d]);
+        x[b] = rotl::<12, 20>(_mm256_xor_si256(x[b], x[c]));
+        x[a] = _mm256_add_epi32(x[a], x[b]);
+        x[d] = rotl8(_mm256_xor_si256(x[d], x[a]));
+        x[c] = _mm256_add_epi32(x[c], x[d]);
+        x[b] = rotl::<7, 25>(_mm256_xor_si256(x[b], x[c]));
+    }
+
+    #[inline(always)]
+    unsafe fn pd(v: f64) -> __m256d {
+        _mm256_set1_pd(v)
+    }
+    #[inline(always)]
+    unsafe fn epi(v: i64) -> __m256i {
+        _mm256_set1_epi64x(v)
+    }
+
+    /// `ln x` for four positive normal `x` (the portable `ln_unit`, operation for operation).
+    #[inline(always)]
+    unsafe fn ln4(x: __m256d) -> __m256d {
+        use super::ln_consts::*;
+        let bits = _mm256_castpd_si256(x);
+        let hx_full = _mm256_srli_epi64::<32>(bits);
+        let hx = _mm256_and_si256(hx_full, epi(0x000f_ffff));
+        let i = _mm256_and_si256(_mm256_add_epi64(hx, epi(0x95f64)), epi(0x10_0000));
+        let k = _mm256_sub_epi64(
+            _mm256_add_epi64(_mm256_srli_epi64::<20>(hx_full), _mm256_srli_epi64::<20>(i)),
+            epi(1023),
+        );
+        let hi = _mm256_or_si256(hx, _mm256_xor_si256(i, epi(0x3ff0_0000)));
+        let xm = _mm256_castsi256_pd(_mm256_or_si256(
+            _mm256_slli_epi64::<32>(hi),
+            _mm256_and_si256(bits, epi(0xffff_ffff)),
+        ));
+        let f = _mm256_sub_pd(xm, pd(1.0));
+        let s = _mm256_div_pd(f, _mm256_add_pd(pd(2.0), f));
+        let dk = small_int_to_f64(k);
+        let z = _mm256_mul_pd(s, s);
+        let w = _mm256_mul_pd(z, z);
+        let t1 = _mm256_mul_pd(
+            w,
+            _mm256_add_pd(
+                pd(LG2),
+                _mm256_mul_pd(w, _mm256_add_pd(pd(LG4), _mm256_mul_pd(w, pd(LG6)))),
+            ),
+        );
+        let t2 = _mm256_mul_pd(
+            z,
+            _mm256_add_pd(
+                pd(LG1),
+                _mm256_mul_pd(
+                    w,
+                    _mm256_add_pd(
+                        pd(LG3),
+                        _mm256_mul_pd(w, _mm256_add_pd(pd(LG5), _mm256_mul_pd(w, pd(LG7)))),
+                    ),
+                ),
+            ),
+        );
+        let r = _mm256_add_pd(t2, t1);
+        let hfsq = _mm256_mul_pd(_mm256_mul_pd(pd(0.5), f), f);
+        let dk_hi = _mm256_mul_pd(dk, pd(LN2_HI));
+        let dk_lo = _mm256_mul_pd(dk, pd(LN2_LO));
+        let big = _mm256_sub_pd(
+            dk_hi,
+            _mm256_sub_pd(
+                _mm256_sub_pd(
+                    hfsq,
+                    _mm256_add_pd(_mm256_mul_pd(s, _mm256_add_pd(hfsq, r)), dk_lo),
+                ),
+                f,
+            ),
+        );
+        let small = _mm256_sub_pd(
+            dk_hi,
+            _mm256_sub_pd(
+                _mm256_sub_pd(_mm256_mul_pd(s, _mm256_sub_pd(f, r)), dk_lo),
+                f,
+            ),
+        );
+        let sel = _mm256_or_si256(
+            _mm256_sub_epi64(hx, epi(0x6147a)),
+            _mm256_sub_epi64(epi(0x6b851), hx),
+        );
+        let use_big = _mm256_cmpgt_epi64(sel, _mm256_setzero_si256());
+        _mm256_blendv_pd(small, big, _mm256_castsi256_pd(use_big))
+    }
+
+    #[inline(always)]
+    unsafe fn small_int_to_f64(i: __m256i) -> __m256d {
+        const MAGIC: f64 = 6_755_399_441_055_744.0;
+        _mm256_sub_pd(
+            _mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(pd(MAGIC)), i)),
+            pd(MAGIC),
+        )
+    }
+
+    /// `c[0] + z(c[1] + z(… + z c[last]))`.
+    #[inline(always)]
+    unsafe fn poly(z: __m256d, c: &[f64]) -> __m256d {
+        let mut acc = pd(c[c.len() - 1]);
+        for &ci in c[..c.len() - 1].iter().rev() {
+            acc = _mm256_add_pd(pd(ci), _mm256_mul_pd(z, acc));
+        }
+        acc
+    }
+
+    /// `(cos 2πt, sin 2πt)`, `t = l/2⁵²` (the portable `cos_sin_turns`, operation for operation).
+    #[inline(always)]
+    unsafe fn cos_sin4(l: __m256i) -> (__m256d, __m256d) {
+        use super::trig_consts::*;
+        let n = _mm256_srli_epi64::<50>(_mm256_add_epi64(l, epi(1 << 49)));
+        let rem = _mm256_sub_epi64(l, _mm256_slli_epi64::<50>(n));
+        let x = _mm256_mul_pd(small_int_to_f64(rem), pd(TWO_PI_ULP));
+        let z = _mm256_mul_pd(x, x);
+        let v = _mm256_mul_pd(z, x);
+        let rs = poly(z, &[S2, S3, S4, S5, S6]);
+        let sin = _mm256_add_pd(
+            x,
+            _mm256_mul_pd(v, _mm256_add_pd(pd(S1), _mm256_mul_pd(z, rs))),
+        );
+        let rc = _mm256_mul_pd(z, poly(z, &[C1, C2, C3, C4, C5, C6]));
+        let ix = _mm256_and_si256(
+            _mm256_srli_epi64::<32>(_mm256_castpd_si256(x)),
+            epi(0x7fff_ffff),
+        );
+        let mid = _mm256_castsi256_pd(_mm256_slli_epi64::<32>(_mm256_sub_epi64(
+            ix,
+            epi(0x0020_0000),
+        )));
+        let lt = _mm256_cmpgt_epi64(epi(0x3FD3_3333), ix);
+        let gt = _mm256_cmpgt_epi64(ix, epi(0x3fe9_0000));
+        let qx = _mm256_blendv_pd(mid, pd(0.28125), _mm256_castsi256_pd(gt));
+        let qx = _mm256_andnot_pd(_mm256_castsi256_pd(lt), qx);
+        let hz = _mm256_sub_pd(_mm256_mul_pd(pd(0.5), z), qx);
+        let cos = _mm256_sub_pd(
+            _mm256_sub_pd(pd(1.0), qx),
+            _mm256_sub_pd(hz, _mm256_mul_pd(z, rc)),
+        );
+        let swap = _mm256_sub_epi64(_mm256_setzero_si256(), _mm256_and_si256(n, epi(1)));
+        let (cb, sb) = (_mm256_castpd_si256(cos), _mm256_castpd_si256(sin));
+        let c = _mm256_or_si256(_mm256_andnot_si256(swap, cb), _mm256_and_si256(swap, sb));
+        let s = _mm256_or_si256(_mm256_andnot_si256(swap, sb), _mm256_and_si256(swap, cb));
+        let c = _mm256_xor_si256(
+            c,
+            _mm256_slli_epi64::<62>(_mm256_and_si256(_mm256_add_epi64(n, epi(1)), epi(2))),
+        );
+        let s = _mm256_xor_si256(s, _mm256_slli_epi64::<62>(_mm256_and_si256(n, epi(2))));
+        (_mm256_castsi256_pd(c), _mm256_castsi256_pd(s))
+    }
+
+    #[inline(always)]
+    unsafe fn box_muller4(a: __m256i, b: __m256i) -> (__m256d, __m256d) {
+        let f1 = _mm256_castsi256_pd(_mm256_or_si256(
+            epi(ONE_BITS as i64),
+            _mm256_srli_epi64::<12>(a),
+        ));
+        let u = _mm256_sub_pd(pd(2.0), f1);
+        let r = _mm256_sqrt_pd(_mm256_mul_pd(pd(-2.0), ln4(u)));
+        let (c, s) = cos_sin4(_mm256_srli_epi64::<12>(b));
+        (_mm256_mul_pd(r, c), _mm256_mul_pd(r, s))
+    }
+
+    /// The portable `normals_block` for eight lanes at once. ChaCha lane `l` runs path
+    /// `π(l)`, `π = [0, 1, 4, 5, 2, 3, 6, 7]`, so that `unpacklo/hi` of two word vectors give
+    /// the 64-bit words of paths 0–3 and 4–7 in order.
+    #[inline(always)]
+    pub(super) unsafe fn normals_block(
+        key: &[u32; 8],
+        counter: u64,
+        nonce_lo: &[u32; LANES],
+        nonce_hi: &[u32; LANES],
+    ) -> [[f64; LANES]; PER_BLOCK] {
+        let x = chacha8::<false>(key, counter, nonce_lo, nonce_hi);
+        let mut z = [[0.0; LANES]; PER_BLOCK];
+        for q in 0..PER_BLOCK / 2 {
+            let (wa_lo, wa_hi, wb_lo, wb_hi) = (x[4 * q], x[4 * q + 1], x[4 * q + 2], x[4 * q + 3]);
+            for half in 0..2 {
+                let (a, b) = if half == 0 {
+                    (
+                        _mm256_unpacklo_epi32(wa_lo, wa_hi),
+                        _mm256_unpacklo_epi32(wb_lo, wb_hi),
+                    )
+                } else {
+                    (
+                        _mm256_unpackhi_epi32(wa_lo, wa_hi),
+                        _mm256_unpackhi_epi32(wb_lo, wb_hi),
+                    )
+                };
+                let (z0, z1) = box_muller4(a, b);
+                _mm256_storeu_pd(z[2 * q].as_mut_ptr().add(4 * half), z0);
+                _mm256_storeu_pd(z[2 * q + 1].as_mut_ptr().add(4 * half), z1);
+            }
+        }
+        z
+    }
+
+    /// The ChaCha8 block of eight lanes, lane `l` running path `π(l)` (see `normals_block`),
+    /// with the given quarter round.
+    #[inline(always)]
+    pub(super) unsafe fn chacha8<const ROL: bool>(
+        key: &[u32; 8],
+        counter: u64,
+        nonce_lo: &[u32; LANES],
+        nonce_hi: &[u32; LANES],
+    ) -> [__m256i; 16] {
+        let perm = |n: &[u32; LANES]| {
+            _mm256_setr_epi32(
+                n[0] as i32,
+                n[1] as i32,
+                n[4] as i32,
+                n[5] as i32,
+                n[2] as i32,
+                n[3] as i32,
+                n[6] as i32,
+                n[7] as i32,
+            )
+        };
+        let mut init = [_mm256_setzero_si256(); 16];
+        for i in 0..4 {
+            init[i] = _mm256_set1_epi32(SIGMA[i] as i32);
+        }
+        for i in 0..8 {
+            init[4 + i] = _mm256_set1_epi32(key[i] as i32);
+        }
+        init[12] = _mm256_set1_epi32(counter as u32 as i32);
+        init[13] = _mm256_set1_epi32((counter >> 32) as u32 as i32);
+        init[14] = perm(nonce_lo);
+        init[15] = perm(nonce_hi);
+        let mut x = init;
+        for _ in 0..4 {
+            qr::<ROL>(&mut x, 0, 4, 8, 12);
+            qr::<ROL>(&mut x, 1, 5, 9, 13);
+            qr::<ROL>(&mut x, 2, 6, 10, 14);
+            qr::<ROL>(&mut x, 3, 7, 11, 15);
+            qr::<ROL>(&mut x, 0, 5, 10, 15);
+            qr::<ROL>(&mut x, 1, 6, 11, 12);
+            qr::<ROL>(&mut x, 2, 7, 8, 13);
+            qr::<ROL>(&mut x, 3, 4, 9, 14);
+        }
+        for i in 0..16 {
+            x[i] = _mm256_add_epi32(x[i], init[i]);
+        }
+        x
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    //! ChaCha8 with AVX-512VL rotates and Box–Muller on eight doubles per register; operation
+    //! for operation the portable code (test `simd_matches_portable`).
+    use super::{LANES, ONE_BITS, PER_BLOCK, TWO_PI_ULP};
+    use std::arch::x86_64::*;
+
+    #[inline(always)]
+    pub(super) unsafe fn qr(x: &mut [__m256i; 16], a: usize, b: usize, c: usize, d: usize) {
+        x[a] = _mm256_add_epi32(x[a], x[b]);
+        x[d] = _mm256_rol_epi32::<16>(_mm256_xor_si256(x[d], x[a]));
+        x[c] = _mm256_add_epi32(x[c], x[d]);
+        x[b] = _mm256_rol_epi32::<12>(_mm256_xor_si256(x[b], x[c]));
+        x[a] = _mm256_add_epi32(x[a], x[b]);
+        x[d] = _mm256_rol_epi32::<8>(_mm256_xor_si256(x[d], x[a]));
+        x[c] = _mm256_add_epi32(x[c], x[d]);
+        x[b] = _mm256_rol_epi32::<7>(_mm256_xor_si256(x[b], x[c]));
+    }
+
+    #[inline(always)]
+    unsafe fn pd(v: f64) -> __m512d {
+        _mm512_set1_pd(v)
+    }
+    #[inline(always)]
+    unsafe fn epi(v: i64) -> __m512i {
+        _mm512_set1_epi64(v)
+    }
+    #[inline(always)]
+    unsafe fn small_int_to_f64(i: __m512i) -> __m512d {
+        const MAGIC: f64 = 6_755_399_441_055_744.0;
+        _mm512_sub_pd(
+            _mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(pd(MAGIC)), i)),
+            pd(MAGIC),
+        )
+    }
+    #[inline(always)]
+    unsafe fn poly(z: __m512d, c: &[f64]) -> __m512d {
+        let mut acc = pd(c[c.len() - 1]);
+        for &ci in c[..c.len() - 1].iter().rev() {
+            acc = _mm512_add_pd(pd(ci), _mm512_mul_pd(z, acc));
+        }
+        acc
+    }
+
+    #[inline(always)]
+    unsafe fn ln8(x: __m512d) -> __m512d {
+        use super::ln_consts::*;
+        let bits = _mm512_castpd_si512(x);
+        let hx_full = _mm512_srli_epi64::<32>(bits);
+        let hx = _mm512_and_si512(hx_full, epi(0x000f_ffff));
+        let i = _mm512_and_si512(_mm512_add_epi64(hx, epi(0x95f64)), epi(0x10_0000));
+        let k = _mm512_sub_epi64(
+            _mm512_add_epi64(_mm512_srli_epi64::<20>(hx_full), _mm512_srli_epi64::<20>(i)),
+            epi(1023),
+        );
+        let hi = _mm512_or_si512(hx, _mm512_xor_si512(i, epi(0x3ff0_0000)));
+        let xm = _mm512_castsi512_pd(_mm512_or_si512(
+            _mm512_slli_epi64::<32>(hi),
+            _mm512_and_si512(bits, epi(0xffff_ffff)),
+        ));
+        let f = _mm512_sub_pd(xm, pd(1.0));
+        let s = _mm512_div_pd(f, _mm512_add_pd(pd(2.0), f));
+        let dk = small_int_to_f64(k);
+        let z = _mm512_mul_pd(s, s);
+        let w = _mm512_mul_pd(z, z);
+        let t1 = _mm512_mul_pd(w, poly(w, &[LG2, LG4, LG6]));
+        let t2 = _mm512_mul_pd(z, poly(w, &[LG1, LG3, LG5, LG7]));
+        let r = _mm512_add_pd(t2, t1);
+        let hfsq = _mm512_mul_pd(_mm512_mul_pd(pd(0.5), f), f);
+        let dk_hi = _mm512_mul_pd(dk, pd(LN2_HI));
+        let dk_lo = _mm512_mul_pd(dk, pd(LN2_LO));
+        let big = _mm512_sub_pd(
+            dk_hi,
+            _mm512_sub_pd(
+                _mm512_sub_pd(
+                    hfsq,
+                    _mm512_add_pd(_mm512_mul_pd(s, _mm512_add_pd(hfsq, r)), dk_lo),
+                ),
+                f,
+            ),
+        );
+        let small = _mm512_sub_pd(
+            dk_hi,
+            _mm512_sub_pd(
+                _mm512_sub_pd(_mm512_mul_pd(s, _mm512_sub_pd(f, r)), dk_lo),
+                f,
+            ),
+        );
+        let sel = _mm512_or_si512(
+            _mm512_sub_epi64(hx, epi(0x6147a)),
+            _mm512_sub_epi64(epi(0x6b851), hx),
+        );
+        let use_big = _mm512_cmpgt_epi64_mask(sel, _mm512_setzero_si512());
+        _mm512_mask_blend_pd(use_big, small, big)
+    }
+
+    #[inline(always)]
+    unsafe fn cos_sin8(l: __m512i) -> (__m512d, __m512d) {
+        use super::trig_consts::*;
+        let n = _mm512_srli_epi64::<50>(_mm512_add_epi64(l, epi(1 << 49)));
+        let rem = _mm512_sub_epi64(l, _mm512_slli_epi64::<50>(n));
+        let x = _mm512_mul_pd(small_int_to_f64(rem), pd(TWO_PI_ULP));
+        let z = _mm512_mul_pd(x, x);
+        let v = _mm512_mul_pd(z, x);
+        let rs = poly(z, &[S2, S3, S4, S5, S6]);
+        let sin = _mm512_add_pd(
+            x,
+            _mm512_mul_pd(v, _mm512_add_pd(pd(S1), _mm512_mul_pd(z, rs))),
+        );
+        let rc = _mm512_mul_pd(z, poly(z, &[C1, C2, C3, C4, C5, C6]));
+        let ix = _mm512_and_si512(
+            _mm512_srli_epi64::<32>(_mm512_castpd_si512(x)),
+            epi(0x7fff_ffff),
+        );
+        let mid = _mm512_slli_epi64::<32>(_mm512_sub_epi64(ix, epi(0x0020_0000)));
+        let lt = _mm512_cmpgt_epi64_mask(epi(0x3FD3_3333), ix);
+        let gt = _mm512_cmpgt_epi64_mask(ix, epi(0x3fe9_0000));
+        let qx = _mm512_mask_blend_epi64(gt, mid, _mm512_castpd_si512(pd(0.28125)));
+        let qx = _mm512_castsi512_pd(_mm512_mask_blend_epi64(lt, qx, _mm512_setzero_si512()));
+        let hz = _mm512_sub_pd(_mm512_mul_pd(pd(0.5), z), qx);
+        let cos = _mm512_sub_pd(
+            _mm512_sub_pd(pd(1.0), qx),
+            _mm512_sub_pd(hz, _mm512_mul_pd(z, rc)),
+        );
+        let swap = _mm512_sub_epi64(_mm512_setzero_si512(), _mm512_and_si512(n, epi(1)));
+        let (cb, sb) = (_mm512_castpd_si512(cos), _mm512_castpd_si512(sin));
+        let c = _mm512_or_si512(_mm512_andnot_si512(swap, cb), _mm512_and_si512(swap, sb));
+        let s = _mm512_or_si512(_mm512_andnot_si512(swap, sb), _mm512_and_si512(swap, cb));
+        let c = _mm512_xor_si512(
+            c,
+            _mm512_slli_epi64::<62>(_mm512_and_si512(_mm512_add_epi64(n, epi(1)), epi(2))),
+        );
+        let s = _mm512_xor_si512(s, _mm512_slli_epi64::<62>(_mm512_and_si512(n, epi(2))));
+        (_mm512_castsi512_pd(c), _mm512_castsi512_pd(s))
+    }
+
+    #[inline(always)]
+    unsafe fn box_muller8(a: __m512i, b: __m512i) -> (__m512d, __m512d) {
+        let f1 = _mm512_castsi512_pd(_mm512_or_si512(
+            epi(ONE_BITS as i64),
+            _mm512_srli_epi64::<12>(a),
+        ));
+        let u = _mm512_sub_pd(pd(2.0), f1);
+        let r = _mm512_sqrt_pd(_mm512_mul_pd(pd(-2.0), ln8(u)));
+        let (c, s) = cos_sin8(_mm512_srli_epi64::<12>(b));
+        (_mm512_mul_pd(r, c), _mm512_mul_pd(r, s))
+    }
+
+    #[inline(always)]
+    unsafe fn join(lo: __m256i, hi: __m256i) -> __m512i {
+        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+    }
+
+    #[inline(always)]
+    pub(super) unsafe fn normals_block(
+        key: &[u32; 8],
+        counter: u64,
+        nonce_lo: &[u32; LANES],
+        nonce_hi: &[u32; LANES],
+    ) -> [[f64; LANES]; PER_BLOCK] {
+        let x = super::avx2::chacha8::<true>(key, counter, nonce_lo, nonce_hi);
+        let mut z = [[0.0; LANES]; PER_BLOCK];
+        for q in 0..PER_BLOCK / 2 {
+            let (wa_lo, wa_hi, wb_lo, wb_hi) = (x[4 * q], x[4 * q + 1], x[4 * q + 2], x[4 * q + 3]);
+            let a = join(
+                _mm256_unpacklo_epi32(wa_lo, wa_hi),
+                _mm256_unpackhi_epi32(wa_lo, wa_hi),
+            );
+            let b = join(
+                _mm256_unpacklo_epi32(wb_lo, wb_hi),
+                _mm256_unpackhi_epi32(wb_lo, wb_hi),
+            );
+            let (z0, z1) = box_muller8(a, b);
+            _mm512_storeu_pd(z[2 * q].as_mut_ptr(), z0);
+            _mm512_storeu_pd(z[2 * q + 1].as_mut_ptr(), z1);
+        }
+        z
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+    use statrs::distribution::{ContinuousCDF, Normal};
+
+    fn ulps(a: f64, b: f64) -> u64 {
+        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
+    }
+
+    /// Word for word the `rand_chacha` stream of `seed_from_u64(seed)` + `set_stream(s)`.
+    #[test]
+    fn keystream_matches_rand_chacha() {
+        let seed = 2026;
+        let key = key_of_seed(seed);
+        let streams: [u64; LANES] = [0, 1, 7, (1 << 40) | 3, u64::MAX, 12345, 1 << 33, 99];
+        let lo = streams.map(|s| s as u32);
+        let hi = streams.map(|s| (s >> 32) as u32);
+        for (l, &s) in streams.iter().enumerate() {
+            let mut r = ChaCha8Rng::seed_from_u64(seed);
+            r.set_stream(s);
+            for counter in 0..6u64 {
+                let w = chacha8_lanes(&key, counter, &lo, &hi);
+                for (i, wi) in w.iter().enumerate() {
+                    assert_eq!(wi[l], r.next_u32(), "stream {s} block {counter} word {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ln_matches_std() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut worst = 0;
+        for i in 0..200_000u64 {
+            let x = if i < 100_000 {
+                2.0 - f64::from_bits(ONE_BITS | (rng.next_u64() >> 12))
+            } else {
+                // Near 1, where cancellation would show.
+                1.0 - (i - 100_000) as f64 * 2f64.powi(-52)
+            };
+            worst = worst.max(ulps(ln_unit(x), x.ln()));
+        }
+        // fdlibm's log is accurate to < 1 ulp; two implementations may differ by 1.
+        assert!(worst <= 1, "worst {worst} ulp");
+        assert_eq!(ln_unit(1.0), 0.0);
+        assert!((ln_unit(2f64.powi(-52)) + 52.0 * std::f64::consts::LN_2).abs() < 1e-13);
+    }
+
+    #[test]
+    fn cos_sin_match_std() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut worst = 0.0_f64;
+        for i in 0..200_000u64 {
+            let l = if i < 16 {
+                // Quadrant boundaries and ends.
+                [
+                    0,
+                    1,
+                    1 << 49,
+                    (1 << 50) - 1,
+                    1 << 50,
+                    1 << 51,
+                    3 << 50,
+                    (1 << 52) - 1,
+                ][i as usize % 8]
+                    + (i / 8)
+            } else {
+                rng.next_u64() >> 12
+            };
+            let (c, s) = cos_sin_turns(l);
+            let theta = l as f64 * TWO_PI_ULP;
+            // std evaluates at the rounded θ (error ≤ ulp(2π)/2 ≈ 4.4e-16 in the argument).
+            worst = worst
+                .max((c - theta.cos()).abs())
+                .max((s - theta.sin()).abs());
+            assert!((c * c + s * s - 1.0).abs() < 4e-16, "{l}");
+        }
+        assert!(worst < 1e-15, "worst {worst}");
+    }
+
+    /// The SIMD path (where the processor has it) gives the portable path's numbers bit for bit.
+    #[test]
+    fn simd_matches_portable() {
+        let streams: Vec<u64> = (0..21).map(|j| (3u64 << 40) | j).collect();
+        let mut a = BlockNormals::new(11, &streams);
+        let mut b = a.clone();
+        for m in [1, 7, 20, 3, 64] {
+            let mut x = vec![0.0; m * 21];
+            let mut y = vec![0.0; m * 21];
+            a.fill(&mut x, m, 0.3);
+            b.fill_portable(&mut y, m, 0.3);
+            for (p, q) in x.iter().zip(&y) {
+                assert_eq!(p.to_bits(), q.to_bits(), "m = {m}");
+            }
+        }
+    }
+
+    /// The numbers of a path do not depend on the block it is in, its lane, or how many are
+    /// drawn per call (spares carry over between calls).
+    #[test]
+    fn path_numbers_do_not_depend_on_layout() {
+        let streams: Vec<u64> = (100..113).collect();
+        let mut one = BlockNormals::new(5, &streams);
+        let mut a = vec![0.0; 7 * 13];
+        one.fill(&mut a, 7, 1.0);
+        let mut b3 = vec![0.0; 3 * 13];
+        one.fill(&mut b3, 3, 1.0);
+        // Path 104 alone, drawing 10 at once.
+        let mut single = BlockNormals::new(5, &[104]);
+        let mut c = vec![0.0; 10];
+        single.fill(&mut c, 10, 1.0);
+        let j = 4;
+        let mut seq: Vec<f64> = a[j * 7..j * 7 + 7].to_vec();
+        seq.extend_from_slice(&b3[j * 3..j * 3 + 3]);
+        assert_eq!(seq, c);
+    }
+
+    /// Moments and a Kolmogorov–Smirnov test of 10⁶ normals from 64 paths.
+    #[test]
+    fn normals_have_the_standard_normal_law() {
+        let paths = 64;
+        let per = 15_625; // 64 × 15625 = 10⁶
+        let streams: Vec<u64> = (0..paths as u64).collect();
+        let mut g = BlockNormals::new(9, &streams);
+        let mut v = vec![0.0; per * paths];
+        g.fill(&mut v, per, 1.0);
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let m2 = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        let m3 = v.iter().map(|x| (x - mean).powi(3)).sum::<f64>() / n;
+        let m4 = v.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n;
+        // Standard errors at n = 10⁶: mean 1e-3, variance √2·1e-3, third moment √15·1e-3,
+        // fourth moment √96·1e-3; each bound is 5 standard errors.
+        assert!(mean.abs() < 5e-3, "mean {mean}");
+        assert!((m2 - 1.0).abs() < 5.0 * 1.42e-3, "var {m2}");
+        assert!(m3.abs() < 5.0 * 3.9e-3, "m3 {m3}");
+        assert!((m4 - 3.0).abs() < 5.0 * 9.8e-3, "m4 {m4}");
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let phi = Normal::new(0.0, 1.0).unwrap();
+        let ks = v
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let c = phi.cdf(x);
+                (c - i as f64 / n).abs().max(((i + 1) as f64 / n - c).abs())
+            })
+            .fold(0.0, f64::max);
+        // KS critical value at level 0.001: 1.95/√n.
+        assert!(ks < 1.95 / n.sqrt(), "KS {ks}");
+        // Tail mass beyond 3: 2(1 − Φ(3)) = 2.6998e-3, binomial sd 5.2e-5; 5 sd.
+        let tail = v.iter().filter(|x| x.abs() > 3.0).count() as f64 / n;
+        assert!((tail - 2.6998e-3).abs() < 5.0 * 5.2e-5, "tail {tail}");
+    }
+
+    /// Neighbouring paths are uncorrelated and a path's consecutive normals are uncorrelated.
+    #[test]
+    fn streams_are_uncorrelated() {
+        let streams: Vec<u64> = (0..16).collect();
+        let mut g = BlockNormals::new(3, &streams);
+        let per = 50_000;
+        let mut v = vec![0.0; per * 16];
+        g.fill(&mut v, per, 1.0);
+        let corr = |a: &[f64], b: &[f64]| {
+            a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>() / a.len() as f64
+        };
+        // sd of a sample correlation at n = 5·10⁴ is 4.5e-3; 5 sd.
+        for j in 0..15 {
+            let c = corr(&v[j * per..(j + 1) * per], &v[(j + 1) * per..(j + 2) * per]);
+            assert!(c.abs() < 0.0224, "paths {j},{}: {c}", j + 1);
+            let col = &v[j * per..(j + 1) * per];
+            let lag = corr(&col[..per - 1], &col[1..]);
+            assert!(lag.abs() < 0.0224, "path {j} lag-1: {lag}");
+        }
+    }
+}
