@@ -163,7 +163,7 @@ impl BatchShape {
                 format!("must be in 1..={} (N) without replacement", self.n),
             ));
         }
-        if self.micro == 0 || self.batch % self.micro != 0 {
+        if self.micro == 0 || !self.batch.is_multiple_of(self.micro) {
             return Err(Error::config(
                 "micro_batch",
                 self.micro,

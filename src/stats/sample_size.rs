@@ -10,7 +10,7 @@
 //! * every point clears its floor with margin: `h_i √(n₀/n) ≤ e_i / 2` (the CI of the error then
 //!   excludes 0 unless the estimate is more than a half-width low), and
 //! * the slope CI of [`super::loglog_slope`] on `(η_i, e_i)` with standard errors
-//!   `se_i √(n₀/n)` lies inside the pass band, and
+//!   `se_i √(n₀/n)` lies inside the pass band (one-sided claims pass `band[1] = ∞`), and
 //! * the resolution diagnostic clears its bar even for an estimate one floor low: with `r_i` its
 //!   pilot value and `r̄_i` the upper end of its CI, `r_i + (r̄_i − r_i)√(n₀/n) ≤
 //!   ratio · (e_i − h_i√(n₀/n))` — its noise shrinks with `n`, its bias (Euler–Maruyama

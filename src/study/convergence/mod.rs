@@ -64,7 +64,7 @@ use crate::sde::linear::LinearSde;
 use crate::sde::{ModelKind, SdeForm, SdeModel};
 use crate::stats::sample_size::{paths_for_conclusive_slope, PilotPoint};
 use crate::stats::{max_abs_with_ci, Moments};
-use crate::study::verdict::Observation;
+use crate::study::verdict::{ClaimKind, Observation};
 use claims::{decide, OrderClaim, SlopeCiKind};
 pub use config::{
     ConvergenceConfig, IntegrationConfig, Integrator, Pair, Reference, ScheduleConfig,
@@ -539,10 +539,14 @@ impl ConvergenceStudy {
                 })
                 .collect();
             let Some(pts) = pts else { continue };
-            let band = [
-                p.expected_order - v.tolerance,
-                p.expected_order + v.tolerance,
-            ];
+            // The claim's band: one-sided for `order_at_least`; two-sided `α ± tol` otherwise
+            // (for `order_below_own_model` that is its `order_equals` reading, a proxy: the
+            // comparison itself also needs the own SDE's interval).
+            let hi = match p.claim_kind {
+                ClaimKind::OrderAtLeast => f64::INFINITY,
+                _ => p.expected_order + v.tolerance,
+            };
+            let band = [p.expected_order - v.tolerance, hi];
             let need = paths_for_conclusive_slope(
                 &pts,
                 self.config.paths,
@@ -551,8 +555,14 @@ impl ConvergenceStudy {
                 v.resolution_ratio,
             );
             let criteria = format!(
-                "predicted from the exact weak errors and this run's standard errors and resolution diagnostics ({} paths): floor ≤ ½ error and resolution ≤ {} × error at every η, slope CI inside [{:.2}, {:.2}]",
-                self.config.paths, v.resolution_ratio, band[0], band[1]
+                "predicted from the exact weak errors and this run's standard errors and resolution diagnostics ({} paths): floor ≤ ½ error and resolution ≤ {} × error at every η, slope CI {}",
+                self.config.paths,
+                v.resolution_ratio,
+                if hi.is_finite() {
+                    format!("inside [{:.2}, {:.2}]", band[0], band[1])
+                } else {
+                    format!("above {:.2}", band[0])
+                }
             );
             out.push(Observation {
                 what: format!(
