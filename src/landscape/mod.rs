@@ -8,20 +8,28 @@
 //! Finite sums `f = (1/N) Σ_i f_i` additionally expose per-sample gradients and Hessian–vector
 //! products through [`FiniteSum`], so the subsampling oracle draws real mini-batches.
 
+pub mod classification;
+pub mod datasets;
 pub mod dln;
 pub mod hyperbolic_entropy;
-pub mod datasets;
 pub mod least_squares;
+pub mod logistic_ridge;
 pub mod net;
 pub mod quadratic;
+pub mod relu_net;
+pub mod sigmoid_loss;
 pub mod two_basin;
 
 use crate::linalg::Matrix;
 
+pub use classification::Classification;
 pub use dln::{DiagonalLinearNetwork, EffectiveInit, SparseRegression};
 pub use least_squares::LeastSquares;
+pub use logistic_ridge::LogisticRidge;
 pub use net::{NetLoss, SigmoidNet};
 pub use quadratic::Quadratic;
+pub use relu_net::{Breakpoint, ReluInit, ReluNet1d};
+pub use sigmoid_loss::SigmoidLoss;
 pub use two_basin::{Basin, TwoBasin, TwoBasinLandscape, WarpedDoubleWell};
 
 /// A twice-differentiable objective.
