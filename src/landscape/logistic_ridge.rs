@@ -148,6 +148,9 @@ impl Landscape for LogisticRidge {
     fn grad_into(&self, w: &[f64], out: &mut [f64]) {
         self.loss_grad_variance(w, out);
     }
+    fn loss_grad_into(&self, w: &[f64], out: &mut [f64]) -> f64 {
+        self.loss_grad_variance(w, out).0
+    }
     fn hess_vec_into(&self, w: &[f64], v: &[f64], out: &mut [f64]) {
         let n = self.data.n() as f64;
         for (o, vi) in out.iter_mut().zip(v) {

@@ -40,6 +40,12 @@ pub trait Landscape: Send + Sync {
     fn loss(&self, x: &[f64]) -> f64;
     /// `out = ∇f(x)`.
     fn grad_into(&self, x: &[f64], out: &mut [f64]);
+    /// `out = ∇f(x)`; returns `f(x)`. The default calls `grad_into` and `loss`; landscapes whose
+    /// gradient pass yields the value anyway override it (one pass instead of two).
+    fn loss_grad_into(&self, x: &[f64], out: &mut [f64]) -> f64 {
+        self.grad_into(x, out);
+        self.loss(x)
+    }
     /// `out = ∇²f(x) v`.
     fn hess_vec_into(&self, x: &[f64], v: &[f64], out: &mut [f64]);
     /// The full Hessian `∇²f(x)` (allocates; not for hot loops).

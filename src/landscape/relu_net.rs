@@ -146,6 +146,7 @@ impl ReluNet1d {
     }
 
     /// Residuals `r_i = f_θ(x_i) − y_i` into `r` (length `N`); returns `L = ½ Σ r_i²`.
+    #[inline(always)]
     fn residuals(&self, th: &[f64], r: &mut [f64]) -> f64 {
         let m = self.m;
         let (w, rest) = th.split_at(m);
@@ -168,8 +169,57 @@ impl ReluNet1d {
         0.5 * loss
     }
 
-    /// Full-batch `L(θ)`; writes `out = ∇L(θ)`. Allocation-free.
+    /// Full-batch `L(θ)`; writes `out = ∇L(θ)`. Allocation-free. Uses AVX2 where the processor
+    /// has it (the same operations in the same order as [`ReluNet1d::loss_grad_portable`], only
+    /// four lanes at a time, so the result is bit-identical).
     pub fn loss_grad(&self, th: &[f64], out: &mut [f64]) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 was detected at run time.
+                return unsafe { self.loss_grad_avx2(th, out) };
+            }
+        }
+        self.loss_grad_portable(th, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn loss_grad_avx2(&self, th: &[f64], out: &mut [f64]) -> f64 {
+        self.loss_grad_with(th, out)
+    }
+
+    /// [`ReluNet1d::loss_grad`] without processor-specific code (the reference).
+    pub fn loss_grad_portable(&self, th: &[f64], out: &mut [f64]) -> f64 {
+        self.loss_grad_with(th, out)
+    }
+
+    /// `L(θ)` alone (one forward pass); AVX2 where available, bit-identical to the portable path.
+    fn loss_fast(&self, th: &[f64]) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 was detected at run time.
+                return unsafe { self.loss_avx2(th) };
+            }
+        }
+        self.loss_with(th)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn loss_avx2(&self, th: &[f64]) -> f64 {
+        self.loss_with(th)
+    }
+
+    #[inline(always)]
+    fn loss_with(&self, th: &[f64]) -> f64 {
+        let mut r = [0.0f64; MAX_POINTS];
+        self.residuals(th, &mut r[..self.x.len()])
+    }
+
+    #[inline(always)]
+    fn loss_grad_with(&self, th: &[f64], out: &mut [f64]) -> f64 {
         let m = self.m;
         let n = self.x.len();
         let (w, rest) = th.split_at(m);
@@ -237,11 +287,13 @@ impl Landscape for ReluNet1d {
         3 * self.m
     }
     fn loss(&self, th: &[f64]) -> f64 {
-        let mut r = [0.0f64; MAX_POINTS];
-        self.residuals(th, &mut r[..self.x.len()])
+        self.loss_fast(th)
     }
     fn grad_into(&self, th: &[f64], out: &mut [f64]) {
         self.loss_grad(th, out);
+    }
+    fn loss_grad_into(&self, th: &[f64], out: &mut [f64]) -> f64 {
+        self.loss_grad(th, out)
     }
     fn hess_vec_into(&self, th: &[f64], v: &[f64], out: &mut [f64]) {
         let d = self.dim();
@@ -377,6 +429,20 @@ mod tests {
         }
         for k in 0..d {
             assert!((hsum[k] - hv[k]).abs() < 1e-11 * (1.0 + hv[k].abs()));
+        }
+    }
+
+    #[test]
+    fn simd_and_portable_paths_are_bit_identical() {
+        let (n, th) = net();
+        let d = n.dim();
+        let (mut g1, mut g2) = (vec![0.0; d], vec![0.0; d]);
+        let l1 = n.loss_grad(&th, &mut g1);
+        let l2 = n.loss_grad_portable(&th, &mut g2);
+        assert_eq!(l1.to_bits(), l2.to_bits());
+        assert_eq!(n.loss(&th).to_bits(), n.loss_with(&th).to_bits());
+        for (a, b) in g1.iter().zip(&g2) {
+            assert_eq!(a.to_bits(), b.to_bits());
         }
     }
 

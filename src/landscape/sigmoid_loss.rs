@@ -81,6 +81,9 @@ impl Landscape for SigmoidLoss {
     fn grad_into(&self, w: &[f64], out: &mut [f64]) {
         self.loss_grad_variance(w, out);
     }
+    fn loss_grad_into(&self, w: &[f64], out: &mut [f64]) -> f64 {
+        self.loss_grad_variance(w, out).0
+    }
     fn hess_vec_into(&self, w: &[f64], v: &[f64], out: &mut [f64]) {
         out.fill(0.0);
         let n = self.data.n();

@@ -15,8 +15,10 @@
 //! every algorithm of an ensemble can share one batch draw (see [`shuffle`]).
 //!
 //! [`MSam::full_direction`] is the full-batch case `m = B = N` computed from the objective's own
-//! gradient `∇f` (any [`Landscape`], one `grad_into` per point instead of `N` per-sample
-//! gradients): `∇f(x + ρ u)` with `u = ∇f(x)` or `∇f(x)/(‖∇f(x)‖ + ε)` (`ρ = 0`: `∇f(x)`).
+//! gradient `∇f` (any [`Landscape`], one gradient per point instead of `N` per-sample
+//! gradients): `∇f(x + ρ u)` with `u = ∇f(x)` or `∇f(x)/(‖∇f(x)‖ + ε)` (`ρ = 0`: `∇f(x)`). It
+//! also returns `f(x)`, which the first gradient pass yields for free on landscapes that
+//! override [`Landscape::loss_grad_into`].
 
 use rand::{Rng, RngExt};
 
@@ -128,19 +130,19 @@ impl MSam {
     }
 
     /// Full batch: `out = ∇f(x + ρ u)`, `u = ∇f(x)` (USAM) or `∇f(x)/(‖∇f(x)‖ + ε)` (SAM);
-    /// `out = ∇f(x)` when `ρ = 0`. `m` is ignored (it is the whole set). Allocates nothing.
+    /// `out = ∇f(x)` when `ρ = 0`. Returns `f(x)`. `m` is ignored (it is the whole set).
+    /// Allocates nothing.
     pub fn full_direction(
         &self,
         f: &dyn Landscape,
         x: &[f64],
         out: &mut [f64],
         ws: &mut MSamWorkspace,
-    ) {
+    ) -> f64 {
         if self.rho == 0.0 {
-            f.grad_into(x, out);
-            return;
+            return f.loss_grad_into(x, out);
         }
-        f.grad_into(x, &mut ws.g);
+        let loss = f.loss_grad_into(x, &mut ws.g);
         let scale = if self.normalized {
             let n = ws.g.iter().map(|v| v * v).sum::<f64>().sqrt();
             self.rho / (n + NORM_EPS)
@@ -151,17 +153,25 @@ impl MSam {
             *y = xi + scale * gi;
         }
         f.grad_into(&ws.y, out);
+        loss
     }
 
-    /// One full-batch step `x ← x − η · full_direction` (`dir` is scratch of dimension `d`).
+    /// One full-batch step `x ← x − η · full_direction` (`dir` is scratch of dimension `d`);
+    /// returns `f(x)` before the step.
     pub fn full_step(
         &self,
         f: &dyn Landscape,
         x: &mut [f64],
         dir: &mut [f64],
         ws: &mut MSamWorkspace,
-    ) {
-        self.full_direction(f, x, dir, ws);
+    ) -> f64 {
+        let loss = self.full_direction(f, x, dir, ws);
+        self.apply(x, dir);
+        loss
+    }
+
+    /// `x ← x − η · dir` (the update of a direction computed beforehand).
+    pub fn apply(&self, x: &mut [f64], dir: &[f64]) {
         for (xi, di) in x.iter_mut().zip(dir.iter()) {
             *xi -= self.eta * di;
         }
@@ -243,7 +253,8 @@ mod tests {
                 normalized,
             };
             alg.direction(&f, &batch, &x, &mut a, &mut ws);
-            alg.full_direction(&f, &x, &mut b, &mut ws);
+            let loss = alg.full_direction(&f, &x, &mut b, &mut ws);
+            assert_eq!(loss, f.loss(&x));
             for i in 0..3 {
                 assert!((a[i] - b[i]).abs() < 1e-12, "{a:?} vs {b:?}");
             }

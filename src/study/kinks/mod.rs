@@ -8,7 +8,7 @@
 //! Initialisation as in the notebook: `w_j = ±2.5`, `b_j ~ N(0, 2.5²)`, `a_j ~ N(0, 4²)` (our own
 //! random streams, not PyTorch's; every method starts from the same draw of a seed).
 //!
-//! **Methods** (full batch, [`crate::optim::msam::MSam::full_step`]):
+//! **Methods** (full batch, [`crate::optim::msam::MSam::full_direction`]):
 //! `θ ← θ − η_t ∇L(θ + ρ ∇L/‖∇L‖)` (normalized SAM, `ρ = 0.3`) or `θ ← θ − η_t ∇L(θ)` (GD),
 //! `η_max = 5·10⁻⁵`, at most `T = 10⁶` steps, stopping once `L ≤ 10⁻⁵`. The notebook decays the
 //! learning rate linearly, `η_t = η_max(1 − t/T)`, **only in its SAM branch** (the decay line sits

@@ -1,6 +1,7 @@
 //! One training run: full-batch GD / SAM / USAM on the ReLU net from a given initialisation,
-//! through [`MSam::full_step`] (`θ ← θ − η_t ∇L(θ + ρ u)`), until the loss at the current
-//! iterate is `≤ loss_target`, the step budget is spent, or the run diverges.
+//! through [`MSam::full_direction`] and [`MSam::apply`] (`θ ← θ − η_t ∇L(θ + ρ u)`), until the
+//! loss at the current iterate is `≤ loss_target`, the step budget is spent, or the run
+//! diverges. The loss at the iterate comes from the direction's first gradient pass.
 //!
 //! Step `t = 1, 2, …`: compute `L(θ_{t−1})`; stop if it is `≤ loss_target` (success), not
 //! finite or `> divergence_loss` (diverged); otherwise take the step with `η_t` from the
@@ -103,7 +104,14 @@ pub fn train(
     let mut loss;
     let mut reported = 0usize;
     loop {
-        loss = crate::landscape::Landscape::loss(net, &th);
+        // The direction at θ_t and, from the same first gradient pass, L(θ_t).
+        let alg = MSam {
+            eta: method.schedule.eta(c.lr_max, steps + 1, c.max_steps),
+            rho: method.rho,
+            m: net.xs().len(),
+            normalized: method.normalized,
+        };
+        loss = alg.full_direction(net, &th, &mut dir, &mut ws);
         if !loss.is_finite() || loss > c.divergence_loss {
             diverged = true;
             break;
@@ -137,13 +145,7 @@ pub fn train(
             break;
         }
         steps += 1;
-        let alg = MSam {
-            eta: method.schedule.eta(c.lr_max, steps, c.max_steps),
-            rho: method.rho,
-            m: net.xs().len(),
-            normalized: method.normalized,
-        };
-        alg.full_step(net, &mut th, &mut dir, &mut ws);
+        alg.apply(&mut th, &dir);
         if steps.is_multiple_of(PROGRESS_CHUNK) {
             if let Some(p) = progress {
                 p(PROGRESS_CHUNK as u64);
