@@ -260,4 +260,14 @@ fn default_run_passes_both_verdicts() {
     for v in &r.verdicts {
         assert_eq!(v.verdict, Decision::Pass, "{}: {}", v.claim, v.reason);
     }
+    // SAM stops far above the loss target, so the fewer kinks could be a looser fit: at equal
+    // training loss (GD's count the first time its loss fell below SAM's final loss, same
+    // seed) GD's median must still be above SAM's.
+    let sam = r.comparisons[0].sam_median.unwrap().median;
+    let at_equal = r
+        .observations
+        .iter()
+        .find(|o| o.what.starts_with("median kinks of gd the first time"))
+        .expect("equal-loss observation");
+    assert!(at_equal.measured > sam, "{at_equal:?} vs sam {sam}");
 }

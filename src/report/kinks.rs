@@ -278,16 +278,21 @@ pub fn draw_functions<DB: DrawingBackend>(
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1800.0).clamp(0.5, 3.0);
     let font = |v: f64| ("sans-serif", (v * sc).round()).into_font();
+    let cols = c.seeds.min(DRAWN_SEEDS);
+    let drawn = if cols < c.seeds {
+        format!("seeds 0–{} of {}", cols - 1, c.seeds)
+    } else {
+        format!("all {} seeds", c.seeds)
+    };
     let root = root
         .titled(
             &format!(
-                "{} — fitted functions (dots: data; ▲: counted kinks; grey ticks: breakpoints below the slope threshold)",
+                "{} — fitted functions, {drawn} (dots: data; ▲: counted kinks; grey ticks: uncounted breakpoints)",
                 c.title
             ),
             font(20.0),
         )
         .map_err(draw_err)?;
-    let cols = c.seeds.min(DRAWN_SEEDS);
     let rows = c.methods.len();
     let cells = root.split_evenly((rows, cols));
     let xs = grid(r);
@@ -432,7 +437,7 @@ pub fn draw_counts<DB: DrawingBackend>(
             y_label: "½ Σ (f(x_i) − y_i)²",
             categories: cats,
             series: series(&|x| x.final_loss),
-            reference: None,
+            reference: Some(("loss target".into(), vec![c.loss_target; c.seeds])),
             log_y: true,
             unit_interval: false,
         },

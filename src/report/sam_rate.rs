@@ -356,7 +356,7 @@ pub fn draw_figure<DB: DrawingBackend>(
     let s1 = vec![
         measured,
         bound_series(
-            "bound B₋ (f⋆ = f̂⋆, σ² = σ̂²)".into(),
+            "bound B₋ (f⋆ = smallest loss seen, σ² = largest variance seen)".into(),
             n.points
                 .iter()
                 .map(|p| (p.horizon as f64, p.bound_strict))
@@ -400,7 +400,7 @@ pub fn draw_figure<DB: DrawingBackend>(
                 .collect(),
         },
         bound_series(
-            "bound B₋ (σ² = σ̂²)".into(),
+            "bound B₋ (σ² = largest variance seen)".into(),
             p.points
                 .iter()
                 .map(|q| (q.horizon as f64, q.bound_strict))
@@ -455,7 +455,7 @@ pub fn draw_figure<DB: DrawingBackend>(
             }
         }
         legend.push(LegendEntry {
-            text: format!("ρ = {rho}: SAM (solid), USAM (dashed)"),
+            text: format!("ρ = {rho}: SAM (solid), USAM (dashed, → 0)"),
             color: Some(k),
             dashed: false,
         });
@@ -464,9 +464,14 @@ pub fn draw_figure<DB: DrawingBackend>(
             .iter()
             .find(|x| x.algorithm == "sam" && x.rho == *rho)
         {
-            hlines.push((row.predicted, format!("predicted ηλ₁ρ/(2−ηλ₁), ρ = {rho}")));
+            hlines.push((row.predicted, format!("ρ = {rho}")));
         }
     }
+    legend.push(LegendEntry {
+        text: "dotted: predicted 2-cycle distance ηλ₁ρ/(2−ηλ₁)".into(),
+        color: None,
+        dashed: true,
+    });
     let top = o
         .traces
         .iter()

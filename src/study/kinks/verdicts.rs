@@ -269,6 +269,44 @@ pub fn observations(c: &KinksConfig, runs: &[RunRecord], cmps: &[Comparison]) ->
             });
         }
     }
+    // How far a decaying schedule had decayed when its runs stopped: a control with the
+    // decay only tests the decay if its runs last long enough for the rate to fall.
+    for m in c
+        .methods
+        .iter()
+        .filter(|m| m.schedule != super::config::Schedule::Constant)
+    {
+        let frac: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.method == m.name && !r.diverged)
+            .map(|r| m.schedule.eta(c.lr_max, r.steps.max(1), c.max_steps) / c.lr_max)
+            .collect();
+        let steps: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.method == m.name && !r.diverged)
+            .map(|r| r.steps as f64)
+            .collect();
+        if let (Some(ci), Some(st)) = (
+            median_opt(&frac, c.verdict.level),
+            median_opt(&steps, c.verdict.level),
+        ) {
+            out.push(Observation {
+                what: format!(
+                    "median η_t/η_max of {} ({} schedule) at its last step",
+                    m.name,
+                    m.schedule.as_str()
+                ),
+                measured: ci.median,
+                ci: Some([ci.lo, ci.hi]),
+                reference: format!(
+                    "median steps taken {:.0} of {}; near 1 the decay barely acted before the run stopped",
+                    st.median,
+                    c.max_steps
+                ),
+                reading: "information".into(),
+            });
+        }
+    }
     // Final losses per method (they differ: SAM need not reach the target).
     for m in &c.methods {
         let losses: Vec<f64> = runs

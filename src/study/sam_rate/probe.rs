@@ -90,7 +90,11 @@ pub fn probe_variance(
             };
             let (_, v) = f.loss_grad_variance(&w, &mut g);
             if v > best.0 {
-                best = (v, format!("probe ‖w‖ = {r} (direction {k})"));
+                best = if r == 0.0 {
+                    (v, "probe w = 0 (the origin)".to_string())
+                } else {
+                    (v, format!("probe ‖w‖ = {r} (direction {k})"))
+                };
             }
         }
     }
