@@ -2,7 +2,8 @@
 //! determinism across thread counts, the verdict logic on both sides, bad input.
 //!
 //! Run: `cargo test --release --test kinks` (a few seconds); the full default run is
-//! `#[ignore]`d: `cargo test --release --test kinks -- --ignored` (≈ 25–60 s on 2 cores).
+//! `#[ignore]`d: `cargo test --release --test kinks -- --ignored` (≈ 38 CPU seconds; 20–100 s wall
+//! on 2 cores depending on load).
 
 use std::process::Command;
 
@@ -250,7 +251,7 @@ fn cli_writes_files_and_rejects_bad_input() {
     }
 }
 
-/// The default run (8 seeds × 4 methods, up to 10⁶ steps; ≈ 25 s on 2 idle cores) passes both
+/// The default run (8 seeds × 4 methods, up to 10⁶ steps; ≈ 38 CPU seconds) passes both
 /// verdicts at the shipped seed. Deterministic, so a failure means the numerics changed.
 /// `cargo test --release --test kinks -- --ignored`
 #[test]

@@ -2,8 +2,9 @@
 //! CLI, determinism across thread counts, the verdict logic on both sides, the oscillation
 //! prediction, bad input.
 //!
-//! Run: `cargo test --release --test sam_rate` (≈ 10 s); the full default run is `#[ignore]`d:
-//! `cargo test --release --test sam_rate -- --ignored` (≈ 20–40 s on 2 cores).
+//! Run: `cargo test --release --test sam_rate` (≈ 4 s of tests); the full default run is
+//! `#[ignore]`d: `cargo test --release --test sam_rate -- --ignored` (≈ 33 CPU seconds; 20–100 s
+//! wall on 2 cores depending on load).
 
 use std::process::Command;
 
@@ -299,7 +300,7 @@ fn cli_writes_files_and_rejects_bad_input() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-/// The default run (≈ 20 s on 2 idle cores) passes every verdict at the shipped seed; its
+/// The default run (≈ 33 CPU seconds) passes every verdict at the shipped seed; its
 /// fitted exponent is well below −½ in magnitude (the average decays more slowly than the
 /// bound over T = 10²–10⁵). Deterministic, so a failure means the numerics changed.
 /// `cargo test --release --test sam_rate -- --ignored`
