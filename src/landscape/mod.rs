@@ -362,7 +362,12 @@ pub mod fd {
             (vec![0.0; d], vec![0.0; d], vec![0.0; d], vec![0.0; d]);
         f.third_into(x, u, v, &mut t);
         f.third_into(x, v, u, &mut t_sym);
-        let shift = |s: f64| x.iter().zip(v).map(|(a, b)| a + s * b).collect::<Vec<f64>>();
+        let shift = |s: f64| {
+            x.iter()
+                .zip(v)
+                .map(|(a, b)| a + s * b)
+                .collect::<Vec<f64>>()
+        };
         f.hess_vec_into(&shift(step), u, &mut hp);
         f.hess_vec_into(&shift(-step), u, &mut hm);
         let mut worst = 0.0_f64;
@@ -497,29 +502,46 @@ mod tests {
             // Third.
             f.third_into(&x, &u, &v, &mut out);
             let c = e * f.dot_a(&u) * f.dot_a(&v);
-            let want: Vec<f64> = (0..3).map(|i| c * f.a[i] - x[i].cos() * u[i] * v[i]).collect();
-            assert!(rel(&out, &want) < 1e-8, "third {exact_third}: {out:?} vs {want:?}");
+            let want: Vec<f64> = (0..3)
+                .map(|i| c * f.a[i] - x[i].cos() * u[i] * v[i])
+                .collect();
+            assert!(
+                rel(&out, &want) < 1e-8,
+                "third {exact_third}: {out:?} vs {want:?}"
+            );
             // Fourth.
             let tol4 = if exact_third { 1e-8 } else { 1e-5 };
             f.fourth_into(&x, &v, &mut out);
             let c = e * f.dot_a(&v).powi(3);
-            let want: Vec<f64> = (0..3).map(|i| c * f.a[i] + x[i].sin() * v[i].powi(3)).collect();
-            assert!(rel(&out, &want) < tol4, "fourth {exact_third}: {out:?} vs {want:?}");
+            let want: Vec<f64> = (0..3)
+                .map(|i| c * f.a[i] + x[i].sin() * v[i].powi(3))
+                .collect();
+            assert!(
+                rel(&out, &want) < tol4,
+                "fourth {exact_third}: {out:?} vs {want:?}"
+            );
             for cov in [NoiseCov::Isotropic(0.6), NoiseCov::Factor(&s_mat)] {
                 let sig = f.sigma(cov);
                 let asa = (nalgebra::DVector::from_column_slice(&f.a).transpose()
                     * &sig
                     * nalgebra::DVector::from_column_slice(&f.a))[(0, 0)];
                 f.grad_trace_h_sigma_into(&x, cov, &mut out);
-                let want: Vec<f64> =
-                    (0..3).map(|i| e * asa * f.a[i] - x[i].cos() * sig[(i, i)]).collect();
-                assert!(rel(&out, &want) < 1e-8, "trace {cov:?}: {out:?} vs {want:?}");
+                let want: Vec<f64> = (0..3)
+                    .map(|i| e * asa * f.a[i] - x[i].cos() * sig[(i, i)])
+                    .collect();
+                assert!(
+                    rel(&out, &want) < 1e-8,
+                    "trace {cov:?}: {out:?} vs {want:?}"
+                );
                 f.hess_trace_h_sigma_vec_into(&x, cov, &v, &mut out);
                 let c = e * asa * f.dot_a(&v);
                 let want: Vec<f64> = (0..3)
                     .map(|i| c * f.a[i] + x[i].sin() * sig[(i, i)] * v[i])
                     .collect();
-                assert!(rel(&out, &want) < tol4, "trace vec {cov:?}: {out:?} vs {want:?}");
+                assert!(
+                    rel(&out, &want) < tol4,
+                    "trace vec {cov:?}: {out:?} vs {want:?}"
+                );
             }
         }
     }
@@ -529,10 +551,20 @@ mod tests {
     fn affine_landscapes_have_zero_higher_derivatives() {
         let q = crate::landscape::Quadratic::wishart(3, 1).unwrap();
         let mut out = [1.0; 3];
-        q.third_into(&[1.0, 2.0, 3.0], &[1.0, 0.0, 0.0], &[0.0, 1.0, 0.0], &mut out);
+        q.third_into(
+            &[1.0, 2.0, 3.0],
+            &[1.0, 0.0, 0.0],
+            &[0.0, 1.0, 0.0],
+            &mut out,
+        );
         assert_eq!(out, [0.0; 3]);
         out = [1.0; 3];
-        q.hess_trace_h_sigma_vec_into(&[1.0, 2.0, 3.0], NoiseCov::Isotropic(1.0), &[1.0; 3], &mut out);
+        q.hess_trace_h_sigma_vec_into(
+            &[1.0, 2.0, 3.0],
+            NoiseCov::Isotropic(1.0),
+            &[1.0; 3],
+            &mut out,
+        );
         assert_eq!(out, [0.0; 3]);
     }
 }
