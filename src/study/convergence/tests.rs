@@ -438,3 +438,70 @@ fn second_order_model_names() {
         .to_string();
     assert!(e.contains("models[0]") && e.contains("sam"), "{e}");
 }
+
+/// Richardson extrapolation resolves an order-2 model where Euler–Maruyama with the same
+/// sub-steps does not. Full batch (an ODE: every path is the same, nothing random) on the
+/// warped double well, USAM against `usam_sde2`. The size of Euler's integration error with 8
+/// sub-steps is its resolution diagnostic `max_k |g(X^{η/8}) − g(X^{η/4})|` (`≈ Cη/8`). The
+/// extrapolation from 8 and 4 sub-steps must (i) have a diagnostic below 0.2 × that (it is
+/// `O(h²)`, about `h` times smaller) and (ii) give a weak error within 0.2 × that of a 512-sub-step
+/// Euler reference (whose own error is `≈ Cη/512`, 1/32 of Euler's diagnostic; a wrong
+/// combination of the two runs, e.g. `3g(r) − 2g(r/2)`, leaves an `O(h)` error and fails).
+/// (Weak errors are maxima over the steps, so Euler's max can land close to the reference by
+/// accident; the diagnostic is the honest size of its error.)
+#[test]
+fn richardson_resolves_what_euler_does_not() {
+    let run = |integrator: &str, substeps: usize| {
+        let text = format!(
+            r#"
+seed = 1
+paths = 2
+block_size = 2
+algorithms = ["usam"]
+models = ["own_sde2"]
+test_functions = ["loss"]
+[landscape]
+kind = "warped_double_well"
+dim = 2
+[oracle]
+kind = "full_batch"
+[start]
+kind = "point"
+x = [0.4, 0.5]
+[schedule]
+eta0 = 0.1
+halvings = 1
+rho0 = 0.4
+rho_power = 0.5
+horizon = 1.0
+[integration]
+integrator = "{integrator}"
+substeps = {substeps}
+"#
+        );
+        let r = ConvergenceStudy::from_toml(&text)
+            .unwrap()
+            .run(1, None)
+            .unwrap();
+        r.pairs[0].points.clone()
+    };
+    let reference = run("euler_maruyama", 512);
+    let euler = run("euler_maruyama", 8);
+    let rich = run("richardson", 8);
+    for i in 0..2 {
+        let de = euler[i].resolution_error;
+        let dr = (rich[i].weak_error - reference[i].weak_error).abs();
+        assert!(
+            dr < 0.2 * de,
+            "η = {}: Richardson − reference {dr:e} vs Euler's diagnostic {de:e}",
+            rich[i].eta
+        );
+        assert!(
+            rich[i].resolution_error < 0.2 * euler[i].resolution_error,
+            "η = {}: {:e} vs {:e}",
+            rich[i].eta,
+            rich[i].resolution_error,
+            euler[i].resolution_error
+        );
+    }
+}
