@@ -335,7 +335,7 @@ impl SdeModel {
         let (rho, sqrt_eta) = (self.rho, self.eta.sqrt());
         let (cov, sigma) = match oracle {
             Oracle::Additive(a) => match a.sigma() {
-                Some(s) if s == 0.0 => (None, Some(0.0)),
+                Some(0.0) => (None, Some(0.0)),
                 Some(s) => (Some(NoiseCov::Isotropic(s)), Some(s)),
                 None => (Some(NoiseCov::Factor(a.s())), None),
             },
@@ -356,7 +356,7 @@ impl SdeModel {
             );
             // z = S ΔW (σΔW when isotropic), then D ΔW = z + ρHz.
             match (s_dw, sigma) {
-                (_, Some(s)) if s == 0.0 => sw.z.fill(0.0),
+                (_, Some(0.0)) => sw.z.fill(0.0),
                 (Some(z), _) => sw.z.copy_from_slice(&z.as_slice()[j * d..(j + 1) * d]),
                 (None, Some(s)) => {
                     for (zi, wi) in sw.z.iter_mut().zip(&dw.as_slice()[j * m..j * m + d]) {
@@ -369,9 +369,9 @@ impl SdeModel {
                 f.hess_vec_into(xc, &sw.z, &mut sw.hz);
             }
             let xc = &mut x.as_mut_slice()[j * d..(j + 1) * d];
-            for i in 0..d {
-                let hz = if rho != 0.0 { rho * sw.hz[i] } else { 0.0 };
-                xc[i] += -h * sw.b[i] + sqrt_eta * (sw.z[i] + hz);
+            for (((xi, bi), zi), hzi) in xc.iter_mut().zip(&sw.b).zip(&sw.z).zip(&sw.hz) {
+                let hz = if rho != 0.0 { rho * hzi } else { 0.0 };
+                *xi += -h * bi + sqrt_eta * (zi + hz);
             }
         }
     }
