@@ -166,8 +166,12 @@ impl SubsampledExact {
         Some(DiscreteMoments::new(self.law(alg)?, eta, rho))
     }
 
-    /// The SDE `model` at `(η, ρ)` with exact coefficients.
+    /// The SDE `model` at `(η, ρ)` with exact coefficients (`None` for the second-order
+    /// models, which have no subsampled form).
     pub fn sde(&self, model: ModelKind, eta: f64, rho: f64) -> Option<AffineSde> {
+        if model.second_order {
+            return None;
+        }
         let rho = if model.alg == AlgorithmKind::Sgd {
             0.0
         } else {
