@@ -127,6 +127,12 @@ pub fn table(r: &ConvergenceReport) -> String {
             let _ = writeln!(s, "warning: {w}");
         }
     }
+    if !r.observations.is_empty() {
+        let _ = writeln!(s);
+        for o in &r.observations {
+            let _ = writeln!(s, "{}", o.line());
+        }
+    }
     let n_pass = r.pairs.iter().filter(|p| p.verdict == "pass").count();
     let _ = writeln!(s);
     let _ = writeln!(s, "{n_pass} of {} verdicts pass", r.pairs.len());
@@ -263,6 +269,10 @@ impl StudyDef for Def {
         Experiment {
             path: "experiments/convergence_least_squares.toml",
             text: include_str!("../../experiments/convergence_least_squares.toml"),
+        },
+        Experiment {
+            path: "experiments/convergence_least_squares_mc.toml",
+            text: include_str!("../../experiments/convergence_least_squares_mc.toml"),
         },
         Experiment {
             path: "experiments/convergence_second_order.toml",

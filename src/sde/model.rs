@@ -23,6 +23,7 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 
 use super::general::{GeneralWorkspace, MonteCarloSde};
+use super::moment_ode::AffineSde;
 use super::sam_tables::SamTables;
 use super::second_order;
 use crate::error::{Error, Result};
@@ -123,6 +124,8 @@ enum Form {
         tables: Option<Arc<SamTables>>,
     },
     MonteCarlo(MonteCarloSde),
+    /// Exact coefficients with real mini-batches on least squares ([`super::musam`]).
+    Affine(Arc<AffineSde>),
     /// `<alg>_sde2` ([`super::second_order`]); additive or full-batch oracle.
     SecondOrder,
 }
@@ -147,8 +150,9 @@ pub struct ModelWorkspace {
     /// Per-path drift coefficient when the diffusion already evaluated it (SAM's tables).
     col_coef: Vec<f64>,
     general: Option<GeneralWorkspace>,
+    affine: Option<super::musam::AffineWorkspace>,
     second: Option<SecondOrderScratch>,
-    /// Eigenvalues clamped to zero in `Σ_alg` square roots (Monte Carlo form only).
+    /// Eigenvalues clamped to zero in `Σ_alg` square roots (Monte Carlo and affine forms).
     pub clamps: u64,
 }
 
@@ -166,6 +170,13 @@ impl SdeModel {
         let d = f.dim();
         if kind.second_order {
             return Self::new_second_order(kind, oracle, eta, rho, form);
+        }
+        if kind.alg == AlgorithmKind::Musam && matches!(oracle, Oracle::Subsampling(_)) {
+            return Err(Error::config(
+                "models",
+                format!("\"{}\"", kind.name()),
+                "has no inner-Monte-Carlo form (it would not draw micro-batches): with subsampling on least squares use integration.sde_form = \"auto\"",
+            ));
         }
         let closed_ok = match oracle {
             Oracle::FullBatch => true,
@@ -212,6 +223,17 @@ impl SdeModel {
         })
     }
 
+    /// The SGD / USAM / m-USAM SDE with real mini-batches on an affine finite sum, with exact
+    /// drift and diffusion ([`super::musam::affine_sde`]), integrated by Euler–Maruyama.
+    pub fn affine(kind: ModelKind, eta: f64, rho: f64, sde: AffineSde) -> Self {
+        Self {
+            kind,
+            eta,
+            rho,
+            form: Form::Affine(Arc::new(sde)),
+        }
+    }
+
     /// Which model.
     pub fn kind(&self) -> ModelKind {
         self.kind
@@ -237,8 +259,10 @@ impl SdeModel {
             col_coef: vec![0.0; p],
             general: match &self.form {
                 Form::MonteCarlo(m) => Some(m.workspace(f, oracle)),
-                Form::Closed { .. } | Form::SecondOrder => None,
+                Form::Closed { .. } | Form::Affine(_) | Form::SecondOrder => None,
             },
+            affine: matches!(self.form, Form::Affine(_))
+                .then(|| super::musam::AffineWorkspace::new(d)),
             second: matches!(self.form, Form::SecondOrder).then(|| SecondOrderScratch::new(d)),
             clamps: 0,
         }
@@ -267,6 +291,10 @@ impl SdeModel {
             }
             Form::Closed { sigma, tables } => {
                 self.closed_step(f, oracle, x, dw, s_dw, h, *sigma, tables.as_deref(), ws)
+            }
+            Form::Affine(sde) => {
+                let aw = ws.affine.as_mut().expect("workspace built for this model");
+                ws.clamps += super::musam::euler_step(sde, x, dw, h, aw);
             }
             Form::SecondOrder => {
                 let sw = ws.second.as_mut().expect("workspace built for this model");
@@ -421,7 +449,8 @@ impl SdeModel {
         let drift_coef = |gc: &[f64]| -> f64 {
             match alg {
                 AlgorithmKind::Sgd => 0.0,
-                AlgorithmKind::Usam => rho,
+                // With H_γ = H and one noise draw for every micro-batch, m-USAM is USAM.
+                AlgorithmKind::Usam | AlgorithmKind::Musam => rho,
                 AlgorithmKind::Dnsam => rho / (norm(gc) + NORM_EPS),
                 AlgorithmKind::Sam => {
                     let n = norm(gc);
@@ -434,7 +463,10 @@ impl SdeModel {
             }
         };
         let fused = !self.kind.drift_only
-            && matches!(alg, AlgorithmKind::Usam | AlgorithmKind::Dnsam)
+            && matches!(
+                alg,
+                AlgorithmKind::Usam | AlgorithmKind::Musam | AlgorithmKind::Dnsam
+            )
             && !matches!(oracle, Oracle::Subsampling(_));
         if fused {
             // u = −h g + √η z (in ws.diff), Hu (in ws.hz), x += u + s Hu.

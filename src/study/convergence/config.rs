@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::optim::msam::MSam;
 use crate::optim::AlgorithmKind;
+use crate::oracle::Oracle;
 use crate::sde::{ModelKind, SdeForm};
 use crate::study::setup::{self, LandscapeConfig, OracleConfig, StartConfig};
 use crate::study::test_function::TestFunction;
@@ -141,7 +143,8 @@ impl Default for VerdictConfig {
 pub enum Reference {
     /// Monte Carlo ensembles (any landscape, oracle, model).
     MonteCarlo,
-    /// Exact moment recursions and OU moments (linear pairs only; no Monte Carlo).
+    /// Exact moments, no Monte Carlo: moment recursions against OU moments (linear pairs), or
+    /// batch-law moment recursions against the moment ODE (least squares with subsampling).
     Exact,
 }
 
@@ -177,10 +180,13 @@ pub struct ConvergenceConfig {
     pub start: StartConfig,
     /// Discrete algorithms.
     pub algorithms: Vec<AlgorithmKind>,
+    /// Micro-batch size `m` of m-USAM (`musam`, `musam_sde`): must divide `oracle.batch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub micro_batch: Option<usize>,
     /// Models to compare each algorithm with: `own_sde`, `own_sde2` (the second-order model;
     /// SGD and USAM), `drift_only`, or a model name
-    /// (`sgd_sde`, `usam_sde`, `sam_sde`, `dnsam_sde`, `<alg>_drift_only`, and the second-order
-    /// models `sgd_sde2`, `usam_sde2`).
+    /// (`sgd_sde`, `usam_sde`, `sam_sde`, `dnsam_sde`, `musam_sde`, `<alg>_drift_only`, and the
+    /// second-order models `sgd_sde2`, `usam_sde2`).
     pub models: Vec<String>,
     /// Test functions.
     pub test_functions: Vec<TestFunction>,
@@ -379,7 +385,7 @@ impl ConvergenceConfig {
                         Error::config(
                             format!("models[{i}]"),
                             format!("{other:?}"),
-                            "must be own_sde, own_sde2, drift_only, sgd_sde, usam_sde, sam_sde, dnsam_sde, <alg>_drift_only, sgd_sde2 or usam_sde2",
+                            "must be own_sde, own_sde2, drift_only, sgd_sde, usam_sde, sam_sde, dnsam_sde, musam_sde, <alg>_drift_only, sgd_sde2 or usam_sde2",
                         )
                     })?,
                 };
@@ -390,5 +396,47 @@ impl ConvergenceConfig {
             }
         }
         Ok(pairs)
+    }
+}
+
+/// m-USAM's micro-batch size: required (and must divide the batch) when `musam` or a
+/// `musam_*` model is compared, which needs the subsampling oracle; refused otherwise.
+pub(super) fn check_micro_batch(
+    c: &ConvergenceConfig,
+    pairs: &[Pair],
+    oracle: &Oracle,
+) -> Result<Option<usize>> {
+    let uses = pairs
+        .iter()
+        .any(|p| p.algorithm == AlgorithmKind::Musam || p.model.alg == AlgorithmKind::Musam);
+    match (uses, c.micro_batch) {
+        (false, None) => Ok(None),
+        (false, Some(m)) => Err(Error::config(
+            "micro_batch",
+            m,
+            "is only used by m-USAM: add \"musam\" to algorithms (or a musam model), or remove it",
+        )),
+        (true, None) => Err(Error::config(
+            "micro_batch",
+            "nothing",
+            "must be given when musam (m-USAM) is compared",
+        )),
+        (true, Some(m)) => {
+            let Oracle::Subsampling(sub) = oracle else {
+                return Err(Error::config(
+                    "oracle.kind",
+                    "not subsampling",
+                    "must be \"subsampling\" for musam (m-USAM splits real mini-batches)",
+                ));
+            };
+            MSam {
+                eta: 1.0,
+                rho: 0.0,
+                m,
+                normalized: false,
+            }
+            .check("micro_batch", sub.batch)?;
+            Ok(Some(m))
+        }
     }
 }
