@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// SGD, USAM, SAM or DNSAM (SPEC §2).
+/// SGD, USAM, SAM or DNSAM (docs/theory.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlgorithmKind {

@@ -4,7 +4,7 @@
 //!   algorithm; each panel shows the discrete algorithm (solid) and its SDE (dashed): mean line,
 //!   95 % CI of the mean (dark band) and 5–95 % quantile band (light band).
 //! * `surfaces.png/.svg` (2-D landscapes only): per algorithm, the surface its drift descends —
-//!   `f` (SGD), `f + (ρ/2)‖∇f‖²` (USAM), `f + ρ‖∇f‖` (DNSAM, SAM; SPEC §5) — as a heat map, with
+//!   `f` (SGD), `f + (ρ/2)‖∇f‖²` (USAM), `f + ρ‖∇f‖` (DNSAM, SAM; docs/theory.md §5) — as a heat map, with
 //!   the first sample paths of the discrete algorithm (white, solid) and its SDE (red, dashed).
 
 use std::fmt::Write as _;

@@ -1,4 +1,4 @@
-//! SDE models of the SAM family (SPEC §3): closed forms, the general Monte Carlo form, the SAM
+//! SDE models of the SAM family (docs/theory.md §3): closed forms, the general Monte Carlo form, the SAM
 //! tables `φ, a, c`, and linear (Ornstein–Uhlenbeck) models with exact moments and transitions.
 
 pub mod general;

@@ -1,4 +1,4 @@
-//! The trajectories study: the discrete algorithms and their SDEs moving side by side (SPEC §5).
+//! The trajectories study: the discrete algorithms and their SDEs moving side by side (docs/theory.md §5).
 //!
 //! For each algorithm `alg` (with its radius `ρ_alg`) the discrete map
 //! `x_{k+1} = x_k − η ∇f_γ(x_k + ρ u_k)` and its own SDE `dX = −b_alg(X) dt + √η D_alg(X) dW`
