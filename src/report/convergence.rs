@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::output::{to_json, Staging};
 use crate::plot::loglog::{draw_loglog, LogLogFigure, LogLogPoint, LogLogSeries};
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
+use crate::report::csv::{self, Table};
 use crate::study::convergence::claims::SlopeCiKind;
 use crate::study::convergence::{
     ConvergenceConfig, ConvergenceReport, ConvergenceStudy, PairReport,
@@ -133,42 +134,58 @@ pub fn table(r: &ConvergenceReport) -> String {
     s
 }
 
-/// One CSV row per point.
+/// One CSV row per (pair, η) point; the pair's slope and verdict are repeated on each of its
+/// rows (long format).
 pub fn csv(r: &ConvergenceReport) -> String {
-    let mut s = String::from(
-        "algorithm,model,test_function,expected_order,claim_kind,slope,slope_lo,slope_hi,slope_ci_kind,verdict,eta,rho,weak_error,ci_lo,ci_hi,mc_floor,resolution_error,diverged_paths,exact_weak_error,argmax_time\n",
-    );
+    let mut t = Table::new(&[
+        "algorithm",
+        "model",
+        "test_function",
+        "expected_order",
+        "claim_kind",
+        "slope",
+        "slope_lo",
+        "slope_hi",
+        "slope_ci_kind",
+        "verdict",
+        "eta",
+        "rho",
+        "weak_error",
+        "ci_lo",
+        "ci_hi",
+        "mc_floor",
+        "resolution_error",
+        "diverged_paths",
+        "exact_weak_error",
+        "argmax_time",
+    ]);
     for p in &r.pairs {
         for q in &p.points {
-            let _ = writeln!(
-                s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                p.algorithm,
-                p.model,
-                p.test_function,
-                p.expected_order,
-                p.claim_kind,
-                p.slope,
-                p.slope_ci[0],
-                p.slope_ci[1],
-                p.slope_ci_kind.as_str(),
-                p.verdict,
-                q.eta,
-                q.rho,
-                q.weak_error,
-                q.ci[0],
-                q.ci[1],
-                q.mc_floor,
-                q.resolution_error,
-                q.diverged_paths,
-                q.exact_weak_error
-                    .map(|e| e.to_string())
-                    .unwrap_or_default(),
-                q.argmax_time
-            );
+            t.row(&[
+                &p.algorithm,
+                &p.model,
+                &p.test_function,
+                &p.expected_order,
+                &p.claim_kind,
+                &p.slope,
+                &p.slope_ci[0],
+                &p.slope_ci[1],
+                &p.slope_ci_kind.as_str(),
+                &p.verdict,
+                &q.eta,
+                &q.rho,
+                &q.weak_error,
+                &q.ci[0],
+                &q.ci[1],
+                &q.mc_floor,
+                &q.resolution_error,
+                &q.diverged_paths,
+                &csv::opt(q.exact_weak_error),
+                &q.argmax_time,
+            ]);
         }
     }
-    s
+    t.finish()
 }
 
 /// The figure's series: one per (pair, test function).

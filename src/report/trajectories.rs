@@ -24,6 +24,7 @@ use crate::plot::bands::{
 use crate::plot::draw_err;
 use crate::plot::surface::{draw_surface_panel, SurfacePanel, SurfacePath};
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
+use crate::report::csv::Table;
 use crate::study::trajectories::{TrajectoriesConfig, TrajectoriesReport, TrajectoriesStudy};
 use crate::study::verdict::{Observation, Verdict};
 
@@ -80,28 +81,37 @@ pub fn table(r: &TrajectoriesReport) -> String {
 
 /// One CSV row per (system, observable, save time).
 pub fn csv(r: &TrajectoriesReport) -> String {
-    let mut s = String::from("system,kind,rho,observable,t,mean,ci_lo,ci_hi,q05,q95\n");
+    let mut t = Table::new(&[
+        "system",
+        "kind",
+        "rho",
+        "observable",
+        "t",
+        "mean",
+        "ci_lo",
+        "ci_hi",
+        "q05",
+        "q95",
+    ]);
     for sys in &r.systems {
         for b in &sys.bands {
-            for (j, t) in r.times.iter().enumerate() {
-                let _ = writeln!(
-                    s,
-                    "{},{},{},{},{},{},{},{},{},{}",
-                    sys.label,
-                    sys.kind,
-                    sys.rho,
-                    b.observable.label(),
-                    t,
-                    b.mean[j],
-                    b.ci_lo[j],
-                    b.ci_hi[j],
-                    b.q05[j],
-                    b.q95[j]
-                );
+            for (j, time) in r.times.iter().enumerate() {
+                t.row(&[
+                    &sys.label,
+                    &sys.kind,
+                    &sys.rho,
+                    &b.observable.label(),
+                    time,
+                    &b.mean[j],
+                    &b.ci_lo[j],
+                    &b.ci_hi[j],
+                    &b.q05[j],
+                    &b.q95[j],
+                ]);
             }
         }
     }
-    s
+    t.finish()
 }
 
 /// Draws the band grid (rows: observables, columns: algorithms).
