@@ -195,3 +195,23 @@ fn strict_csv_reader_refuses_what_pandas_cannot_load_in_one_call() {
         assert!(common::check_csv(&p).is_err(), "{name} was accepted");
     }
 }
+
+/// Generated titles follow the parameters; a custom `title` wins.
+#[test]
+fn titles_come_from_the_config() {
+    use samsde::study::convergence::ConvergenceConfig;
+    use samsde::study::flatness::FlatnessConfig;
+    let text = samsde::study::convergence::DEFAULT_CONFIG
+        .replace("dim = 20", "dim = 7")
+        .replace("sigma = 0.5", "sigma = 0.25");
+    let mut c: ConvergenceConfig = toml::from_str(&text).unwrap();
+    let t = c.display_title();
+    assert!(t.contains("d = 7") && t.contains("σ = 0.25"), "{t}");
+    assert!(!t.contains("d = 20") && !t.contains("σ = 0.5"), "{t}");
+    c.title = "mine".into();
+    assert_eq!(c.display_title(), "mine");
+
+    let text = samsde::study::flatness::DEFAULT_CONFIG.replace("sigma = 7.5", "sigma = 6.5");
+    let f: FlatnessConfig = toml::from_str(&text).unwrap();
+    assert!(f.display_title().contains("σ = 6.5"), "{}", f.display_title());
+}

@@ -43,7 +43,7 @@ fn interval_words(kind: SlopeCiKind, level: f64) -> String {
 /// The printed summary: one line per (pair, test function), then the warnings.
 pub fn table(r: &ConvergenceReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{}", r.header.config.title);
+    let _ = writeln!(s, "{}", r.header.config.display_title());
     let _ = writeln!(
         s,
         "{} · {} paths per η · seed {} · {} thread(s) · {:.1} s · reference: {:?}",
@@ -240,7 +240,7 @@ pub fn write(r: &ConvergenceReport, dir: &Path) -> Result<Vec<PathBuf>> {
     st.bytes("convergence.csv", csv(r).as_bytes())?;
     let series = series(r);
     let fig = LogLogFigure {
-        title: &r.header.config.title,
+        title: &r.header.config.display_title(),
         x_label: "learning rate η",
         y_label: "weak error max_k |E g(x_k) − E g(X_kη)|",
         series: &series,

@@ -72,7 +72,7 @@ fn systems_table(s: &mut String, systems: &[SystemResult]) {
 pub fn table(r: &FlatnessReport) -> String {
     let mut s = String::new();
     let c = &r.header.config;
-    let _ = writeln!(s, "{}", c.title);
+    let _ = writeln!(s, "{}", c.display_title());
     let _ = writeln!(
         s,
         "{} · σ = {} · η = {} · T = {} · {} paths · seed {} · {} thread(s) · {:.1} s",
@@ -249,7 +249,7 @@ pub fn draw_figure<DB: DrawingBackend>(
         .titled(
             &format!(
                 "{}   (*: more than {}% of the paths diverged and are excluded)",
-                r.header.config.title,
+                r.header.config.display_title(),
                 100.0 * crate::study::flatness::MAX_DIVERGED_FRACTION
             ),
             ("sans-serif", (22.0 * sc).round()),

@@ -84,7 +84,7 @@ fn cell_row(s: &mut String, x: &CellSummary) {
 pub fn table(r: &ImplicitBiasReport) -> String {
     let c = &r.header.config;
     let mut s = String::new();
-    let _ = writeln!(s, "{}", c.title);
+    let _ = writeln!(s, "{}", c.display_title());
     let _ = writeln!(
         s,
         "n = {}, d = {}, k = {}, α = {}, γ = {} ({}/d), {} steps · {} seeds · seed {} · {} thread(s) · {:.1} s",
@@ -649,7 +649,7 @@ fn draw_rho_figure<DB: DrawingBackend>(
         .titled(
             &format!(
                 "{} ({} seeds): medians (lines), quartiles (bands) over runs that fit near β*; dashed: some runs excluded",
-                c.title, c.seeds
+                c.display_title(), c.seeds
             ),
             ("sans-serif", (22.0 * sc).round()),
         )

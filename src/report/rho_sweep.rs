@@ -25,7 +25,7 @@ fn rho_text(r: Option<f64>) -> String {
 pub fn table(r: &RhoSweepReport) -> String {
     let c = &r.header.config;
     let mut s = String::new();
-    let _ = writeln!(s, "{}", c.title);
+    let _ = writeln!(s, "{}", c.display_title());
     let _ = writeln!(
         s,
         "{} · d = {} · σ = {} · η = {} · profile {}: {} steps (T = {}), {} paths, {} sub-steps (diagnostic {}) · seed {} · {} thread(s) · {:.1} s",
@@ -208,7 +208,7 @@ pub fn draw<DB: DrawingBackend>(
     let s = w as f64 / 1600.0;
     let title = format!(
         "{} — {} steps (T = {}), {} paths; bars: {}% interval (Monte Carlo + resolution)",
-        c.title,
+        c.display_title(),
         r.sizes.steps,
         r.horizon,
         r.sizes.paths,

@@ -38,7 +38,7 @@ fn opt(v: Option<f64>) -> String {
 /// The printed summary.
 pub fn table(r: &SaddleReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{}", r.header.config.title);
+    let _ = writeln!(s, "{}", r.header.config.display_title());
     let _ = writeln!(
         s,
         "η = {} · seed {} · {} thread(s) · {:.1} s · κ_d = {:.4}",

@@ -32,7 +32,7 @@ use crate::study::verdict::{Observation, Verdict};
 pub fn table(r: &TrajectoriesReport) -> String {
     let mut s = String::new();
     let c = &r.header.config;
-    let _ = writeln!(s, "{}", c.title);
+    let _ = writeln!(s, "{}", c.display_title());
     let _ = writeln!(
         s,
         "{} · η = {} · T = {} · {} paths · seed {} · {} thread(s) · {:.1} s",
@@ -122,7 +122,10 @@ pub fn draw_bands<DB: DrawingBackend>(
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1600.0).clamp(0.5, 3.0);
     let root = root
-        .titled(&r.header.config.title, ("sans-serif", (22.0 * sc).round()))
+        .titled(
+            &r.header.config.display_title(),
+            ("sans-serif", (22.0 * sc).round()),
+        )
         .map_err(draw_err)?;
     let na = r.header.config.algorithms.len();
     let no = r.systems[0].bands.len();
@@ -232,7 +235,7 @@ pub fn draw_surfaces<DB: DrawingBackend>(
         .titled(
             &format!(
                 "{} — sample paths on the surface each drift descends (white: discrete, red dashed: SDE)",
-                r.header.config.title
+                r.header.config.display_title()
             ),
             ("sans-serif", (17.0 * sc).round()),
         )
