@@ -213,5 +213,9 @@ fn titles_come_from_the_config() {
 
     let text = samsde::study::flatness::DEFAULT_CONFIG.replace("sigma = 7.5", "sigma = 6.5");
     let f: FlatnessConfig = toml::from_str(&text).unwrap();
-    assert!(f.display_title().contains("σ = 6.5"), "{}", f.display_title());
+    assert!(
+        f.display_title().contains("σ = 6.5"),
+        "{}",
+        f.display_title()
+    );
 }

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::output::{to_json, Staging};
-use crate::plot::loglog::{draw_loglog, LogLogFigure, LogLogPoint, LogLogSeries};
+use crate::plot::loglog::{
+    draw_loglog_with, LogLogExtras, LogLogFigure, LogLogPoint, LogLogSeries,
+};
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
 use crate::report::csv::{self, Table};
 use crate::study::convergence::claims::SlopeCiKind;
@@ -195,7 +197,7 @@ pub fn series(r: &ConvergenceReport) -> Vec<LogLogSeries> {
         .iter()
         .map(|p| LogLogSeries {
             label: format!(
-                "{} vs {}{}: slope {:.2}, {} [{:.2}, {:.2}]; {}: {}",
+                "{} vs {}{}: slope {}, {} [{}, {}]; {}: {}",
                 p.algorithm,
                 p.model,
                 if multi_g {
@@ -203,15 +205,15 @@ pub fn series(r: &ConvergenceReport) -> Vec<LogLogSeries> {
                 } else {
                     String::new()
                 },
-                p.slope,
+                slope_with_ci(p.slope, p.slope_ci[0], p.slope_ci[1]).0,
                 match p.slope_ci_kind {
                     SlopeCiKind::LackOfFit => "lack-of-fit".to_string(),
                     SlopeCiKind::MonteCarlo => {
                         interval_words(p.slope_ci_kind, r.header.config.verdict.level)
                     }
                 },
-                p.slope_ci[0],
-                p.slope_ci[1],
+                slope_with_ci(p.slope, p.slope_ci[0], p.slope_ci[1]).1,
+                slope_with_ci(p.slope, p.slope_ci[0], p.slope_ci[1]).2,
                 match p.claim_kind {
                     ClaimKind::OrderAtLeast => format!("order ≥ {}", p.expected_order),
                     ClaimKind::OrderBelowOwnModel => "below own SDE".to_string(),
@@ -233,12 +235,56 @@ pub fn series(r: &ConvergenceReport) -> Vec<LogLogSeries> {
         .collect()
 }
 
+/// The Monte Carlo noise floor of each pair at each `η`, `(pair index, η, mc_floor)`: a weak
+/// error near or below it cannot be told from Monte Carlo noise.
+pub fn noise_floor(r: &ConvergenceReport) -> Vec<(usize, f64, f64)> {
+    r.pairs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.points.iter().map(move |q| (i, q.eta, q.mc_floor)))
+        .collect()
+}
+
+/// `slope [lo, hi]` with as many decimals (2 to 4) as it takes to tell the three apart.
+fn slope_with_ci(slope: f64, lo: f64, hi: f64) -> (String, String, String) {
+    let mut dec = 2;
+    while dec < 4 {
+        let t = |v: f64| format!("{v:.dec$}");
+        if t(lo) != t(slope) && t(slope) != t(hi) {
+            break;
+        }
+        dec += 1;
+    }
+    (
+        format!("{slope:.dec$}"),
+        format!("{lo:.dec$}"),
+        format!("{hi:.dec$}"),
+    )
+}
+
 /// Writes `convergence.json`, `.csv`, `.png`, `.svg` into `dir`, atomically.
 pub fn write(r: &ConvergenceReport, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut st = Staging::new(dir)?;
     st.bytes("convergence.json", &to_json(r)?)?;
     st.bytes("convergence.csv", csv(r).as_bytes())?;
     let series = series(r);
+    let floor = noise_floor(r);
+    let exact: Vec<(usize, f64, f64)> = r
+        .pairs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            p.points
+                .iter()
+                .filter_map(move |q| q.exact_weak_error.map(|e| (i, q.eta, e)))
+        })
+        .collect();
+    let extras = LogLogExtras {
+        floor: &floor,
+        exact: &exact,
+        dodge: true,
+        legend_outside: true,
+    };
     let fig = LogLogFigure {
         title: &r.header.config.display_title(),
         x_label: "learning rate η",
@@ -247,10 +293,10 @@ pub fn write(r: &ConvergenceReport, dir: &Path) -> Result<Vec<PathBuf>> {
         reference_slopes: &[1.0, 0.5],
     };
     st.with("convergence.png", |p| {
-        crate::plot::render_png(p, (1100, 760), |a| draw_loglog(a, &fig))
+        crate::plot::render_png(p, (1600, 760), |a| draw_loglog_with(a, &fig, &[], &extras))
     })?;
     st.with("convergence.svg", |p| {
-        crate::plot::render_svg(p, (1100, 760), |a| draw_loglog(a, &fig))
+        crate::plot::render_svg(p, (1600, 760), |a| draw_loglog_with(a, &fig, &[], &extras))
     })?;
     st.commit()
 }
