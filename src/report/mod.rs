@@ -5,6 +5,8 @@ pub mod convergence;
 pub mod csv;
 pub mod flatness;
 pub mod implicit_bias;
+pub mod kinks;
 pub mod rho_sweep;
 pub mod saddle;
+pub mod sam_rate;
 pub mod trajectories;
