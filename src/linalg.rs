@@ -2,7 +2,7 @@
 //!
 //! The one non-trivial routine is the symmetric square root with clamping: for a symmetric
 //! `Σ = Q Λ Qᵀ` it returns `D = Q max(Λ, 0)^{1/2} Qᵀ`, so that `D Dᵀ = Σ` whenever `Σ ⪰ 0`,
-//! and reports how many eigenvalues were clamped to zero (SPEC §3: `Σ_SAM` need not be PSD
+//! and reports how many eigenvalues were clamped to zero (docs/theory.md §3: `Σ_SAM` need not be PSD
 //! for large `ρ`; clamps are counted and reported, never hidden).
 
 use nalgebra::{DMatrix, DVector, SymmetricEigen};

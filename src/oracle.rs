@@ -1,4 +1,4 @@
-//! Gradient oracles (SPEC §1): what a stochastic algorithm sees instead of `∇f`.
+//! Gradient oracles (docs/theory.md §1): what a stochastic algorithm sees instead of `∇f`.
 //!
 //! * **Full batch** — `∇f_γ = ∇f`, `Σ = 0`.
 //! * **Additive Gaussian** — `∇f_γ(y) = ∇f(y) + Z_k`, `Z_k = S ξ_k`, `ξ_k ~ N(0, I)`; the same

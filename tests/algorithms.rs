@@ -1,4 +1,4 @@
-//! The discrete algorithms' batched step against the formulas of SPEC §2, written out by hand
+//! The discrete algorithms' batched step against the formulas of docs/theory.md §2, written out by hand
 //! for one path, with additive noise and with real mini-batches.
 //!
 //! Run: `cargo test --release --test algorithms`.

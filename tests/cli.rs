@@ -6,47 +6,14 @@
 use std::path::Path;
 use std::process::Command;
 
-const TINY: &str = r#"
-seed = 3
-paths = 64
-block_size = 32
-algorithms = ["sgd", "usam"]
-models = ["own_sde"]
-test_functions = ["norm_sq"]
-[landscape]
-kind = "quadratic"
-hessian = { kind = "wishart", dim = 3, seed = 1 }
-[oracle]
-kind = "additive"
-sigma = 0.5
-[start]
-kind = "constant"
-value = 1.0
-[schedule]
-eta0 = 0.1
-halvings = 1
-rho0 = 0.1
-rho_power = 0.5
-horizon = 0.4
-"#;
+mod common;
 
-fn sde_check(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(args)
-        .output()
-        .expect("run sde-check");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::{sde_check, TINY_CONVERGENCE as TINY};
 
 fn run_config(dir: &Path, toml: &str) -> (i32, String, String, std::path::PathBuf) {
-    let cfg = dir.join("c.toml");
-    std::fs::write(&cfg, toml).unwrap();
+    let cfg = common::write_file(dir, "c.toml", toml);
     let out = dir.join("out");
-    let (code, so, se) = sde_check(&[
+    let (code, so, se) = sde_check([
         "convergence",
         cfg.to_str().unwrap(),
         "--out",
@@ -58,7 +25,7 @@ fn run_config(dir: &Path, toml: &str) -> (i32, String, String, std::path::PathBu
 
 #[test]
 fn tiny_run_writes_every_file_with_the_json_contract() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let (code, stdout, stderr, out) = run_config(dir.path(), TINY);
     assert!(code == 0 || code == 1, "exit {code}: {stderr}");
     assert!(stdout.contains("verdicts pass"), "{stdout}");
@@ -79,20 +46,9 @@ fn tiny_run_writes_every_file_with_the_json_contract() {
         let name = e.unwrap().file_name().into_string().unwrap();
         assert!(!name.starts_with('.'), "leftover temporary {name}");
     }
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("convergence.json")).unwrap())
-            .unwrap();
-    for key in [
-        "study",
-        "samsde_version",
-        "config",
-        "seed",
-        "threads",
-        "elapsed_s",
-        "pairs",
-    ] {
-        assert!(v.get(key).is_some(), "missing top-level {key}");
-    }
+    let v = common::read_json(&out.join("convergence.json"));
+    common::check_report_contract(&v, "convergence.json");
+    assert!(v.get("pairs").is_some(), "missing top-level pairs");
     assert_eq!(v["study"], "convergence");
     assert_eq!(v["config"]["paths"], 64);
     let pair = &v["pairs"][0];
@@ -124,16 +80,14 @@ fn tiny_run_writes_every_file_with_the_json_contract() {
     let cfg: samsde::study::convergence::ConvergenceConfig =
         serde_json::from_value(v["config"].clone()).unwrap();
     let toml = toml::to_string(&cfg).unwrap();
-    let dir2 = tempfile::tempdir().unwrap();
+    let dir2 = common::tempdir();
     let (_, _, _, out2) = run_config(dir2.path(), &toml);
-    let v2: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out2.join("convergence.json")).unwrap())
-            .unwrap();
+    let v2 = common::read_json(&out2.join("convergence.json"));
     assert_eq!(v["pairs"], v2["pairs"]);
     // And the result file itself is a configuration: `sde-check convergence result.json`.
     let out3 = dir2.path().join("out3");
     let json_path = out.join("convergence.json");
-    let (code, _, stderr) = sde_check(&[
+    let (code, _, stderr) = sde_check([
         "convergence",
         json_path.to_str().unwrap(),
         "--out",
@@ -141,9 +95,7 @@ fn tiny_run_writes_every_file_with_the_json_contract() {
         "--quiet",
     ]);
     assert!(code == 0 || code == 1, "exit {code}: {stderr}");
-    let v3: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out3.join("convergence.json")).unwrap())
-            .unwrap();
+    let v3 = common::read_json(&out3.join("convergence.json"));
     assert_eq!(v["pairs"], v3["pairs"]);
     assert_eq!(v["verdicts"], v3["verdicts"]);
     // A result of another study is refused, naming `study`.
@@ -151,7 +103,7 @@ fn tiny_run_writes_every_file_with_the_json_contract() {
     other["study"] = "saddle".into();
     let other_path = dir2.path().join("other.json");
     std::fs::write(&other_path, other.to_string()).unwrap();
-    let (code, _, stderr) = sde_check(&["convergence", other_path.to_str().unwrap()]);
+    let (code, _, stderr) = sde_check(["convergence", other_path.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("study") && stderr.contains("saddle"),
@@ -162,12 +114,12 @@ fn tiny_run_writes_every_file_with_the_json_contract() {
 /// A bad `--out` fails before the run (a file where the folder should be), naming `--out`.
 #[test]
 fn bad_out_fails_before_the_run() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
     let t0 = std::time::Instant::now();
     // The default study takes seconds; refusing the output folder must not wait for it.
-    let (code, _, stderr) = sde_check(&["convergence", "--out", file.to_str().unwrap()]);
+    let (code, _, stderr) = sde_check(["convergence", "--out", file.to_str().unwrap()]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--out"), "{stderr}");
     assert!(t0.elapsed().as_secs_f64() < 2.0, "took {:?}", t0.elapsed());
@@ -176,13 +128,13 @@ fn bad_out_fails_before_the_run() {
 /// `--paths -1` and an absurd `--threads` name the option.
 #[test]
 fn bad_options_name_the_option() {
-    let (code, _, stderr) = sde_check(&["convergence", "--paths", "-1"]);
+    let (code, _, stderr) = sde_check(["convergence", "--paths", "-1"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--paths"), "{stderr}");
-    let (code, _, stderr) = sde_check(&["convergence", "--threads", "100000", "--quiet"]);
+    let (code, _, stderr) = sde_check(["convergence", "--threads", "100000", "--quiet"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--threads"), "{stderr}");
-    let (code, _, stderr) = sde_check(&["convergence", "--seeds", "3", "--print-config"]);
+    let (code, _, stderr) = sde_check(["convergence", "--seeds", "3", "--print-config"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--seeds"), "{stderr}");
 }
@@ -206,7 +158,7 @@ fn closed_stdout_is_not_a_panic() {
 
 #[test]
 fn list_shows_every_shipped_experiment() {
-    let (code, stdout, _) = sde_check(&["list"]);
+    let (code, stdout, _) = sde_check(["list"]);
     assert_eq!(code, 0);
     for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/experiments")).unwrap() {
         let name = e.unwrap().file_name().into_string().unwrap();
@@ -279,7 +231,7 @@ fn bad_input_is_refused_with_exit_2_and_nothing_written() {
         ),
     ];
     for (toml, field, value) in cases {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = common::tempdir();
         let (code, _, stderr, out) = run_config(dir.path(), &toml);
         assert_eq!(code, 2, "expected exit 2 for {field}: {stderr}");
         assert!(stderr.starts_with("error:"), "{stderr}");
@@ -300,18 +252,18 @@ fn bad_input_is_refused_with_exit_2_and_nothing_written() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let (code, _, _) = sde_check(&["no-such-study"]);
+    let (code, _, _) = sde_check(["no-such-study"]);
     assert_eq!(code, 2);
-    let (code, _, stderr) = sde_check(&["convergence", "/no/such/file.toml"]);
+    let (code, _, stderr) = sde_check(["convergence", "/no/such/file.toml"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("/no/such/file.toml"), "{stderr}");
-    let (code, _, stderr) = sde_check(&["convergence", "--threads", "0"]);
+    let (code, _, stderr) = sde_check(["convergence", "--threads", "0"]);
     assert_eq!(code, 2, "{stderr}");
 }
 
 #[test]
 fn print_config_shows_the_validated_default() {
-    let (code, stdout, _) = sde_check(&["convergence", "--print-config", "--paths", "123"]);
+    let (code, stdout, _) = sde_check(["convergence", "--print-config", "--paths", "123"]);
     assert_eq!(code, 0);
     assert!(stdout.contains("paths = 123"), "{stdout}");
     assert!(stdout.contains("kind = \"wishart\""), "{stdout}");

@@ -1,7 +1,9 @@
 //! Integration tests of the flatness study: tiny configs through the library and the CLI,
 //! determinism across thread counts, the stationary-loss formula, and the figure.
 
-use std::process::Command;
+mod common;
+
+use std::ffi::OsStr;
 
 use samsde::study::flatness::{FlatnessStudy, DEFAULT_CONFIG};
 
@@ -108,26 +110,28 @@ fn report_has_the_common_fields_and_verdict_shape() {
 
 /// `sde-check flatness -q CONFIG --out OUT`.
 fn cli(config: &std::path::Path, out: &std::path::Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(["flatness", "-q"])
-        .arg(config)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap()
+    common::sde_check_output([
+        OsStr::new("flatness"),
+        OsStr::new("-q"),
+        config.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ])
 }
 
 #[test]
 fn cli_writes_files_and_rejects_bad_config() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("tiny.toml");
-    std::fs::write(&cfg, tiny()).unwrap();
+    let dir = common::tempdir();
+    let cfg = common::write_file(dir.path(), "tiny.toml", &tiny());
     let out = dir.path().join("out");
     let st = cli(&cfg, &out).status;
     assert!(st.code() == Some(0) || st.code() == Some(1), "{st:?}");
     for f in [
         "flatness.json",
-        "flatness.csv",
+        "flatness_systems.csv",
+        "flatness_stationary.csv",
+        "flatness_verdicts.csv",
+        "flatness_observations.csv",
         "flatness.png",
         "flatness.svg",
     ] {

@@ -1,5 +1,5 @@
 //! The closed-form SDE coefficients (additive isotropic noise, `H_γ = H`) agree with the general
-//! inner-Monte-Carlo form wherever both apply (SPEC §3), pointwise and through a whole study.
+//! inner-Monte-Carlo form wherever both apply (docs/theory.md §3), pointwise and through a whole study.
 //!
 //! Run: `cargo test --release --test sde_forms`.
 
@@ -172,7 +172,7 @@ inner_samples = 64
 /// (K = 64 inner draws) run as two systems of the same ensemble, so `E‖X_T‖²` differs only by
 /// the inner-Monte-Carlo noise, the O(1/K) bias of the square root of an estimated covariance,
 /// and an O(ρ²) term: the closed form uses `D = σI + (ρ/2)(CH + HC)`, whose `DDᵀ` matches
-/// `Σ_SAM = σ²I + ρσ(CH + HC)` only to O(ρ) (as SPEC §3 allows), while the Monte Carlo form
+/// `Σ_SAM = σ²I + ρσ(CH + HC)` only to O(ρ) (as the first-order model allows, docs/theory.md §3), while the Monte Carlo form
 /// takes the exact square root. At ρ = 0.3 this comparison resolves that O(ρ²) difference
 /// (measured 7.9e-4 ± 0.3e-4 on E‖X‖² = 0.196, with K = 512); at ρ = 0.1 it is ~9× smaller and
 /// below the paired standard error, so the assertion is 4 standard errors (99.99 %).

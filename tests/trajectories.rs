@@ -1,7 +1,9 @@
 //! Integration tests of the trajectories study: bands are ordered, the SGD SDE agrees with SGD
 //! on a quadratic, determinism, figures render to in-memory SVG, the CLI writes its files.
 
-use std::process::Command;
+mod common;
+
+use std::ffi::OsStr;
 
 use samsde::study::trajectories::{TrajectoriesReport, TrajectoriesStudy, DEFAULT_CONFIG};
 
@@ -103,18 +105,17 @@ fn figures_render_to_svg() {
 
 #[test]
 fn cli_writes_both_figures() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("tiny.toml");
-    std::fs::write(&cfg, tiny()).unwrap();
+    let dir = common::tempdir();
+    let cfg = common::write_file(dir.path(), "tiny.toml", &tiny());
     let out = dir.path().join("out");
-    let st = Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(["trajectories", "-q"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert_eq!(st.code(), Some(0));
+    let (code, _, stderr) = common::sde_check([
+        OsStr::new("trajectories"),
+        OsStr::new("-q"),
+        cfg.as_os_str(),
+        OsStr::new("--out"),
+        out.as_os_str(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
     for f in [
         "trajectories.json",
         "trajectories.csv",

@@ -7,10 +7,10 @@
 //! * the finest Euler grid `h_min = η/r_max` gets increments `ΔW ~ N(0, h_min I_m)` from the
 //!   path's ChaCha8 stream; coarser grids (`r` dividing `r_max`) sum them;
 //! * with the additive oracle, the discrete step `k` uses `ξ_k = −(W_{(k+1)η} − W_{kη})/√η`
-//!   (SPEC §4 coupling; the sign makes `−η S ξ_k` equal the SDE's `+√η S ΔW`), so both marginals
+//!   (the coupling of docs/theory.md §4; the sign makes `−η S ξ_k` equal the SDE's `+√η S ΔW`), so both marginals
 //!   are exact and the per-path difference has small variance;
 //! * with the subsampling oracle, discrete systems draw mini-batch indices from an auxiliary
-//!   stream, independent of `W` (independent ensembles, SPEC §4); all discrete systems of a path
+//!   stream, independent of `W` (independent ensembles, docs/theory.md §4); all discrete systems of a path
 //!   share the same batches.
 //!
 //! Paths are processed in fixed-size blocks (`d × P` matrices, one path per column) so that

@@ -86,7 +86,7 @@ pub trait Landscape: Send + Sync {
         None
     }
     /// `true` when `∇f` (and every per-sample `∇f_i`) is affine in `x`, i.e. the Hessian is
-    /// constant. Then the first-order-in-`ρ` SDEs drop no `O(ρ²)` drift term (SPEC §4), which
+    /// constant. Then the first-order-in-`ρ` SDEs drop no `O(ρ²)` drift term (docs/theory.md §4), which
     /// decides the expected weak order when `ρ` shrinks slower than `√η`.
     fn affine_gradient(&self) -> bool {
         self.centred_quadratic().is_some()

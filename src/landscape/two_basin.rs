@@ -1,5 +1,5 @@
 //! A smooth landscape with a **sharp** and a **flat** basin of (numerically) equal depth
-//! (SPEC §5): the soft minimum of two isotropic quadratic wells,
+//! (docs/theory.md §5): the soft minimum of two isotropic quadratic wells,
 //!
 //! ```text
 //! q_f(x) = ½ a_f ‖x − c_f‖²,   q_s(x) = ½ a_s ‖x − c_s‖²,   c_f = +c e₀,  c_s = −c e₀,

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// SGD, USAM, SAM, DNSAM, or m-USAM (micro-batches; finite sums with subsampling only).
+/// SGD, USAM, SAM, DNSAM (docs/theory.md §2), or m-USAM (micro-batches; finite sums with
+/// subsampling only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlgorithmKind {

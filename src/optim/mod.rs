@@ -1,4 +1,4 @@
-//! Discrete algorithms (SPEC §2), one update per call on a block of paths (`d × P`).
+//! Discrete algorithms (docs/theory.md §2), one update per call on a block of paths (`d × P`).
 //!
 //! All four share one template, `x ← x − η ∇f_γ(x + ρ u)`, with the oracle draw `γ` reused at
 //! both points and the ascent direction `u` the only difference:

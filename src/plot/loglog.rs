@@ -102,6 +102,37 @@ pub struct Guide {
     pub label: String,
 }
 
+/// Optional layers and layout of a log–log figure (all off by default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogLogExtras<'a> {
+    /// Monte Carlo noise floor `(series index, x, y)` of each series: a thin dotted line in the
+    /// series' colour; a value near or below it cannot be told from Monte Carlo noise.
+    pub floor: &'a [(usize, f64, f64)],
+    /// Exact values `(series index, x, y)`, drawn as a black-edged `×` in the series' colour.
+    pub exact: &'a [(usize, f64, f64)],
+    /// Offset series horizontally (a few pixels each, symmetric about the true `x`) so that
+    /// coinciding points stay visible; the legend says so.
+    pub dodge: bool,
+    /// Put the legend to the right of the plot instead of over it.
+    pub legend_outside: bool,
+}
+
+/// A `×` of half-size `$ex` px centred on `$at` (any coordinate type, any backend).
+macro_rules! cross {
+    ($at:expr, $ex:expr, $width:expr, $color:expr) => {{
+        let (ex, style) = ($ex, $color.stroke_width($width));
+        EmptyElement::at($at)
+            + PathElement::new(vec![(-ex, -ex), (ex, ex)], style)
+            + PathElement::new(vec![(-ex, ex), (ex, -ex)], style)
+    }};
+}
+
+/// Horizontal offset of series `i` of `n` under [`LogLogExtras::dodge`], in decades.
+fn dodge_offset(i: usize, n: usize) -> f64 {
+    const STEP: f64 = 0.025; // ≈ 8 px per series on a 2-decade, 650 px axis
+    STEP * (i as f64 - (n as f64 - 1.0) / 2.0)
+}
+
 /// Draw the convergence figure on `area`.
 ///
 /// # Errors
@@ -122,7 +153,48 @@ pub fn draw_loglog_guided<DB: DrawingBackend>(
     fig: &LogLogFigure,
     guides: &[Guide],
 ) -> Result<()> {
+    draw_loglog_with(area, fig, guides, &LogLogExtras::default())
+}
+
+/// [`draw_loglog_guided`] with the optional layers of [`LogLogExtras`].
+///
+/// # Errors
+/// [`crate::Error::Plot`] if the backend fails or the font is unavailable.
+pub fn draw_loglog_with<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    fig: &LogLogFigure,
+    guides: &[Guide],
+    extras: &LogLogExtras,
+) -> Result<()> {
     try_ensure_fonts()?;
+    let n_series = fig.series.len();
+    let shift = |i: usize| {
+        if extras.dodge {
+            10f64.powf(dodge_offset(i, n_series))
+        } else {
+            1.0
+        }
+    };
+    let dodged: Vec<LogLogSeries> = fig
+        .series
+        .iter()
+        .enumerate()
+        .map(|(i, ser)| LogLogSeries {
+            label: ser.label.clone(),
+            points: ser
+                .points
+                .iter()
+                .map(|p| LogLogPoint {
+                    x: p.x * shift(i),
+                    ..*p
+                })
+                .collect(),
+        })
+        .collect();
+    let fig = &LogLogFigure {
+        series: &dodged,
+        ..*fig
+    };
     let (w, h) = area.dim_in_pixel();
     // Sizes below are in pixels of a 1000×700 figure and scale with the actual size.
     let s = (w as f64 / 1000.0).min(h as f64 / 700.0).clamp(0.4, 4.0);
@@ -176,6 +248,24 @@ pub fn draw_loglog_guided<DB: DrawingBackend>(
     if data.anchor.is_some() {
         entries.extend(refs.iter().map(|(_, t)| t.clone()));
     }
+    let floor: Vec<(usize, f64, f64)> = extras
+        .floor
+        .iter()
+        .copied()
+        .filter(|&(_, x, y)| pos(x) && pos(y))
+        .collect();
+    let floor_text = "dotted: Monte Carlo noise floor of each series";
+    let exact_text = "exact weak error (closed form)";
+    let has_exact = extras.exact.iter().any(|&(_, x, y)| pos(x) && pos(y));
+    if !floor.is_empty() {
+        entries.push(floor_text.to_string());
+    }
+    if has_exact {
+        entries.push(exact_text.to_string());
+    }
+    if extras.dodge && n_series > 1 {
+        entries.push("(series offset sideways for legibility)".to_string());
+    }
     let legend_margin = sz(10.0);
     let legend_sample = sz(44.0);
     let legend_box = if entries.is_empty() {
@@ -195,12 +285,30 @@ pub fn draw_loglog_guided<DB: DrawingBackend>(
         )
     };
 
+    // A legend outside takes a column on the right of the plot.
+    let outside_w = if extras.legend_outside && legend_box.0 > 0.0 {
+        legend_box.0 + sz(16.0)
+    } else {
+        0.0
+    };
+    let inner = inner.margin(0, 0, 0, outside_w as i32); // (top, bottom, left, right)
+    let plot_px = ((plot_px.0 - outside_w).max(10.0), plot_px.1);
     let (mut xr, mut yr) = (data.x_range, data.y_range);
+    if let Some(lo) = floor
+        .iter()
+        .map(|&(_, _, y)| y.log10())
+        .min_by(f64::total_cmp)
+    {
+        yr.0 = yr.0.min(lo - 0.2);
+    }
     for g in guides.iter().filter(|g| g.x > 0.0 && g.x.is_finite()) {
         let lx = g.x.log10();
         xr = (xr.0.min(lx - 0.25), xr.1.max(lx + 0.25));
     }
     let legend_pos = loop {
+        if outside_w > 0.0 {
+            break SeriesLabelPosition::Coordinate(plot_px.0 as i32 + sz(16.0) as i32, 0);
+        }
         let view = View {
             xr,
             yr,
@@ -295,6 +403,22 @@ pub fn draw_loglog_guided<DB: DrawingBackend>(
                     .map_err(draw_err)?;
             }
             ref_annos.push((text.clone(), style, sz(dash), sz(gap)));
+        }
+    }
+
+    // Noise floors: a thin dotted line per series in its colour, behind the data.
+    for i in 0..n_series {
+        let mut pts: Vec<(f64, f64)> = floor
+            .iter()
+            .filter(|f| f.0 == i)
+            .map(|&(_, x, y)| (x * shift(i), y))
+            .collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if pts.len() >= 2 {
+            let style = PALETTE[i % PALETTE.len()].stroke_width(sz(1.5) as u32);
+            chart
+                .draw_series(DashedLineSeries::new(pts, sz(2.0), sz(4.0), style))
+                .map_err(draw_err)?;
         }
     }
 
@@ -394,6 +518,17 @@ pub fn draw_loglog_guided<DB: DrawingBackend>(
         };
     }
 
+    // Exact values: a × in the series' colour over a black one (visible on the marker).
+    let ex = sz(6.0) as i32;
+    let (wide, thin) = (sz(4.0) as u32, sz(2.0) as u32);
+    for &(i, x, y) in extras.exact.iter().filter(|e| pos(e.1) && pos(e.2)) {
+        let color = PALETTE[i % PALETTE.len()];
+        let at = (x * shift(i), y);
+        chart
+            .draw_series([cross!(at, ex, wide, BLACK), cross!(at, ex, thin, color)])
+            .map_err(draw_err)?;
+    }
+
     for (text, style, dash, gap) in ref_annos {
         let len = legend_sample as i32 - sz(8.0) as i32;
         chart
@@ -403,6 +538,39 @@ pub fn draw_loglog_guided<DB: DrawingBackend>(
             .legend(move |(x, y)| {
                 DashedPathElement::new(vec![(x, y), (x + len, y)], dash, gap, style)
             });
+    }
+
+    let len = legend_sample as i32 - sz(8.0) as i32;
+    let floor_style = RGBColor(90, 90, 90).stroke_width(sz(1.5) as u32);
+    let (floor_dash, floor_gap) = (sz(2.0), sz(4.0));
+    if !floor.is_empty() {
+        chart
+            .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
+            .map_err(draw_err)?
+            .label(floor_text)
+            .legend(move |(x, y)| {
+                DashedPathElement::new(
+                    vec![(x, y), (x + len, y)],
+                    floor_dash,
+                    floor_gap,
+                    floor_style,
+                )
+            });
+    }
+    if has_exact {
+        let mid = len / 2;
+        chart
+            .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
+            .map_err(draw_err)?
+            .label(exact_text)
+            .legend(move |(x, y)| cross!((x + mid, y), ex, wide, BLACK));
+    }
+    if extras.dodge && n_series > 1 {
+        chart
+            .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
+            .map_err(draw_err)?
+            .label("(series offset sideways for legibility)")
+            .legend(|(x, y)| EmptyElement::at((x, y)));
     }
 
     if !data.any_drawable {
@@ -423,7 +591,118 @@ pub fn draw_loglog_guided<DB: DrawingBackend>(
             .map_err(draw_err)?;
     }
 
-    if !entries.is_empty() {
+    if outside_w > 0.0 {
+        // The legend in its own column right of the plot, drawn by hand (plotters clips its
+        // legend to the plotting area).
+        let (aw, _) = area.dim_in_pixel();
+        let x0 = aw as i32 - legend_box.0 as i32 - sz(8.0) as i32;
+        let y0 = sz(60.0) as i32;
+        let line_h = (sz(20.0) * 1.25) as i32;
+        let text_style =
+            TextStyle::from(legend_font.clone()).pos(Pos::new(HPos::Left, VPos::Center));
+        let len = legend_sample as i32 - sz(8.0) as i32;
+        let mid = len / 2;
+        let (bw, bh) = (legend_box.0 as i32, legend_box.1 as i32);
+        area.draw(&Rectangle::new(
+            [(x0, y0), (x0 + bw, y0 + bh)],
+            WHITE.filled(),
+        ))
+        .map_err(draw_err)?;
+        area.draw(&Rectangle::new(
+            [(x0, y0), (x0 + bw, y0 + bh)],
+            RGBColor(120, 120, 120).stroke_width(1),
+        ))
+        .map_err(draw_err)?;
+        let xs = x0 + legend_margin as i32;
+        let xt = xs + legend_sample as i32;
+        let mut row = 0;
+        let mut next = || {
+            let y = y0 + legend_margin as i32 + line_h * row + line_h / 2;
+            row += 1;
+            y
+        };
+        for (i, text) in entries.iter().take(n_series).enumerate() {
+            let y = next();
+            let color = PALETTE[i % PALETTE.len()];
+            let fill = color.filled();
+            area.draw(&PathElement::new(
+                vec![(xs, y), (xs + len, y)],
+                color.stroke_width(line_w),
+            ))
+            .map_err(draw_err)?;
+            let c = (xs + mid, y);
+            match MARKERS[i % MARKERS.len()] {
+                Marker::Circle => area.draw(&Circle::new(c, r, fill)),
+                Marker::Triangle => area.draw(&TriangleMarker::new(c, r + 1, fill)),
+                Marker::Square => {
+                    let q = r - 1;
+                    area.draw(&Rectangle::new(
+                        [(c.0 - q, c.1 - q), (c.0 + q, c.1 + q)],
+                        fill,
+                    ))
+                }
+                Marker::Diamond => {
+                    let q = r + 1;
+                    area.draw(&Polygon::new(
+                        vec![
+                            (c.0, c.1 - q),
+                            (c.0 + q, c.1),
+                            (c.0, c.1 + q),
+                            (c.0 - q, c.1),
+                        ],
+                        fill,
+                    ))
+                }
+            }
+            .map_err(draw_err)?;
+            area.draw(&Text::new(text.clone(), (xt, y), text_style.clone()))
+                .map_err(draw_err)?;
+        }
+        if data.anchor.is_some() {
+            for (k, (_, text)) in refs.iter().enumerate() {
+                let y = next();
+                let (grey, dash, gap) = REF_STYLES[k % REF_STYLES.len()];
+                let style = RGBColor(grey, grey, grey).stroke_width(sz(2.0) as u32);
+                area.draw(&DashedPathElement::new(
+                    vec![(xs, y), (xs + len, y)],
+                    sz(dash),
+                    sz(gap),
+                    style,
+                ))
+                .map_err(draw_err)?;
+                area.draw(&Text::new(text.clone(), (xt, y), text_style.clone()))
+                    .map_err(draw_err)?;
+            }
+        }
+        if !floor.is_empty() {
+            let y = next();
+            area.draw(&DashedPathElement::new(
+                vec![(xs, y), (xs + len, y)],
+                floor_dash,
+                floor_gap,
+                floor_style,
+            ))
+            .map_err(draw_err)?;
+            area.draw(&Text::new(floor_text, (xt, y), text_style.clone()))
+                .map_err(draw_err)?;
+        }
+        if has_exact {
+            let y = next();
+            area.draw(&cross!((xs + mid, y), ex, wide, BLACK))
+                .map_err(draw_err)?;
+            area.draw(&Text::new(exact_text, (xt, y), text_style.clone()))
+                .map_err(draw_err)?;
+        }
+        if extras.dodge && n_series > 1 {
+            let y = next();
+            area.draw(&Text::new(
+                "(series offset sideways for legibility)",
+                (xs, y),
+                text_style.clone(),
+            ))
+            .map_err(draw_err)?;
+        }
+    } else if !entries.is_empty() {
         chart
             .configure_series_labels()
             .position(legend_pos)
@@ -846,6 +1125,36 @@ mod tests {
             !svg.contains("NaN") && !svg.contains("inf"),
             "non-finite coordinates leaked"
         );
+    }
+
+    #[test]
+    fn extras_draw_floor_exact_and_outside_legend() {
+        let series = conv_series();
+        let floor: Vec<(usize, f64, f64)> = series[0]
+            .points
+            .iter()
+            .map(|p| (0, p.x, p.y / 20.0))
+            .collect();
+        let exact = [(0usize, series[0].points[0].x, series[0].points[0].y)];
+        let extras = LogLogExtras {
+            floor: &floor,
+            exact: &exact,
+            dodge: true,
+            legend_outside: true,
+        };
+        let svg = render_svg_string((1400, 700), |root| {
+            draw_loglog_with(root, &fig(&series, &[1.0]), &[], &extras)
+        })
+        .unwrap();
+        for text in [
+            "Monte Carlo noise floor",
+            "exact weak error",
+            "offset sideways",
+            "USAM vs SGD SDE",
+        ] {
+            assert!(svg.contains(text), "{text} missing");
+        }
+        assert!(!svg.contains("NaN"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Figures, drawn with plotters on any drawing area (DESIGN.md, item 8).
+//! Figures, drawn with plotters on any drawing area.
 //!
 //! Every figure is a function of a `DrawingArea<DB, Shift>` for any backend `DB`, so the same
 //! code renders to PNG, to an SVG file and to an in-memory SVG string (which the smoke tests use).

@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::output::{to_json, Staging};
-use crate::plot::loglog::{draw_loglog, LogLogFigure, LogLogPoint, LogLogSeries};
+use crate::plot::loglog::{
+    draw_loglog_with, LogLogExtras, LogLogFigure, LogLogPoint, LogLogSeries,
+};
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
+use crate::report::csv::{self, Table};
 use crate::study::convergence::claims::SlopeCiKind;
 use crate::study::convergence::{
     ConvergenceConfig, ConvergenceReport, ConvergenceStudy, PairReport,
@@ -42,7 +45,7 @@ fn interval_words(kind: SlopeCiKind, level: f64) -> String {
 /// The printed summary: one line per (pair, test function), then the warnings.
 pub fn table(r: &ConvergenceReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{}", r.header.config.title);
+    let _ = writeln!(s, "{}", r.header.config.display_title());
     let _ = writeln!(
         s,
         "{} · {} paths per η · seed {} · {} thread(s) · {:.1} s · reference: {:?}",
@@ -139,42 +142,58 @@ pub fn table(r: &ConvergenceReport) -> String {
     s
 }
 
-/// One CSV row per point.
+/// One CSV row per (pair, η) point; the pair's slope and verdict are repeated on each of its
+/// rows (long format).
 pub fn csv(r: &ConvergenceReport) -> String {
-    let mut s = String::from(
-        "algorithm,model,test_function,expected_order,claim_kind,slope,slope_lo,slope_hi,slope_ci_kind,verdict,eta,rho,weak_error,ci_lo,ci_hi,mc_floor,resolution_error,diverged_paths,exact_weak_error,argmax_time\n",
-    );
+    let mut t = Table::new(&[
+        "algorithm",
+        "model",
+        "test_function",
+        "expected_order",
+        "claim_kind",
+        "slope",
+        "slope_lo",
+        "slope_hi",
+        "slope_ci_kind",
+        "verdict",
+        "eta",
+        "rho",
+        "weak_error",
+        "ci_lo",
+        "ci_hi",
+        "mc_floor",
+        "resolution_error",
+        "diverged_paths",
+        "exact_weak_error",
+        "argmax_time",
+    ]);
     for p in &r.pairs {
         for q in &p.points {
-            let _ = writeln!(
-                s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                p.algorithm,
-                p.model,
-                p.test_function,
-                p.expected_order,
-                p.claim_kind,
-                p.slope,
-                p.slope_ci[0],
-                p.slope_ci[1],
-                p.slope_ci_kind.as_str(),
-                p.verdict,
-                q.eta,
-                q.rho,
-                q.weak_error,
-                q.ci[0],
-                q.ci[1],
-                q.mc_floor,
-                q.resolution_error,
-                q.diverged_paths,
-                q.exact_weak_error
-                    .map(|e| e.to_string())
-                    .unwrap_or_default(),
-                q.argmax_time
-            );
+            t.row(&[
+                &p.algorithm,
+                &p.model,
+                &p.test_function,
+                &p.expected_order,
+                &p.claim_kind,
+                &p.slope,
+                &p.slope_ci[0],
+                &p.slope_ci[1],
+                &p.slope_ci_kind.as_str(),
+                &p.verdict,
+                &q.eta,
+                &q.rho,
+                &q.weak_error,
+                &q.ci[0],
+                &q.ci[1],
+                &q.mc_floor,
+                &q.resolution_error,
+                &q.diverged_paths,
+                &csv::opt(q.exact_weak_error),
+                &q.argmax_time,
+            ]);
         }
     }
-    s
+    t.finish()
 }
 
 /// The figure's series: one per (pair, test function).
@@ -184,7 +203,7 @@ pub fn series(r: &ConvergenceReport) -> Vec<LogLogSeries> {
         .iter()
         .map(|p| LogLogSeries {
             label: format!(
-                "{} vs {}{}: slope {:.2}, {} [{:.2}, {:.2}]; {}: {}",
+                "{} vs {}{}: slope {}, {} [{}, {}]; {}: {}",
                 p.algorithm,
                 p.model,
                 if multi_g {
@@ -192,15 +211,15 @@ pub fn series(r: &ConvergenceReport) -> Vec<LogLogSeries> {
                 } else {
                     String::new()
                 },
-                p.slope,
+                slope_with_ci(p.slope, p.slope_ci[0], p.slope_ci[1]).0,
                 match p.slope_ci_kind {
                     SlopeCiKind::LackOfFit => "lack-of-fit".to_string(),
                     SlopeCiKind::MonteCarlo => {
                         interval_words(p.slope_ci_kind, r.header.config.verdict.level)
                     }
                 },
-                p.slope_ci[0],
-                p.slope_ci[1],
+                slope_with_ci(p.slope, p.slope_ci[0], p.slope_ci[1]).1,
+                slope_with_ci(p.slope, p.slope_ci[0], p.slope_ci[1]).2,
                 match p.claim_kind {
                     ClaimKind::OrderAtLeast => format!("order ≥ {}", p.expected_order),
                     ClaimKind::OrderBelowOwnModel => "below own SDE".to_string(),
@@ -222,6 +241,33 @@ pub fn series(r: &ConvergenceReport) -> Vec<LogLogSeries> {
         .collect()
 }
 
+/// The Monte Carlo noise floor of each pair at each `η`, `(pair index, η, mc_floor)`: a weak
+/// error near or below it cannot be told from Monte Carlo noise.
+pub fn noise_floor(r: &ConvergenceReport) -> Vec<(usize, f64, f64)> {
+    r.pairs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.points.iter().map(move |q| (i, q.eta, q.mc_floor)))
+        .collect()
+}
+
+/// `slope [lo, hi]` with as many decimals (2 to 4) as it takes to tell the three apart.
+fn slope_with_ci(slope: f64, lo: f64, hi: f64) -> (String, String, String) {
+    let mut dec = 2;
+    while dec < 4 {
+        let t = |v: f64| format!("{v:.dec$}");
+        if t(lo) != t(slope) && t(slope) != t(hi) {
+            break;
+        }
+        dec += 1;
+    }
+    (
+        format!("{slope:.dec$}"),
+        format!("{lo:.dec$}"),
+        format!("{hi:.dec$}"),
+    )
+}
+
 /// Writes `convergence.json`, `.csv`, `.png`, `.svg` into `dir`, atomically.
 pub fn write(r: &ConvergenceReport, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut st = Staging::new(dir)?;
@@ -234,18 +280,35 @@ pub fn write(r: &ConvergenceReport, dir: &Path) -> Result<Vec<PathBuf>> {
     } else {
         &[1.0, 0.5]
     };
+    let floor = noise_floor(r);
+    let exact: Vec<(usize, f64, f64)> = r
+        .pairs
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| {
+            p.points
+                .iter()
+                .filter_map(move |q| q.exact_weak_error.map(|e| (i, q.eta, e)))
+        })
+        .collect();
+    let extras = LogLogExtras {
+        floor: &floor,
+        exact: &exact,
+        dodge: true,
+        legend_outside: true,
+    };
     let fig = LogLogFigure {
-        title: &r.header.config.title,
+        title: &r.header.config.display_title(),
         x_label: "learning rate η",
         y_label: "weak error max_k |E g(x_k) − E g(X_kη)|",
         series: &series,
         reference_slopes: slopes,
     };
     st.with("convergence.png", |p| {
-        crate::plot::render_png(p, (1100, 760), |a| draw_loglog(a, &fig))
+        crate::plot::render_png(p, (1600, 760), |a| draw_loglog_with(a, &fig, &[], &extras))
     })?;
     st.with("convergence.svg", |p| {
-        crate::plot::render_svg(p, (1100, 760), |a| draw_loglog(a, &fig))
+        crate::plot::render_svg(p, (1600, 760), |a| draw_loglog_with(a, &fig, &[], &extras))
     })?;
     st.commit()
 }

@@ -11,6 +11,7 @@ use crate::output::{to_json, Staging};
 use crate::plot::dots::{draw_dot_panel, DotPanel, DotSeries};
 use crate::plot::draw_err;
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
+use crate::report::csv::{self, Table};
 use crate::study::flatness::{
     ExitStats, FlatnessConfig, FlatnessReport, FlatnessStudy, SystemResult,
 };
@@ -71,7 +72,7 @@ fn systems_table(s: &mut String, systems: &[SystemResult]) {
 pub fn table(r: &FlatnessReport) -> String {
     let mut s = String::new();
     let c = &r.header.config;
-    let _ = writeln!(s, "{}", c.title);
+    let _ = writeln!(s, "{}", c.display_title());
     let _ = writeln!(
         s,
         "{} · σ = {} · η = {} · T = {} · {} paths · seed {} · {} thread(s) · {:.1} s",
@@ -141,67 +142,85 @@ pub fn table(r: &FlatnessReport) -> String {
     s
 }
 
-/// One CSV row per system, then the stationary rows and the verdicts.
-pub fn csv(r: &FlatnessReport) -> String {
-    let mut s = String::from("section,run,system,kind,rho,flat_fraction,flat_lo,flat_hi,exit_flat_mean,exit_flat_lo,exit_flat_hi,exit_flat_n,exit_flat_censored,exit_flat_mle,exit_sharp_mean,exit_sharp_lo,exit_sharp_hi,exit_sharp_n,exit_sharp_censored,exit_sharp_mle,trace_h,trace_h_lo,trace_h_hi,final_loss,diverged\n");
+/// `flatness_systems.csv`: one row per system of the preference run (`run = preference`) and of
+/// the small-radius run (`run = small_rho`).
+pub fn systems_csv(r: &FlatnessReport) -> String {
+    let mut t = Table::new(&[
+        "run",
+        "system",
+        "kind",
+        "rho",
+        "flat_fraction",
+        "flat_lo",
+        "flat_hi",
+        "exit_flat_mean",
+        "exit_flat_lo",
+        "exit_flat_hi",
+        "exit_flat_n",
+        "exit_flat_censored",
+        "exit_flat_mle",
+        "exit_sharp_mean",
+        "exit_sharp_lo",
+        "exit_sharp_hi",
+        "exit_sharp_n",
+        "exit_sharp_censored",
+        "exit_sharp_mle",
+        "trace_h",
+        "trace_h_lo",
+        "trace_h_hi",
+        "final_loss",
+        "diverged",
+    ]);
     for (run, x) in r
         .systems
         .iter()
         .map(|x| ("preference", x))
         .chain(r.small_rho_systems.iter().map(|x| ("small_rho", x)))
     {
-        let _ = writeln!(
-            s,
-            "system,{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            run,
-            x.label,
-            x.kind,
-            x.rho,
-            x.flat_fraction.mean,
-            x.flat_fraction.lo,
-            x.flat_fraction.hi,
-            x.exit_flat.mean.mean,
-            x.exit_flat.mean.lo,
-            x.exit_flat.mean.hi,
-            x.exit_flat.exited,
-            x.exit_flat.censored,
-            x.exit_flat.mle_mean,
-            x.exit_sharp.mean.mean,
-            x.exit_sharp.mean.lo,
-            x.exit_sharp.mean.hi,
-            x.exit_sharp.exited,
-            x.exit_sharp.censored,
-            x.exit_sharp.mle_mean,
-            x.final_trace_hessian.mean,
-            x.final_trace_hessian.lo,
-            x.final_trace_hessian.hi,
-            x.final_loss.mean,
-            x.diverged
-        );
+        t.row(&[
+            &run,
+            &x.label,
+            &x.kind,
+            &x.rho,
+            &x.flat_fraction.mean,
+            &x.flat_fraction.lo,
+            &x.flat_fraction.hi,
+            &x.exit_flat.mean.mean,
+            &x.exit_flat.mean.lo,
+            &x.exit_flat.mean.hi,
+            &x.exit_flat.exited,
+            &x.exit_flat.censored,
+            &x.exit_flat.mle_mean,
+            &x.exit_sharp.mean.mean,
+            &x.exit_sharp.mean.lo,
+            &x.exit_sharp.mean.hi,
+            &x.exit_sharp.exited,
+            &x.exit_sharp.censored,
+            &x.exit_sharp.mle_mean,
+            &x.final_trace_hessian.mean,
+            &x.final_trace_hessian.lo,
+            &x.final_trace_hessian.hi,
+            &x.final_loss.mean,
+            &x.diverged,
+        ]);
     }
-    s.push_str("\nsection,system,measured,lo,hi,formula,exact\n");
+    t.finish()
+}
+
+/// `flatness_stationary.csv`: one row per stationary-loss system.
+pub fn stationary_csv(r: &FlatnessReport) -> String {
+    let mut t = Table::new(&["system", "measured", "ci_lo", "ci_hi", "formula", "exact"]);
     for x in &r.stationary {
-        let _ = writeln!(
-            s,
-            "stationary,{},{},{},{},{},{}",
-            x.system, x.measured.mean, x.measured.lo, x.measured.hi, x.formula, x.exact
-        );
+        t.row(&[
+            &x.system,
+            &x.measured.mean,
+            &x.measured.lo,
+            &x.measured.hi,
+            &x.formula,
+            &x.exact,
+        ]);
     }
-    s.push_str("\nsection,claim,measured,lo,hi,expected,verdict\n");
-    for v in &r.verdicts {
-        let [lo, hi] = v.ci.unwrap_or([f64::NAN, f64::NAN]);
-        let _ = writeln!(
-            s,
-            "verdict,\"{}\",{},{},{},\"{}\",{}",
-            v.claim.replace('"', "'"),
-            v.measured,
-            lo,
-            hi,
-            v.expected.replace('"', "'"),
-            v.verdict
-        );
-    }
-    s
+    t.finish()
 }
 
 /// The exit time a figure shows for one basin: the censoring-aware exponential MLE and its
@@ -230,7 +249,7 @@ pub fn draw_figure<DB: DrawingBackend>(
         .titled(
             &format!(
                 "{}   (*: more than {}% of the paths diverged and are excluded)",
-                r.header.config.title,
+                r.header.config.display_title(),
                 100.0 * crate::study::flatness::MAX_DIVERGED_FRACTION
             ),
             ("sans-serif", (22.0 * sc).round()),
@@ -357,11 +376,21 @@ pub fn draw_figure<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Writes `flatness.json`, `.csv`, `.png`, `.svg` atomically.
+/// Writes `flatness.json`, `flatness_{systems,stationary,verdicts,observations}.csv`,
+/// `flatness.png`, `.svg` atomically.
 pub fn write(r: &FlatnessReport, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut st = Staging::new(dir)?;
     st.bytes("flatness.json", &to_json(r)?)?;
-    st.bytes("flatness.csv", csv(r).as_bytes())?;
+    st.bytes("flatness_systems.csv", systems_csv(r).as_bytes())?;
+    st.bytes("flatness_stationary.csv", stationary_csv(r).as_bytes())?;
+    st.bytes(
+        "flatness_verdicts.csv",
+        csv::verdicts(&r.verdicts).as_bytes(),
+    )?;
+    st.bytes(
+        "flatness_observations.csv",
+        csv::observations(&r.observations).as_bytes(),
+    )?;
     st.with("flatness.png", |p| {
         crate::plot::render_png(p, (1800, 1000), |a| draw_figure(a, r))
     })?;
@@ -380,7 +409,7 @@ impl StudyDef for Def {
     const NAME: &'static str = "flatness";
     const ABOUT: &'static str =
         "Flat-minimum preference on a two-basin landscape, exit times, stationary losses";
-    const LONG_ABOUT: &'static str = "Flat-minimum preference on a two-basin landscape, exit times, stationary losses.\n\nWithout CONFIG, runs the embedded default (experiments/flatness_two_basin.toml): SGD, USAM, DNSAM and SAM and their SDEs on a 2-D landscape with a flat and a 10× sharper basin of equal depth, started on the ridge; plus the stationary loss of the USAM and SGD SDEs on a quadratic against (ησ²/4)(d + ρ tr H). Writes flatness.json, .csv, .png, .svg to --out (default plots/flatness). --paths sets the paths of every run.";
+    const LONG_ABOUT: &'static str = "Flat-minimum preference on a two-basin landscape, exit times, stationary losses.\n\nWithout CONFIG, runs the embedded default (experiments/flatness_two_basin.toml): SGD, USAM, DNSAM and SAM and their SDEs on a 2-D landscape with a flat and a 10× sharper basin of equal depth, started on the ridge; plus the stationary loss of the USAM and SGD SDEs on a quadratic against (ησ²/4)(d + ρ tr H). Writes flatness.json, flatness_{systems,stationary,verdicts,observations}.csv, flatness.png and .svg to --out (default plots/flatness). --paths sets the paths of every run.";
     const DEFAULT: Experiment = Experiment {
         path: "experiments/flatness_two_basin.toml",
         text: crate::study::flatness::DEFAULT_CONFIG,

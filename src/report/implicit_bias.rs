@@ -19,6 +19,7 @@ use crate::plot::bands::{draw_bands, Band, BandPanel, BandSeries, LegendCorner, 
 use crate::plot::dots::{draw_dot_panel, DotPanel, DotSeries};
 use crate::plot::draw_err;
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
+use crate::report::csv::{self, Table};
 use crate::study::implicit_bias::{
     CellSummary, ImplicitBiasConfig, ImplicitBiasReport, ImplicitBiasStudy, RunRecord, Spread,
     ERM_THEN_SAM, SAM_THEN_ERM,
@@ -83,7 +84,7 @@ fn cell_row(s: &mut String, x: &CellSummary) {
 pub fn table(r: &ImplicitBiasReport) -> String {
     let c = &r.header.config;
     let mut s = String::new();
-    let _ = writeln!(s, "{}", c.title);
+    let _ = writeln!(s, "{}", c.display_title());
     let _ = writeln!(
         s,
         "n = {}, d = {}, k = {}, α = {}, γ = {} ({}/d), {} steps · {} seeds · seed {} · {} thread(s) · {:.1} s",
@@ -220,45 +221,94 @@ fn all_runs(r: &ImplicitBiasReport) -> Vec<&RunRecord> {
 
 /// `implicit_bias_runs.csv`.
 pub fn runs_csv(r: &ImplicitBiasReport) -> String {
-    let mut s = String::from("seed,method,rho,outcome,steps_done,train_loss,test_loss,test_loss_sampled,beta_l1,support_size,false_positives,false_negatives,alpha_eff_geomean,delta_on,delta_off,sign_flips,dual_distance,dual_distance_without_half\n");
+    let mut t = Table::new(&[
+        "seed",
+        "method",
+        "rho",
+        "outcome",
+        "steps_done",
+        "train_loss",
+        "test_loss",
+        "test_loss_sampled",
+        "beta_l1",
+        "support_size",
+        "false_positives",
+        "false_negatives",
+        "alpha_eff_geomean",
+        "delta_on",
+        "delta_off",
+        "sign_flips",
+        "dual_distance",
+        "dual_distance_without_half",
+    ]);
     for x in all_runs(r) {
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            x.seed,
-            x.method,
-            x.rho,
-            x.outcome.name(),
-            x.steps_done,
-            num(x.train_loss),
-            num(x.test_loss),
-            num(x.test_loss_sampled),
-            num(x.beta_l1),
-            x.support_size,
-            x.false_positives,
-            x.false_negatives,
-            onum(x.alpha_eff_geomean),
-            onum(x.delta_on),
-            onum(x.delta_off),
-            x.sign_flips,
-            onum(x.dual_distance),
-            onum(x.dual_distance_without_half)
-        );
+        t.row(&[
+            &x.seed,
+            &x.method,
+            &x.rho,
+            &x.outcome.name(),
+            &x.steps_done,
+            &num(x.train_loss),
+            &num(x.test_loss),
+            &num(x.test_loss_sampled),
+            &num(x.beta_l1),
+            &x.support_size,
+            &x.false_positives,
+            &x.false_negatives,
+            &onum(x.alpha_eff_geomean),
+            &onum(x.delta_on),
+            &onum(x.delta_off),
+            &x.sign_flips,
+            &onum(x.dual_distance),
+            &onum(x.dual_distance_without_half),
+        ]);
     }
-    s
+    t.finish()
 }
 
 /// `implicit_bias_cells.csv`.
 pub fn cells_csv(r: &ImplicitBiasReport) -> String {
-    let mut s = String::from("method,rho,runs,included,test_median,test_lo,test_hi,test_q25,test_q75,ratio_median,ratio_lo,ratio_hi,better_than_reference,pairs,sign_p,alpha_eff_geomean_median,delta_on_median,delta_off_median,delta_ratio_median,beta_l1_median,support_size_median,dual_median,dual_lo,dual_hi,dual_worst,dual_worst_seed,monotone,monotone_of\n");
-    let mut rows: Vec<(&CellSummary, String)> =
-        r.cells.iter().map(|c| (c, String::from(","))).collect();
+    let mut t = Table::new(&[
+        "method",
+        "rho",
+        "runs",
+        "included",
+        "test_median",
+        "test_lo",
+        "test_hi",
+        "test_q25",
+        "test_q75",
+        "ratio_median",
+        "ratio_lo",
+        "ratio_hi",
+        "better_than_reference",
+        "pairs",
+        "sign_p",
+        "alpha_eff_geomean_median",
+        "delta_on_median",
+        "delta_off_median",
+        "delta_ratio_median",
+        "beta_l1_median",
+        "support_size_median",
+        "dual_median",
+        "dual_lo",
+        "dual_hi",
+        "dual_worst",
+        "dual_worst_seed",
+        "monotone",
+        "monotone_of",
+    ]);
+    let mut rows: Vec<(&CellSummary, [String; 2])> = r
+        .cells
+        .iter()
+        .map(|c| (c, [String::new(), String::new()]))
+        .collect();
     if let Some(ft) = &r.finetune {
         for x in &ft.cells {
             let m = if x.arm == ERM_THEN_SAM {
-                format!("{},{}", x.monotone, x.monotone_of)
+                [x.monotone.to_string(), x.monotone_of.to_string()]
             } else {
-                ",".into()
+                [String::new(), String::new()]
             };
             rows.push((&x.cell, m));
         }
@@ -276,133 +326,125 @@ pub fn cells_csv(r: &ImplicitBiasReport) -> String {
                 None => Default::default(),
             }
         };
-        let t = sp(&x.test_loss);
+        let tl = sp(&x.test_loss);
         let q = sp(&x.ratio_to_gd);
         let d = sp(&x.dual_distance);
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            x.method,
-            x.rho,
-            x.runs,
-            x.included,
-            t[0],
-            t[1],
-            t[2],
-            t[3],
-            t[4],
-            q[0],
-            q[1],
-            q[2],
-            x.vs_gd.a_better,
-            x.vs_gd.pairs,
-            num(x.vs_gd.sign.p_positive),
-            onum(med(&x.alpha_eff_geomean)),
-            onum(med(&x.delta_on)),
-            onum(med(&x.delta_off)),
-            onum(med(&x.delta_ratio)),
-            onum(med(&x.beta_l1)),
-            onum(med(&x.support_size)),
-            d[0],
-            d[1],
-            d[2],
-            onum(x.dual_worst.map(|w| w.0)),
-            x.dual_worst.map_or(String::new(), |w| w.1.to_string()),
-            mono
-        );
+        t.row(&[
+            &x.method,
+            &x.rho,
+            &x.runs,
+            &x.included,
+            &tl[0],
+            &tl[1],
+            &tl[2],
+            &tl[3],
+            &tl[4],
+            &q[0],
+            &q[1],
+            &q[2],
+            &x.vs_gd.a_better,
+            &x.vs_gd.pairs,
+            &num(x.vs_gd.sign.p_positive),
+            &onum(med(&x.alpha_eff_geomean)),
+            &onum(med(&x.delta_on)),
+            &onum(med(&x.delta_off)),
+            &onum(med(&x.delta_ratio)),
+            &onum(med(&x.beta_l1)),
+            &onum(med(&x.support_size)),
+            &d[0],
+            &d[1],
+            &d[2],
+            &onum(x.dual_worst.map(|w| w.0)),
+            &csv::opt(x.dual_worst.map(|w| w.1)),
+            &mono[0],
+            &mono[1],
+        ]);
     }
-    s
+    t.finish()
 }
 
 /// `implicit_bias_alpha_eff.csv`.
 pub fn alpha_csv(r: &ImplicitBiasReport) -> String {
     let k = r.header.config.data.k;
-    let mut s = String::from("seed,method,rho,coordinate,on_support,alpha_eff,delta\n");
+    let mut t = Table::new(&[
+        "seed",
+        "method",
+        "rho",
+        "coordinate",
+        "on_support",
+        "alpha_eff",
+        "delta",
+    ]);
     let a0 = r.header.config.train.alpha;
     for x in all_runs(r) {
         for (i, a) in x.alpha_eff.iter().enumerate() {
-            let _ = writeln!(
-                s,
-                "{},{},{},{},{},{},{}",
-                x.seed,
-                x.method,
-                x.rho,
-                i,
-                i < k,
-                onum(*a),
-                onum(a.map(|a| -2.0 * (a / a0).ln()))
-            );
+            t.row(&[
+                &x.seed,
+                &x.method,
+                &x.rho,
+                &i,
+                &(i < k),
+                &onum(*a),
+                &onum(a.map(|a| -2.0 * (a / a0).ln())),
+            ]);
         }
     }
-    s
+    t.finish()
 }
 
 /// `implicit_bias_curves.csv`.
 pub fn curves_csv(r: &ImplicitBiasReport) -> String {
-    let mut s = String::from("seed,method,rho,step,train_loss,test_loss,test_loss_sampled\n");
+    let mut t = Table::new(&[
+        "seed",
+        "method",
+        "rho",
+        "step",
+        "train_loss",
+        "test_loss",
+        "test_loss_sampled",
+    ]);
     for x in &r.runs {
         if let Some(c) = &x.curve {
             for i in 0..c.step.len() {
-                let _ = writeln!(
-                    s,
-                    "{},{},{},{},{},{},{}",
-                    x.seed,
-                    x.method,
-                    x.rho,
-                    c.step[i],
-                    num(c.train_loss[i]),
-                    num(c.test_loss[i]),
-                    num(c.test_loss_sampled[i])
-                );
+                t.row(&[
+                    &x.seed,
+                    &x.method,
+                    &x.rho,
+                    &c.step[i],
+                    &num(c.train_loss[i]),
+                    &num(c.test_loss[i]),
+                    &num(c.test_loss_sampled[i]),
+                ]);
             }
         }
     }
-    s
+    t.finish()
 }
 
 /// `implicit_bias_line.csv`.
 pub fn line_csv(r: &ImplicitBiasReport) -> String {
-    let mut s = String::from("seed,rho,t,train_loss,test_loss\n");
+    let mut t = Table::new(&["seed", "rho", "t", "train_loss", "test_loss"]);
     if let Some(ft) = &r.finetune {
         for x in &ft.records {
             if let Some(l) = &x.line {
                 for i in 0..l.t.len() {
-                    let _ = writeln!(
-                        s,
-                        "{},{},{},{},{}",
-                        x.seed,
-                        x.rho,
-                        l.t[i],
-                        num(l.train_loss[i]),
-                        num(l.test_loss[i])
-                    );
+                    t.row(&[
+                        &x.seed,
+                        &x.rho,
+                        &l.t[i],
+                        &num(l.train_loss[i]),
+                        &num(l.test_loss[i]),
+                    ]);
                 }
             }
         }
     }
-    s
+    t.finish()
 }
 
-/// `implicit_bias_verdicts.csv`.
+/// `implicit_bias_verdicts.csv` (the shared verdict table).
 pub fn verdicts_csv(r: &ImplicitBiasReport) -> String {
-    let q = |t: &str| format!("\"{}\"", t.replace('"', "'"));
-    let mut s = String::from("claim,claim_kind,measured,lo,hi,expected,verdict,reason\n");
-    for v in &r.verdicts {
-        let [lo, hi] = v.ci.unwrap_or([f64::NAN, f64::NAN]);
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{}",
-            q(&v.claim),
-            v.claim_kind.as_str(),
-            num(v.measured),
-            num(lo),
-            num(hi),
-            q(&v.expected),
-            v.verdict,
-            q(&v.reason)
-        );
-    }
-    s
+    csv::verdicts(&r.verdicts)
 }
 
 // ---------------------------------------------------------------- figures
@@ -607,7 +649,7 @@ fn draw_rho_figure<DB: DrawingBackend>(
         .titled(
             &format!(
                 "{} ({} seeds): medians (lines), quartiles (bands) over runs that fit near β*; dashed: some runs excluded",
-                c.title, c.seeds
+                c.display_title(), c.seeds
             ),
             ("sans-serif", (22.0 * sc).round()),
         )

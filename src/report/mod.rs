@@ -2,6 +2,7 @@
 //! run's files (via [`crate::output`]). One file per study.
 
 pub mod convergence;
+pub mod csv;
 pub mod flatness;
 pub mod implicit_bias;
 pub mod kinks;

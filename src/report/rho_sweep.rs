@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::output::{to_json, Staging};
 use crate::plot::loglog::{draw_loglog_guided, Guide, LogLogFigure, LogLogPoint, LogLogSeries};
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
+use crate::report::csv::{self, Table};
 use crate::study::rho_sweep::{RhoSweepConfig, RhoSweepReport, RhoSweepStudy};
 use crate::study::verdict::{self, fmt_num, Observation, Verdict};
 
@@ -24,7 +25,7 @@ fn rho_text(r: Option<f64>) -> String {
 pub fn table(r: &RhoSweepReport) -> String {
     let c = &r.header.config;
     let mut s = String::new();
-    let _ = writeln!(s, "{}", c.title);
+    let _ = writeln!(s, "{}", c.display_title());
     let _ = writeln!(
         s,
         "{} · d = {} · σ = {} · η = {} · profile {}: {} steps (T = {}), {} paths, {} sub-steps (diagnostic {}) · seed {} · {} thread(s) · {:.1} s",
@@ -110,32 +111,45 @@ pub fn table(r: &RhoSweepReport) -> String {
 /// One CSV row per (algorithm, model, ρ) (tidy: every column one variable).
 pub fn csv(r: &RhoSweepReport) -> String {
     let c = &r.header.config;
-    let mut s = String::from(
-        "problem,algorithm,model,rho,eta,sigma,relative_error,ci_lo,ci_hi,max_abs_diff,mean_abs_alg,resolution,resolution_hi,mc_floor,argmax_time,diverged_paths\n",
-    );
+    let mut t = Table::new(&[
+        "problem",
+        "algorithm",
+        "model",
+        "rho",
+        "eta",
+        "sigma",
+        "relative_error",
+        "ci_lo",
+        "ci_hi",
+        "max_abs_diff",
+        "mean_abs_alg",
+        "resolution",
+        "resolution_hi",
+        "mc_floor",
+        "argmax_time",
+        "diverged_paths",
+    ]);
     for q in &r.pairs {
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            r.problem,
-            q.algorithm,
-            q.model,
-            q.rho.map(|v| v.to_string()).unwrap_or_default(),
-            c.eta,
-            c.sigma,
-            q.relative_error,
-            q.ci[0],
-            q.ci[1],
-            q.max_abs_diff,
-            q.mean_abs_alg,
-            q.resolution,
-            q.resolution_hi,
-            q.mc_floor,
-            q.argmax_time,
-            q.diverged_paths
-        );
+        t.row(&[
+            &r.problem,
+            &q.algorithm,
+            &q.model,
+            &csv::opt(q.rho),
+            &c.eta,
+            &c.sigma,
+            &q.relative_error,
+            &q.ci[0],
+            &q.ci[1],
+            &q.max_abs_diff,
+            &q.mean_abs_alg,
+            &q.resolution,
+            &q.resolution_hi,
+            &q.mc_floor,
+            &q.argmax_time,
+            &q.diverged_paths,
+        ]);
     }
-    s
+    t.finish()
 }
 
 /// Human name of a model for the legend.
@@ -194,7 +208,7 @@ pub fn draw<DB: DrawingBackend>(
     let s = w as f64 / 1600.0;
     let title = format!(
         "{} — {} steps (T = {}), {} paths; bars: {}% interval (Monte Carlo + resolution)",
-        c.title,
+        c.display_title(),
         r.sizes.steps,
         r.horizon,
         r.sizes.paths,

@@ -13,6 +13,7 @@ use crate::output::{to_json, Staging};
 use crate::plot::bands::{draw_bands, Band, BandPanel, BandSeries, LegendCorner, LegendEntry};
 use crate::plot::heatmap::{draw_heatmaps, BoundaryCurve, CrossingPoint, HeatmapPanel};
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
+use crate::report::csv::{self, Table};
 use crate::study::saddle::{SaddleConfig, SaddleReport, SaddleStudy};
 use crate::study::verdict::{Observation, Verdict};
 use plotters::prelude::SeriesLabelPosition;
@@ -37,7 +38,7 @@ fn opt(v: Option<f64>) -> String {
 /// The printed summary.
 pub fn table(r: &SaddleReport) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{}", r.header.config.title);
+    let _ = writeln!(s, "{}", r.header.config.display_title());
     let _ = writeln!(
         s,
         "η = {} · seed {} · {} thread(s) · {:.1} s · κ_d = {:.4}",
@@ -180,57 +181,76 @@ pub fn table(r: &SaddleReport) -> String {
 
 /// One CSV row per phase-diagram cell.
 pub fn phase_csv(r: &SaddleReport) -> String {
-    let mut s = String::from(
-        "panel,algorithm,system,y_name,y,rho,attracted,paths,fraction,ci_lo,ci_hi,predicted,in_region,in_region_attracted\n",
-    );
+    let mut t = Table::new(&[
+        "panel",
+        "algorithm",
+        "system",
+        "y_name",
+        "y",
+        "rho",
+        "attracted",
+        "paths",
+        "fraction",
+        "ci_lo",
+        "ci_hi",
+        "predicted",
+        "in_region",
+        "in_region_attracted",
+    ]);
     for p in &r.phases {
         for c in &p.cells {
-            let _ = writeln!(
-                s,
-                "{},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{}",
-                p.name,
-                p.algorithm,
-                p.system,
-                p.y_name,
-                c.y,
-                c.rho,
-                c.attracted,
-                c.paths,
-                c.fraction,
-                c.ci[0],
-                c.ci[1],
-                c.predicted,
-                c.in_region.map_or(String::new(), |v| v.to_string()),
-                c.in_region_attracted
-                    .map_or(String::new(), |v| v.to_string()),
-            );
+            t.row(&[
+                &p.name,
+                &p.algorithm,
+                &p.system,
+                &p.y_name,
+                &c.y,
+                &c.rho,
+                &c.attracted,
+                &c.paths,
+                &c.fraction,
+                &c.ci[0],
+                &c.ci[1],
+                &c.predicted,
+                &csv::opt(c.in_region),
+                &csv::opt(c.in_region_attracted),
+            ]);
         }
     }
-    s
+    t.finish()
 }
 
 /// One CSV row per curve point.
 pub fn curves_csv(r: &SaddleReport) -> String {
-    let mut s = String::from("label,algorithm,system,rho,sigma,t,mean,median,q10,q90\n");
+    let mut t = Table::new(&[
+        "label",
+        "algorithm",
+        "system",
+        "rho",
+        "sigma",
+        "t",
+        "mean",
+        "median",
+        "q10",
+        "q90",
+    ]);
     for c in &r.curves {
         for j in 0..c.times.len() {
-            let _ = writeln!(
-                s,
-                "{},{},{},{},{},{},{},{},{},{}",
-                c.label,
-                c.algorithm,
-                c.system,
-                c.rho,
-                c.sigma,
-                c.times[j],
-                c.mean[j],
-                c.median[j],
-                c.q10[j],
-                c.q90[j]
-            );
+            t.row(&[
+                &c.label,
+                &c.algorithm,
+                &c.system,
+                &c.rho,
+                &c.sigma,
+                &c.times[j],
+                &c.mean[j],
+                &c.median[j],
+                &c.q10[j],
+                &c.q90[j],
+            ]);
         }
     }
-    s
+    t.finish()
 }
 
 fn geom(a: f64, b: f64, n: usize) -> Vec<f64> {

@@ -4,7 +4,7 @@
 //!   algorithm; each panel shows the discrete algorithm (solid) and its SDE (dashed): mean line,
 //!   95 % CI of the mean (dark band) and 5–95 % quantile band (light band).
 //! * `surfaces.png/.svg` (2-D landscapes only): per algorithm, the surface its drift descends —
-//!   `f` (SGD), `f + (ρ/2)‖∇f‖²` (USAM), `f + ρ‖∇f‖` (DNSAM, SAM; SPEC §5) — as a heat map, with
+//!   `f` (SGD), `f + (ρ/2)‖∇f‖²` (USAM), `f + ρ‖∇f‖` (DNSAM, SAM; docs/theory.md §5) — as a heat map, with
 //!   the first sample paths of the discrete algorithm (white, solid) and its SDE (red, dashed).
 
 use std::fmt::Write as _;
@@ -24,6 +24,7 @@ use crate::plot::bands::{
 use crate::plot::draw_err;
 use crate::plot::surface::{draw_surface_panel, SurfacePanel, SurfacePath};
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
+use crate::report::csv::Table;
 use crate::study::trajectories::{TrajectoriesConfig, TrajectoriesReport, TrajectoriesStudy};
 use crate::study::verdict::{Observation, Verdict};
 
@@ -31,7 +32,7 @@ use crate::study::verdict::{Observation, Verdict};
 pub fn table(r: &TrajectoriesReport) -> String {
     let mut s = String::new();
     let c = &r.header.config;
-    let _ = writeln!(s, "{}", c.title);
+    let _ = writeln!(s, "{}", c.display_title());
     let _ = writeln!(
         s,
         "{} · η = {} · T = {} · {} paths · seed {} · {} thread(s) · {:.1} s",
@@ -80,28 +81,37 @@ pub fn table(r: &TrajectoriesReport) -> String {
 
 /// One CSV row per (system, observable, save time).
 pub fn csv(r: &TrajectoriesReport) -> String {
-    let mut s = String::from("system,kind,rho,observable,t,mean,ci_lo,ci_hi,q05,q95\n");
+    let mut t = Table::new(&[
+        "system",
+        "kind",
+        "rho",
+        "observable",
+        "t",
+        "mean",
+        "ci_lo",
+        "ci_hi",
+        "q05",
+        "q95",
+    ]);
     for sys in &r.systems {
         for b in &sys.bands {
-            for (j, t) in r.times.iter().enumerate() {
-                let _ = writeln!(
-                    s,
-                    "{},{},{},{},{},{},{},{},{},{}",
-                    sys.label,
-                    sys.kind,
-                    sys.rho,
-                    b.observable.label(),
-                    t,
-                    b.mean[j],
-                    b.ci_lo[j],
-                    b.ci_hi[j],
-                    b.q05[j],
-                    b.q95[j]
-                );
+            for (j, time) in r.times.iter().enumerate() {
+                t.row(&[
+                    &sys.label,
+                    &sys.kind,
+                    &sys.rho,
+                    &b.observable.label(),
+                    time,
+                    &b.mean[j],
+                    &b.ci_lo[j],
+                    &b.ci_hi[j],
+                    &b.q05[j],
+                    &b.q95[j],
+                ]);
             }
         }
     }
-    s
+    t.finish()
 }
 
 /// Draws the band grid (rows: observables, columns: algorithms).
@@ -112,7 +122,10 @@ pub fn draw_bands<DB: DrawingBackend>(
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1600.0).clamp(0.5, 3.0);
     let root = root
-        .titled(&r.header.config.title, ("sans-serif", (22.0 * sc).round()))
+        .titled(
+            &r.header.config.display_title(),
+            ("sans-serif", (22.0 * sc).round()),
+        )
         .map_err(draw_err)?;
     let na = r.header.config.algorithms.len();
     let no = r.systems[0].bands.len();
@@ -226,7 +239,7 @@ pub fn draw_surfaces<DB: DrawingBackend>(
         .titled(
             &format!(
                 "{} — sample paths on the surface each drift descends (white: discrete, red dashed: SDE)",
-                r.header.config.title
+                r.header.config.display_title()
             ),
             ("sans-serif", (17.0 * sc).round()),
         )

@@ -1,4 +1,4 @@
-//! The general (Monte Carlo) form of the USAM, DNSAM and SAM SDEs (SPEC §3), for any oracle.
+//! The general (Monte Carlo) form of the USAM, DNSAM and SAM SDEs (docs/theory.md §3), for any oracle.
 //!
 //! With `v_γ` the algorithm's ascent direction (`∇f_γ`, `∇f_γ/‖∇f‖`, `∇f_γ/‖∇f_γ‖`):
 //!
@@ -8,8 +8,8 @@
 //!
 //! At each state the expectations are estimated from `K` fresh oracle draws `γ_1 … γ_K`
 //! (`V_k = H_{γ_k} v_{γ_k}`): `E[H_γ v_γ] ≈ mean V_k`,
-//! `Σ̄ ≈ (1/(K−1)) Σ_k (∇f_{γ_k} − mean)(V_k − mean V)ᵀ` (the unbiased version of SPEC's
-//! outer-product estimator). `Σ(x)` is the oracle's exact covariance. The draws come from a
+//! `Σ̄ ≈ (1/(K−1)) Σ_k (∇f_{γ_k} − mean)(V_k − mean V)ᵀ` (the unbiased version of the
+//! outer-product estimator with `1/K`). `Σ(x)` is the oracle's exact covariance. The draws come from a
 //! per-path auxiliary ChaCha8 stream, so the Brownian path shared with the other systems is not
 //! disturbed. Drift-only ablations keep the estimated drift and use `D = Σ(x)^{1/2}`.
 //!

@@ -1,4 +1,4 @@
-//! SDE models of the SAM family (SPEC §3): closed forms, the general Monte Carlo form, the SAM
+//! SDE models of the SAM family (docs/theory.md §3): closed forms, the general Monte Carlo form, the SAM
 //! tables `φ, a, c`, linear (Ornstein–Uhlenbeck) models with exact moments and transitions, and
 //! the second-order (weak order 2) models of SGD and USAM, and the SGD / USAM / m-USAM SDEs with
 //! real mini-batches on least squares with exact moments.

@@ -1,4 +1,4 @@
-//! The SDE models of SPEC §3, evaluated on blocks of paths.
+//! The SDE models of docs/theory.md §3, evaluated on blocks of paths.
 //!
 //! Every model has the form `dX = −b(X) dt + √η D(X) dW`; one Euler–Maruyama increment over a
 //! sub-step `h` is `ΔX = −b(X) h + √η D(X) ΔW`. With `g = ∇f(X)`, `H = ∇²f(X)`, `z = S ΔW`:

@@ -9,7 +9,7 @@
 //!
 //! exact for Gaussian values and asymptotically correct otherwise (CLT).
 //!
-//! **Weak error** (SPEC §4). The weak error of a run is `E = max_j |e_j|`, the largest absolute
+//! **Weak error** (docs/theory.md §4). The weak error of a run is `E = max_j |e_j|`, the largest absolute
 //! mean difference `e_j = E g(x_{k_j}) − E g(X_{t_j})` over the `J` save times. Each time gets a
 //! Student-t interval `I_j = [m_j − h_j, m_j + h_j]` at the Bonferroni level `1 − α/J`, so that
 //! by the union bound all `J` intervals hold at once with probability `≥ 1 − α`. On that event

@@ -1,4 +1,4 @@
-//! Statistics for Monte Carlo weak-error estimates (SPEC §4).
+//! Statistics for Monte Carlo weak-error estimates (docs/theory.md §4).
 //!
 //! * [`moments`] — running mean and variance of a stream of per-path values (Welford), with a
 //!   deterministic pairwise merge (Chan et al.) so that block results reduce bit-identically.

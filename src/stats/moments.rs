@@ -18,7 +18,7 @@
 //! here because per-path weak-error differences are small numbers on top of large means.
 //!
 //! The merge is a pure function of `(self, other)` in that order, so reducing per-block
-//! summaries in block order gives bit-identical results at any thread count (DESIGN.md).
+//! summaries in block order gives bit-identical results at any thread count.
 
 use serde::{Deserialize, Serialize};
 

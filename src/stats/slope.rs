@@ -207,7 +207,7 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
     use rand_distr::StandardNormal;
 
-    /// The η grid of SPEC §4: halving from 0.1, five levels.
+    /// The η grid of docs/theory.md §4: halving from 0.1, five levels.
     const ETA: [f64; 5] = [0.1, 0.05, 0.025, 0.0125, 0.00625];
 
     #[test]

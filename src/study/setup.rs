@@ -453,3 +453,66 @@ impl StartConfig {
 pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     toml::from_str(text).map_err(|e| Error::Parse(e.to_string()))
 }
+
+/// A number as a title shows it: Rust's shortest round-trip form (`0.5`, `20`, `1e-5`).
+pub fn title_num(v: f64) -> String {
+    format!("{v}")
+}
+
+impl LandscapeConfig {
+    /// A short description from the configuration alone, for generated titles
+    /// (`d = 20 Wishart quadratic`, `least-squares problem (N = 32, d = 4)`, …).
+    pub fn describe(&self) -> String {
+        let n = title_num;
+        match self {
+            LandscapeConfig::Quadratic { hessian } => match hessian {
+                HessianConfig::Wishart { dim, .. } => format!("d = {dim} Wishart quadratic"),
+                HessianConfig::Spectrum { eigenvalues, .. } => format!(
+                    "quadratic with spectrum ({})",
+                    eigenvalues
+                        .iter()
+                        .map(|&v| n(v))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                HessianConfig::Matrix { rows } => format!("d = {} quadratic", rows.len()),
+            },
+            LandscapeConfig::LeastSquares { n_samples, dim, .. } => {
+                format!("least-squares problem (N = {n_samples}, d = {dim})")
+            }
+            LandscapeConfig::TwoBasin {
+                dim, kappa, tau, ..
+            } => format!(
+                "{dim}-D soft-min two-basin (κ = {}, τ = {})",
+                n(*kappa),
+                n(*tau)
+            ),
+            LandscapeConfig::WarpedDoubleWell {
+                dim,
+                kappa,
+                barrier,
+                ..
+            } => format!(
+                "{dim}-D warped double well (κ = {}, ΔF = {})",
+                n(*kappa),
+                n(*barrier)
+            ),
+            LandscapeConfig::Custom { name } => name.clone(),
+        }
+    }
+}
+
+impl OracleConfig {
+    /// A short description of the noise for generated titles (`σ = 0.5`, `B = 4 of N`, …).
+    pub fn describe(&self) -> String {
+        match self {
+            OracleConfig::FullBatch => "full batch".into(),
+            OracleConfig::Additive { sigma: Some(s), .. } => format!("σ = {}", title_num(*s)),
+            OracleConfig::Additive { s: Some(_), .. } => "additive noise S ξ".into(),
+            OracleConfig::Additive { .. } => "additive noise N(0, Σ)".into(),
+            OracleConfig::Subsampling { batch, .. } => format!("mini-batches of B = {batch}"),
+            #[allow(unreachable_patterns)]
+            _ => "stochastic gradients".into(),
+        }
+    }
+}

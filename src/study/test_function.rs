@@ -1,4 +1,4 @@
-//! Test functions `g` of the weak-error definition (SPEC §4):
+//! Test functions `g` of the weak-error definition (docs/theory.md §4):
 //! `norm_sq` = `‖x‖²`, `loss` = `f(x)`, `norm_plus_grad_norm` = `‖x‖ + ‖∇f(x)‖` (Paper 1's choice).
 
 use serde::{Deserialize, Serialize};

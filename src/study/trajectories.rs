@@ -1,4 +1,4 @@
-//! The trajectories study: the discrete algorithms and their SDEs moving side by side (SPEC §5).
+//! The trajectories study: the discrete algorithms and their SDEs moving side by side (docs/theory.md §5).
 //!
 //! For each algorithm `alg` (with its radius `ρ_alg`) the discrete map
 //! `x_{k+1} = x_k − η ∇f_γ(x_k + ρ u_k)` and its own SDE `dX = −b_alg(X) dt + √η D_alg(X) dW`
@@ -56,7 +56,9 @@ fn default_bound() -> f64 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrajectoriesConfig {
-    /// Figure and table title.
+    /// Figure and table title; empty or absent: generated from the parameters (see
+    /// [`Self::display_title`]).
+    #[serde(default)]
     pub title: String,
     /// Master seed.
     pub seed: u64,
@@ -98,6 +100,21 @@ pub struct TrajectoriesConfig {
     pub oracle: OracleConfig,
     /// The initial condition.
     pub start: StartConfig,
+}
+
+impl TrajectoriesConfig {
+    /// The title: `title` if given, else generated from the landscape, the noise and `η`.
+    pub fn display_title(&self) -> String {
+        if !self.title.trim().is_empty() {
+            return self.title.clone();
+        }
+        format!(
+            "Trajectories on the {}, {}, η = {}",
+            self.landscape.describe(),
+            self.oracle.describe(),
+            setup::title_num(self.eta)
+        )
+    }
 }
 
 /// An observable `g`.

@@ -151,16 +151,14 @@ pub enum Reference {
 fn default_reference() -> Reference {
     Reference::MonteCarlo
 }
-fn default_title() -> String {
-    "Weak error of SAM-family SDEs".into()
-}
 
 /// The convergence study's configuration (TOML; unknown keys are errors).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConvergenceConfig {
-    /// Figure and table title.
-    #[serde(default = "default_title")]
+    /// Figure and table title; empty or absent: generated from the parameters (see
+    /// [`Self::display_title`]).
+    #[serde(default)]
     pub title: String,
     /// Master seed.
     pub seed: u64,
@@ -210,6 +208,30 @@ pub struct Pair {
 }
 
 impl ConvergenceConfig {
+    /// The title: `title` if given, else generated from the landscape, the noise and the ρ
+    /// schedule (so it cannot go stale when they change).
+    pub fn display_title(&self) -> String {
+        if !self.title.trim().is_empty() {
+            return self.title.clone();
+        }
+        let n = setup::title_num;
+        let s = &self.schedule;
+        let eta0 = s
+            .eta0
+            .or_else(|| s.etas.as_ref().and_then(|e| e.first().copied()));
+        let rho = match eta0 {
+            Some(e0) if s.rho_power != 0.0 => {
+                format!("ρ = {} (η/{})^{}", n(s.rho0), n(e0), n(s.rho_power))
+            }
+            _ => format!("ρ = {}", n(s.rho0)),
+        };
+        format!(
+            "Weak error on the {}, {}, {rho}",
+            self.landscape.describe(),
+            self.oracle.describe()
+        )
+    }
+
     /// Checks `paths` and `block_size`.
     pub(super) fn check_ensemble(&self) -> Result<()> {
         let c = self;

@@ -41,6 +41,42 @@ pub enum TwoBasinConfig {
     },
 }
 
+impl FlatnessConfig {
+    /// The title: `title` if given, else generated from the landscape, `η` and `σ`.
+    pub fn display_title(&self) -> String {
+        if !self.title.trim().is_empty() {
+            return self.title.clone();
+        }
+        let n = setup::title_num;
+        let land = match &self.landscape {
+            TwoBasinConfig::Warped {
+                dim,
+                kappa,
+                barrier,
+                ..
+            } => format!(
+                "{dim}-D warped double well (κ = {}, ΔF = {})",
+                n(*kappa),
+                n(*barrier)
+            ),
+            TwoBasinConfig::SoftMin {
+                dim, kappa, tau, ..
+            } => {
+                format!(
+                    "{dim}-D soft-min two-basin landscape (κ = {}, τ = {})",
+                    n(*kappa),
+                    n(*tau)
+                )
+            }
+        };
+        format!(
+            "Flat-basin preference on the {land}, η = {}, σ = {}",
+            n(self.eta),
+            n(self.sigma)
+        )
+    }
+}
+
 impl TwoBasinConfig {
     /// Builds and validates.
     pub fn build(&self) -> Result<Box<dyn TwoBasinLandscape>> {
@@ -129,7 +165,9 @@ fn default_bound() -> f64 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlatnessConfig {
-    /// Figure and table title.
+    /// Figure and table title; empty or absent: generated from the parameters (see
+    /// [`Self::display_title`]).
+    #[serde(default)]
     pub title: String,
     /// Master seed.
     pub seed: u64,

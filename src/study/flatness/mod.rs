@@ -1,5 +1,5 @@
 //! The flatness study: do SAM-family algorithms prefer the flat basin, and do their SDEs say
-//! so too? (SPEC §5)
+//! so too? (docs/theory.md §5)
 //!
 //! **Two-basin part.** On a two-basin landscape with equal depths and curvatures `a_f` and
 //! `a_s = κ a_f` ([`WarpedDoubleWell`], the default, or the soft minimum [`TwoBasin`]) with the
@@ -23,7 +23,7 @@
 //! the *preference run* with radii `rho` (verdict (a)) and the *small-ρ run* with radii
 //! `rho_small` (verdict (b)); see the verdicts below for why.
 //!
-//! **Why SAM should prefer the flat basin here** (first order in `ρ`, SPEC §5): in basin `i` the
+//! **Why SAM should prefer the flat basin here** (first order in `ρ`, docs/theory.md §5): in basin `i` the
 //! USAM SDE is locally Ornstein–Uhlenbeck with drift curvature `a_i(1 + ρa_i)` and noise
 //! `σ(1 + ρa_i)`, i.e. temperature `(ησ²/2)(1 + ρa_i)`: the sharp basin is hotter, so paths
 //! leave it sooner and the long-run occupation shifts to the flat basin; SAM (noise-dominated,

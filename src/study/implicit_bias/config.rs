@@ -9,9 +9,6 @@ use crate::study::setup;
 /// The embedded default configuration (`experiments/implicit_bias_dln.toml`).
 pub const DEFAULT_CONFIG: &str = include_str!("../../../experiments/implicit_bias_dln.toml");
 
-fn default_title() -> String {
-    "Implicit bias of 1-SAM vs n-SAM on a diagonal linear network".into()
-}
 fn default_test_points() -> usize {
     1000
 }
@@ -152,8 +149,9 @@ pub struct FinetuneConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImplicitBiasConfig {
-    /// Title of the figures and table.
-    #[serde(default = "default_title")]
+    /// Figure and table title; empty or absent: generated from the parameters (see
+    /// [`Self::display_title`]).
+    #[serde(default)]
     pub title: String,
     /// Master seed.
     pub seed: u64,
@@ -197,6 +195,20 @@ fn increasing_positive(field: &str, grid: &[f64]) -> Result<()> {
 }
 
 impl ImplicitBiasConfig {
+    /// The title: `title` if given, else generated from the data sizes and `α`.
+    pub fn display_title(&self) -> String {
+        if !self.title.trim().is_empty() {
+            return self.title.clone();
+        }
+        format!(
+            "Implicit bias of 1-SAM vs n-SAM on a diagonal linear network (n = {}, d = {}, k = {}, α = {})",
+            self.data.n,
+            self.data.d,
+            self.data.k,
+            crate::study::setup::title_num(self.train.alpha)
+        )
+    }
+
     /// The step `γ = step_times_d / d`.
     pub fn eta(&self) -> f64 {
         self.train.step_times_d / self.data.d as f64

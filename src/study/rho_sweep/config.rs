@@ -206,9 +206,6 @@ impl Default for VerdictConfig {
     }
 }
 
-fn default_title() -> String {
-    "Paper 1's protocol: relative error of each SDE against each algorithm, η fixed, ρ swept".into()
-}
 fn default_profile() -> String {
     "quick".into()
 }
@@ -223,8 +220,9 @@ fn default_bound() -> f64 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RhoSweepConfig {
-    /// Figure and table title.
-    #[serde(default = "default_title")]
+    /// Figure and table title; empty or absent: generated from the parameters (see
+    /// [`Self::display_title`]).
+    #[serde(default)]
     pub title: String,
     /// Master seed (Brownian paths, random starts).
     pub seed: u64,
@@ -255,6 +253,28 @@ pub struct RhoSweepConfig {
 }
 
 impl RhoSweepConfig {
+    /// The title: `title` if given, else generated from the problem, `η` and `σ`.
+    pub fn display_title(&self) -> String {
+        if !self.title.trim().is_empty() {
+            return self.title.clone();
+        }
+        let n = crate::study::setup::title_num;
+        let problem = match &self.problem {
+            ProblemConfig::Quadratic { dim, .. } => format!("the d = {dim} quadratic"),
+            ProblemConfig::Classifier { hidden, .. } => {
+                format!("the breast-cancer classifier ({hidden} hidden units)")
+            }
+            ProblemConfig::TeacherStudent { .. } => "the teacher–student network".to_string(),
+            #[allow(unreachable_patterns)]
+            _ => self.problem.name().to_string(),
+        };
+        format!(
+            "ρ sweep on {problem} (η = {}, σ = {})",
+            n(self.eta),
+            n(self.sigma)
+        )
+    }
+
     /// The active profile.
     pub fn active(&self) -> &ProfileConfig {
         if self.profile == "paper" {

@@ -15,9 +15,6 @@ use crate::study::setup;
 /// The embedded default configuration (`experiments/saddle_default.toml`).
 pub const DEFAULT_CONFIG: &str = include_str!("../../../experiments/saddle_default.toml");
 
-fn default_title() -> String {
-    "SAM near saddle points".into()
-}
 fn default_block() -> usize {
     64
 }
@@ -320,8 +317,9 @@ pub struct VerdictConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SaddleConfig {
-    /// Figure and table title.
-    #[serde(default = "default_title")]
+    /// Figure and table title; empty or absent: generated from the parameters (see
+    /// [`Self::display_title`]).
+    #[serde(default)]
     pub title: String,
     /// Master seed.
     pub seed: u64,
@@ -345,6 +343,26 @@ pub struct SaddleConfig {
     pub stall: Option<StallConfig>,
     /// Verdicts.
     pub verdict: VerdictConfig,
+}
+
+impl SaddleConfig {
+    /// The title: `title` if given, else generated from the reference spectrum and `η`.
+    pub fn display_title(&self) -> String {
+        if !self.title.trim().is_empty() {
+            return self.title.clone();
+        }
+        let n = setup::title_num;
+        format!(
+            "SAM near a saddle: H = diag({}), η = {}",
+            self.reference
+                .eigenvalues
+                .iter()
+                .map(|&v| n(v))
+                .collect::<Vec<_>>()
+                .join(", "),
+            n(self.eta)
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
