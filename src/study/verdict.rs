@@ -268,6 +268,10 @@ pub fn fmt_num(x: f64) -> String {
         return format!("{x}");
     }
     let a = x.abs();
+    // Counts (paths, seeds, kinks) read as integers, not "12.0000".
+    if x.fract() == 0.0 && a < 1e7 {
+        return format!("{x:.0}");
+    }
     if a != 0.0 && !(1e-3..1e5).contains(&a) {
         format!("{x:.3e}")
     } else {
@@ -319,6 +323,14 @@ mod tests {
         assert_eq!(ci_text(Some([1.02001, 1.02004])), " [1.02001, 1.02004]");
         assert_eq!(ci_text(Some([1e-7, 2e-7])), " [1.000e-7, 2.000e-7]");
         assert_eq!(ci_text(None), "");
+    }
+
+    #[test]
+    fn fmt_num_prints_counts_as_integers() {
+        assert_eq!(fmt_num(12.0), "12");
+        assert_eq!(fmt_num(91_000.0), "91000");
+        assert_eq!(fmt_num(0.5), "0.5000");
+        assert_eq!(fmt_num(2.5e-5), "2.500e-5");
     }
 
     #[test]
