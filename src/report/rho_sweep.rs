@@ -269,6 +269,9 @@ impl StudyDef for Def {
             text: include_str!("../../experiments/rho_sweep_teacher_student.toml"),
         },
     ];
+    /// The claims report runs Paper 1's protocol on all three problems.
+    const REPRODUCE: &'static [Experiment] = Self::EXPERIMENTS;
+    const PROFILES: &'static [&'static str] = &["quick", "paper"];
 
     fn apply(c: &mut RhoSweepConfig, o: &Overrides) -> Result<()> {
         if let Some(p) = &o.profile {
@@ -297,7 +300,8 @@ impl StudyDef for Def {
     fn run(&self, threads: usize, progress: Option<Progress>) -> Result<RhoSweepReport> {
         if self.0.config.profile == "paper" {
             // Time a few steps of one block of the full ensemble, then say what the run costs.
-            let est = self.0.estimate_seconds(threads, 5)?;
+            // A wall-time measurement: never sharded (see crate::shard::unsharded).
+            let est = crate::shard::unsharded(|| self.0.estimate_seconds(threads, 5))?;
             eprintln!(
                 "rho-sweep, profile paper: estimated wall time {} on {threads} thread(s) ({} steps × {} paths)",
                 human_duration(est),

@@ -860,7 +860,7 @@ impl FlatnessStudy {
 }
 
 /// Per-path first-sojourn bookkeeping of one basin.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct ExitAcc {
     times: Moments,
     entered: u64,
@@ -907,7 +907,7 @@ impl ExitAcc {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct SysAcc {
     flat: Moments,
     trace_h: Moments,
@@ -917,12 +917,13 @@ struct SysAcc {
 
 /// Per-path state of one system: `[entered flat at, entered sharp at]` (NaN: not yet),
 /// the current core (0 flat, 1 sharp, 2 none yet), `[exit of flat recorded, of sharp]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct PathState {
     entered: [f64; 2],
     done: [bool; 2],
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct BasinAcc {
     sys: Vec<SysAcc>,
     flat_diff: Vec<Moments>,
@@ -1062,6 +1063,7 @@ struct TimeAverageObserver {
     steps: usize,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct AvgAcc {
     avg: Vec<Moments>,
     sums: Vec<Vec<f64>>,
