@@ -118,6 +118,10 @@ pub trait StudyDef: Sized + Send + Sync + 'static {
     /// has none. `sde-check reproduce --profile P` passes `P` on to the studies that list it
     /// and runs the others' configurations as they are.
     const PROFILES: &'static [&'static str] = &[];
+    /// A paragraph (Markdown) the claims report of `sde-check reproduce` prints in the study's
+    /// section: what a reader must know to judge its verdicts — e.g. why a claim is known not to
+    /// pass at the shipped sizes. Empty (the default): nothing.
+    const REPORT_NOTE: &'static str = "";
 
     /// Applies the command-line overrides to a raw configuration.
     fn apply(config: &mut Self::Config, overrides: &Overrides) -> Result<()>;
@@ -275,6 +279,8 @@ pub struct StudyEntry {
     pub reproduce: &'static [Experiment],
     /// The `--profile` names the study understands.
     pub profiles: &'static [&'static str],
+    /// The study's paragraph for the claims report (may be empty).
+    pub report_note: &'static str,
     /// Parse + override + validate.
     pub prepare: fn(&str, &Overrides) -> Result<Box<dyn Prepared>>,
 }
@@ -290,6 +296,7 @@ impl StudyEntry {
             experiments: S::EXPERIMENTS,
             reproduce: S::REPRODUCE,
             profiles: S::PROFILES,
+            report_note: S::REPORT_NOTE,
             prepare: prepare::<S>,
         }
     }

@@ -139,6 +139,9 @@ struct ReproduceArgs {
     /// Skip studies whose result file in --out records the same configuration and version.
     #[arg(long)]
     resume: bool,
+    /// Run this configuration for STUDY instead of its shipped ones (repeatable).
+    #[arg(long = "config", value_name = "STUDY=FILE")]
+    configs: Vec<String>,
     /// Worker threads [default: all cores]. Results do not depend on it.
     #[arg(long, allow_negative_numbers = true)]
     threads: Option<usize>,
@@ -345,6 +348,7 @@ fn reproduce(args: ReproduceArgs) -> anyhow::Result<bool> {
         out: args.out,
         only: args.only,
         resume: args.resume,
+        configs: args.configs,
     };
     let plan = reproduce::plan(&opts)?;
     samsde::output::check_writable(&opts.out)?;
@@ -370,7 +374,11 @@ fn reproduce(args: ReproduceArgs) -> anyhow::Result<bool> {
             let v = done.fetch_add(n, Ordering::Relaxed) + n;
             pb.set_position(v.min(total));
         }
-        reproduce::Event::Finished { unit, line, skipped_work } => {
+        reproduce::Event::Finished {
+            unit,
+            line,
+            skipped_work,
+        } => {
             if skipped_work > 0 {
                 let v = done.fetch_add(skipped_work, Ordering::Relaxed) + skipped_work;
                 pb.set_position(v.min(total));
@@ -416,15 +424,17 @@ fn study(entry: &StudyEntry, args: CommonArgs) -> anyhow::Result<bool> {
             anyhow::bail!("--json prints a finished report; a --shard run writes a shard file (merge the shards with `sde-check merge`)");
         }
         // The shard computes about 1/N of the work units.
-        let pb = progress_bar(prepared.total_work().div_ceil(spec.count as u64), args.quiet);
+        let pb = progress_bar(
+            prepared.total_work().div_ceil(spec.count as u64),
+            args.quiet,
+        );
         let done = AtomicU64::new(0);
         let tick = |n: u64| {
             let v = done.fetch_add(n, Ordering::Relaxed) + n;
             pb.set_position(v);
         };
-        let file = pool.install(|| {
-            samsde::shard::run_shard(prepared.as_ref(), spec, threads, Some(&tick))
-        })?;
+        let file = pool
+            .install(|| samsde::shard::run_shard(prepared.as_ref(), spec, threads, Some(&tick)))?;
         pb.finish_and_clear();
         let path = file.write(&args.out)?;
         emit(&format!(

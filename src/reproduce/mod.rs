@@ -42,7 +42,8 @@ it comes from, what was measured with its confidence interval, the verdict and w
 --profile quick (default; minutes on two cores) or paper (the papers' sizes for the studies \
 that have a paper profile; the others run their shipped configuration). --resume skips studies \
 whose result file in OUT records the same configuration and samsde version, so an interrupted \
-run continues where it stopped (Ctrl-C leaves finished studies intact and no partial file).\n\n\
+run continues where it stopped (Ctrl-C leaves finished studies intact and no partial file). \
+--config STUDY=FILE runs your own configuration of a study instead of its shipped ones.\n\n\
 Exit codes: 0 every claim passes; 1 a claim failed or is inconclusive; 2 bad input or a study \
 stopped with an error.";
 
@@ -57,6 +58,46 @@ pub struct Options {
     pub only: Vec<String>,
     /// Skip studies whose results match.
     pub resume: bool,
+    /// `--config STUDY=FILE`: run this configuration for the study instead of its shipped
+    /// ones (a user's own sizes, or a tiny run in tests).
+    pub configs: Vec<String>,
+}
+
+/// `--config STUDY=FILE` → `(entry, experiment)`, the file read (and kept for the process).
+fn own_configs(opts: &Options) -> Result<Vec<(&'static StudyEntry, Experiment)>> {
+    let mut out: Vec<(&'static StudyEntry, Experiment)> = Vec::new();
+    for spec in &opts.configs {
+        let (name, file) = spec.split_once('=').ok_or_else(|| {
+            Error::config(
+                "--config",
+                spec,
+                "must be STUDY=FILE, e.g. saddle=my_saddle.toml",
+            )
+        })?;
+        let entry = registry::find(name).ok_or_else(|| {
+            Error::config(
+                "--config",
+                spec,
+                format!("`{name}` is not a study (`sde-check list` shows them)"),
+            )
+        })?;
+        if out.iter().any(|(e, _)| e.name == entry.name) {
+            return Err(Error::config(
+                "--config",
+                spec,
+                "gives a second configuration for the same study",
+            ));
+        }
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Error::config("--config", spec, format!("cannot read {file}: {e}")))?;
+        // Leaked once per file for the life of the process, like the embedded experiments.
+        let experiment = Experiment {
+            path: Box::leak(file.to_string().into_boxed_str()),
+            text: Box::leak(text.into_boxed_str()),
+        };
+        out.push((entry, experiment));
+    }
+    Ok(out)
 }
 
 /// The profiles `reproduce` knows.
@@ -115,17 +156,25 @@ pub fn plan(opts: &Options) -> Result<Vec<Unit>> {
             ));
         }
     }
+    let own = own_configs(opts)?;
     let mut units = Vec::new();
     for entry in all {
         if !opts.only.is_empty() && !opts.only.iter().any(|n| n == entry.name) {
             continue;
         }
-        let experiments = entry.reproduce_experiments();
+        let experiments = match own.iter().find(|(e, _)| e.name == entry.name) {
+            Some((_, x)) => vec![*x],
+            None => entry.reproduce_experiments(),
+        };
         let several = experiments.len() > 1;
         let has_profile = entry.profiles.contains(&opts.profile.as_str());
         for experiment in experiments {
             let id = if several {
-                format!("{}/{}", entry.name, experiment_id(entry.name, experiment.path))
+                format!(
+                    "{}/{}",
+                    entry.name,
+                    experiment_id(entry.name, experiment.path)
+                )
             } else {
                 entry.name.to_string()
             };
@@ -133,10 +182,20 @@ pub fn plan(opts: &Options) -> Result<Vec<Unit>> {
                 profile: has_profile.then(|| opts.profile.clone()),
                 ..Overrides::default()
             };
-            let prepared = (entry.prepare)(experiment.text, &overrides).map_err(|e| {
-                Error::Unsupported(format!("{id} ({}): {e}", experiment.path))
-            })?;
-            let profile_note = if has_profile {
+            let prepared = (entry.prepare)(experiment.text, &overrides)
+                .map_err(|e| Error::Unsupported(format!("{id} ({}): {e}", experiment.path)))?;
+            let own_config = own.iter().any(|(e, _)| e.name == entry.name);
+            let profile_note = if own_config {
+                let p = if has_profile {
+                    format!(", profile {}", opts.profile)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "the configuration given by --config ({}{p})",
+                    experiment.path
+                )
+            } else if has_profile {
                 format!("profile {}", opts.profile)
             } else if opts.profile == "quick" {
                 "its shipped configuration (the study has no profiles)".to_string()
@@ -224,6 +283,9 @@ pub struct UnitReport {
     pub files: Vec<String>,
     /// Figures (PNG), relative to the report's folder.
     pub figures: Vec<String>,
+    /// The study's note for the report (Markdown; empty: none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
     /// The result file's warnings.
     pub warnings: Vec<String>,
     /// Its recorded computation time, seconds.
@@ -261,6 +323,8 @@ pub struct Summary {
     pub threads: usize,
     /// Wall seconds of this invocation.
     pub elapsed_s: f64,
+    /// CPU seconds (user + system, all threads) of this invocation, where the platform says.
+    pub cpu_s: Option<f64>,
     /// Claims that pass / fail / are inconclusive, over all studies.
     pub pass: usize,
     /// Failing claims.
@@ -342,7 +406,12 @@ fn files_of(dir: &Path, out: &Path) -> (Vec<String>, Vec<String>) {
     (files.iter().map(rel).collect(), figures)
 }
 
-fn unit_report(unit: &Unit, out: &Path, status: Status, v: Option<&serde_json::Value>) -> UnitReport {
+fn unit_report(
+    unit: &Unit,
+    out: &Path,
+    status: Status,
+    v: Option<&serde_json::Value>,
+) -> UnitReport {
     let dir = unit.dir(out);
     let (files, figures) = if matches!(status, Status::Error { .. }) {
         (Vec::new(), Vec::new())
@@ -357,6 +426,7 @@ fn unit_report(unit: &Unit, out: &Path, status: Status, v: Option<&serde_json::V
         experiment: unit.experiment.path.to_string(),
         experiment_summary: unit.experiment.summary(),
         profile_note: unit.profile_note.clone(),
+        note: unit.study.report_note.to_string(),
         status,
         files,
         figures,
@@ -385,6 +455,23 @@ fn line_of(r: &UnitReport) -> String {
         ),
         Status::Error { error } => format!("stopped with an error: {error}"),
     }
+}
+
+/// CPU seconds used by this process so far (user + system, every thread).
+#[cfg(unix)]
+fn cpu_seconds() -> Option<f64> {
+    // SAFETY: getrusage writes into the zeroed struct we pass; RUSAGE_SELF is always valid.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return None;
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    Some(tv(ru.ru_utime) + tv(ru.ru_stime))
+}
+
+#[cfg(not(unix))]
+fn cpu_seconds() -> Option<f64> {
+    None
 }
 
 /// Runs the plan (on the current rayon pool) and writes the reports. `events` reports progress.
@@ -460,6 +547,7 @@ pub fn run(
         profile: opts.profile.clone(),
         threads,
         elapsed_s: t0.elapsed().as_secs_f64(),
+        cpu_s: cpu_seconds(),
         pass,
         fail,
         inconclusive,
@@ -504,6 +592,7 @@ mod tests {
             out: PathBuf::from("unused"),
             only: only.iter().map(|s| s.to_string()).collect(),
             resume: false,
+            configs: Vec::new(),
         };
         let e = plan(&o("huge", &[])).err().unwrap().to_string();
         assert!(e.contains("--profile") && e.contains("huge"), "{e}");

@@ -92,9 +92,9 @@ fn status_line(u: &UnitReport) -> String {
         .map_or(String::new(), |e| format!(", computed in {e:.1} s"));
     match &u.status {
         Status::Ran { .. } => format!("ran now{time}"),
-        Status::Resumed => format!(
-            "kept from an earlier run (same configuration and version, `--resume`){time}"
-        ),
+        Status::Resumed => {
+            format!("kept from an earlier run (same configuration and version, `--resume`){time}")
+        }
         Status::Error { error } => format!("**stopped with an error:** {error}"),
     }
 }
@@ -131,13 +131,23 @@ fn kinds(s: &Summary) -> Vec<ClaimKind> {
         ClaimKind::Majority,
         ClaimKind::Every,
     ];
-    all.into_iter().filter(|k| set.contains(k.as_str())).collect()
+    all.into_iter()
+        .filter(|k| set.contains(k.as_str()))
+        .collect()
 }
 
 fn totals_sentence(s: &Summary) -> String {
     let n = s.pass + s.fail + s.inconclusive;
+    let computed: f64 = s.units.iter().filter_map(|u| u.elapsed_s).sum();
+    let resumed = s
+        .units
+        .iter()
+        .filter(|u| matches!(u.status, Status::Resumed))
+        .count();
     format!(
-        "**{} of {n} claims pass**, {} fail, {} inconclusive{} — samsde {}, profile {}, {} thread(s), {:.0} s.",
+        "**{} of {n} claims pass**, {} fail, {} inconclusive{} — samsde {}, profile {}, {} \
+         thread(s); the studies' computation took {computed:.0} s wall{}; this invocation {:.0} s \
+         wall{}.",
         s.pass,
         s.fail,
         s.inconclusive,
@@ -149,7 +159,13 @@ fn totals_sentence(s: &Summary) -> String {
         s.samsde_version,
         s.profile,
         s.threads,
-        s.elapsed_s
+        if resumed > 0 {
+            format!(" ({resumed} kept from an earlier run)")
+        } else {
+            String::new()
+        },
+        s.elapsed_s,
+        s.cpu_s.map_or(String::new(), |c| format!(", {c:.0} s CPU"))
     )
 }
 
@@ -179,13 +195,18 @@ pub fn markdown(s: &Summary) -> String {
         for (u, v) in np {
             let _ = writeln!(
                 m,
-                "* {} — {} ({}): measured {}, expected {}. {}",
+                "* {} — {} ({}): measured {}, expected {}. {}{}",
                 u.id,
                 v.claim,
                 v.verdict,
                 measured(v),
                 v.expected,
-                v.reason
+                v.reason,
+                if u.note.is_empty() {
+                    ""
+                } else {
+                    " (See the study's note.)"
+                }
             );
         }
     }
@@ -204,6 +225,9 @@ pub fn markdown(s: &Summary) -> String {
             u.profile_note,
             status_line(u)
         );
+        if !u.note.is_empty() {
+            let _ = writeln!(m, "> **Note.** {}\n", u.note.replace('\n', " "));
+        }
         if !u.verdicts.is_empty() {
             let _ = writeln!(
                 m,
@@ -360,9 +384,11 @@ th, td { border: 1px solid var(--line); padding: .3rem .45rem; vertical-align: t
 th { background: #f6f8fa; position: sticky; top: 0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.measured { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12.5px; white-space: nowrap; }
-td.reason { font-size: 12.5px; color: #32383f; min-width: 16rem; }
+td.reason { font-size: 12.5px; color: #32383f; min-width: 14rem; }
 td.claim { min-width: 14rem; }
-td.src { font-size: 12.5px; white-space: nowrap; }
+td.src { font-size: 12px; min-width: 8rem; max-width: 13rem; color: var(--muted); }
+.tw { overflow-x: auto; }
+.note { background: #ddf4ff; border: 1px solid #54aeff66; padding: .5rem .8rem; border-radius: 6px; font-size: 14px; margin: .4rem 0 .8rem; }
 code { font-size: 12.5px; background: #f6f8fa; padding: 0 .2rem; border-radius: 3px; }
 .badge { display: inline-block; padding: .05rem .45rem; border-radius: 1rem; font-weight: 600;
          font-size: 12px; color: #fff; white-space: nowrap; }
@@ -392,7 +418,11 @@ pub fn html(s: &Summary, out: &Path) -> Result<String> {
          <title>samsde claims report</title><style>{CSS}</style></head><body>\n"
     );
     let _ = writeln!(h, "<h1>samsde claims report</h1>");
-    let _ = writeln!(h, "<p class=\"total\">{}</p>", md_inline(&totals_sentence(s)));
+    let _ = writeln!(
+        h,
+        "<p class=\"total\">{}</p>",
+        md_inline(&totals_sentence(s))
+    );
     let _ = writeln!(
         h,
         "<table style=\"width:auto\"><tr><th>study</th><th>experiment</th><th>claims</th>\
@@ -421,14 +451,19 @@ pub fn html(s: &Summary, out: &Path) -> Result<String> {
             let _ = writeln!(
                 h,
                 "<li><a href=\"#{}\">{}</a> — {} {}: measured <code>{}</code>, expected {}. \
-                 <span class=\"muted\">{}</span></li>",
+                 <span class=\"muted\">{}</span>{}</li>",
                 anchor(&u.id),
                 esc(&u.id),
                 esc(&v.claim),
                 badge(v.verdict),
                 esc(&measured(v)),
                 esc(&v.expected),
-                esc(&v.reason)
+                esc(&v.reason),
+                if u.note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" <a href=\"#{}\">(see the study's note)</a>", anchor(&u.id))
+                }
             );
         }
         let _ = writeln!(h, "</ul>");
@@ -452,16 +487,23 @@ pub fn html(s: &Summary, out: &Path) -> Result<String> {
         let _ = writeln!(
             h,
             "<p>{} — <code>{}</code>: {} <span class=\"muted\">({}; {})</span></p>",
-            esc(&u.about),
+            md_inline(&u.about),
             esc(&u.experiment),
-            esc(&u.experiment_summary),
+            md_inline(&u.experiment_summary),
             esc(&u.profile_note),
             md_inline(&status_line(u))
         );
+        if !u.note.is_empty() {
+            let _ = writeln!(
+                h,
+                "<div class=\"note\"><strong>Note.</strong> {}</div>",
+                md_inline(&u.note)
+            );
+        }
         if !u.verdicts.is_empty() {
             let _ = writeln!(
                 h,
-                "<table><tr><th>#</th><th>source</th><th>claim</th><th>kind</th>\
+                "<div class=\"tw\"><table><tr><th>#</th><th>source</th><th>claim</th><th>kind</th>\
                  <th>measured [CI]</th><th>expected</th><th>verdict</th><th>reason</th></tr>"
             );
             for (i, v) in u.verdicts.iter().enumerate() {
@@ -480,7 +522,7 @@ pub fn html(s: &Summary, out: &Path) -> Result<String> {
                     esc(&v.reason)
                 );
             }
-            let _ = writeln!(h, "</table>");
+            let _ = writeln!(h, "</table></div>");
         } else if !matches!(u.status, Status::Error { .. }) {
             let _ = writeln!(
                 h,
@@ -538,11 +580,7 @@ pub fn html(s: &Summary, out: &Path) -> Result<String> {
                 .iter()
                 .map(|f| format!("<a href=\"{0}\">{0}</a>", esc(f)))
                 .collect();
-            let _ = writeln!(
-                h,
-                "<p class=\"muted\">Files: {}</p>",
-                files.join(" · ")
-            );
+            let _ = writeln!(h, "<p class=\"muted\">Files: {}</p>", files.join(" · "));
         }
     }
     let _ = writeln!(h, "</body></html>");

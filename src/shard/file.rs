@@ -270,7 +270,9 @@ pub fn load(files: &[PathBuf]) -> Result<ShardSet> {
 
 /// The checks of [`load`] on parsed files.
 pub fn check(shards: Vec<(PathBuf, ShardFile)>) -> Result<ShardSet> {
-    let (p0, f0) = shards.first().ok_or_else(|| Error::Shard("no shard files given".into()))?;
+    let (p0, f0) = shards
+        .first()
+        .ok_or_else(|| Error::Shard("no shard files given".into()))?;
     let h0 = f0.header.clone();
     let name0 = p0.display().to_string();
     let config0: serde_json::Value = serde_json::from_str(&h0.config)
@@ -400,7 +402,9 @@ pub fn check(shards: Vec<(PathBuf, ShardFile)>) -> Result<ShardSet> {
             .enumerate()
             .map(|(u, s)| {
                 s.ok_or_else(|| {
-                    Error::Shard(format!("call {c} ({what}): unit {u} was computed by no shard"))
+                    Error::Shard(format!(
+                        "call {c} ({what}): unit {u} was computed by no shard"
+                    ))
                 })
             })
             .collect::<Result<_>>()?;
@@ -490,7 +494,10 @@ mod tests {
     fn first_difference_names_the_field() {
         let a = json!({"seed": 1, "schedule": {"eta0": 0.1, "halvings": 3}});
         let b = json!({"seed": 1, "schedule": {"eta0": 0.2, "halvings": 3}});
-        assert_eq!(first_difference(&a, &b, "").as_deref(), Some("schedule.eta0"));
+        assert_eq!(
+            first_difference(&a, &b, "").as_deref(),
+            Some("schedule.eta0")
+        );
         assert_eq!(first_difference(&a, &a, ""), None);
     }
 
@@ -502,7 +509,9 @@ mod tests {
         assert!(e.contains("not a samsde shard file"), "{e}");
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&[0xff, 0x00, 0x13]);
-        let e = ShardFile::from_bytes(&bytes, "y.bin").unwrap_err().to_string();
+        let e = ShardFile::from_bytes(&bytes, "y.bin")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("damaged"), "{e}");
     }
 }

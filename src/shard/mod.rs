@@ -39,15 +39,17 @@
 //! same *bits* (`to_bits` comparison), else in 8; so negative zero, subnormals, infinities and NaN
 //! payloads come back bit for bit (a test checks). JSON cannot carry NaN/∞ at all. ciborium is
 //! already in the dependency tree (through the benchmark harness).
-
+//!
 //! # Limits
 //!
 //! A call whose parameters depend on an *earlier Monte Carlo result* (an adaptive design) cannot
 //! be sharded in one pass: shards would see different partial results and record different
 //! calls. None of the studies does that; if one did, the merge refuses (fingerprint mismatch)
 //! instead of producing wrong numbers. Calls made on a thread other than the one running the
-//! study (e.g. an engine run inside a rayon task) do not see the context and simply compute
-//! everything, in every shard and in the merge — correct, only not scaled out. Measurements of
+//! study, and calls made inside a unit (an engine run inside a `par_map` item), do not see the
+//! context and simply compute everything, in every shard and in the merge — correct, only not
+//! scaled out (the context is suspended while units compute, so rayon's work stealing cannot
+//! make a nested call visible on the study's thread). Measurements of
 //! wall time (the `rho-sweep` cost of a model) are made with [`unsharded`] and are, like
 //! `elapsed_s`, not part of the bit-identity.
 
@@ -128,7 +130,7 @@ pub struct CallRecord {
     pub what: String,
     /// Number of units of the call (blocks or items).
     pub units: u64,
-    /// `(unit index, postcard bytes of its result)` for the units this shard owns.
+    /// `(unit index, CBOR bytes of its result)` for the units this shard owns.
     pub owned: Vec<(u64, Vec<u8>)>,
 }
 
@@ -203,10 +205,7 @@ where
     // run on the pool, and this thread may execute some of them.
     enum Plan {
         All,
-        Own {
-            spec: ShardSpec,
-            first_global: u64,
-        },
+        Own { spec: ShardSpec, first_global: u64 },
         Merge(Option<MergedCall>),
     }
     let plan = CONTEXT.with(|c| match &mut *c.borrow_mut() {
@@ -233,14 +232,18 @@ where
             let mine: Vec<usize> = (0..n)
                 .filter(|&i| spec.owns(first_global + i as u64))
                 .collect();
-            let done: Vec<(usize, R, Vec<u8>)> = mine
-                .into_par_iter()
-                .map(|i| {
-                    let r = unit(i);
-                    let bytes = encode(&r);
-                    (i, r, bytes)
-                })
-                .collect();
+            // With the context suspended: a unit that itself calls the engine computes that
+            // call whole, whichever thread runs it (rayon may run a unit on this thread), so
+            // the recorded calls never depend on scheduling.
+            let done: Vec<(usize, R, Vec<u8>)> = unsharded(|| {
+                mine.into_par_iter()
+                    .map(|i| {
+                        let r = unit(i);
+                        let bytes = encode(&r);
+                        (i, r, bytes)
+                    })
+                    .collect()
+            });
             let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
             let mut owned = Vec::with_capacity(done.len());
             for (i, r, bytes) in done {
@@ -454,10 +457,8 @@ mod tests {
         // Assemble per call, in unit order.
         let merged: Vec<MergedCall> = (0..2)
             .map(|c| {
-                let mut units: Vec<(u64, Vec<u8>)> = records
-                    .iter()
-                    .flat_map(|r| r[c].owned.clone())
-                    .collect();
+                let mut units: Vec<(u64, Vec<u8>)> =
+                    records.iter().flat_map(|r| r[c].owned.clone()).collect();
                 units.sort_by_key(|u| u.0);
                 MergedCall {
                     fingerprint: records[0][c].fingerprint,
