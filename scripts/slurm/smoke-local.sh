@@ -81,7 +81,7 @@ sinfo -h -o %T | grep -qE '^(idle|mixed|allocated)' || {
 
 t0=$(date +%s)
 "$repo/scripts/slurm/submit.sh" "$study" "$config" "$work/out" 4 --cpus-per-task=1 | tee "$work/submit.txt"
-merge_job=$(awk '{print $6}' "$work/submit.txt")
+merge_job=$(awk '{print $8}' "$work/submit.txt")
 while squeue -h | grep -q .; do sleep 2; done
 echo "array + merge: $(( $(date +%s) - t0 )) s wall"
 sacct_state=$(scontrol show job "$merge_job" 2>/dev/null | grep -o 'JobState=[A-Z]*' || true)
