@@ -328,6 +328,7 @@ pub fn studies() -> &'static [StudyEntry] {
         StudyEntry::of::<report::rho_sweep::Def>(),
         StudyEntry::of::<report::sam_rate::Def>(),
         StudyEntry::of::<report::kinks::Def>(),
+        StudyEntry::of::<report::msharpness::Def>(),
     ];
     ALL
 }

@@ -51,6 +51,7 @@ fn additive_noise_steps_match_the_formulas() {
                 AlgorithmKind::Usam => &xj + rho * &gz,
                 AlgorithmKind::Sam => &xj + (rho / gz.norm()) * &gz,
                 AlgorithmKind::Dnsam => &xj + (rho / (&h * &xj).norm()) * &gz,
+                AlgorithmKind::Musam => unreachable!("not in ALL"),
             };
             let want: Vector = &xj - eta * (&h * y + &zj);
             // 1e-12: the hand formula and the batched step round differently (divisions by ‖∇f‖).
@@ -109,6 +110,7 @@ fn subsampled_steps_use_the_same_batch_at_both_points() {
             AlgorithmKind::Usam => &xj + rho * &g,
             AlgorithmKind::Sam => &xj + (rho / g.norm()) * &g,
             AlgorithmKind::Dnsam => &xj + (rho / full.norm()) * &g,
+            AlgorithmKind::Musam => unreachable!("not in ALL"),
         };
         let want = &xj - eta * grad_b(&y);
         assert!((got.column(0) - want).norm() < 1e-12, "{alg}");

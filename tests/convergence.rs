@@ -207,7 +207,8 @@ const SUBSAMPLED: &str = r#"
 seed = 6
 paths = 100
 block_size = 32
-algorithms = ["sgd", "usam", "sam"]
+algorithms = ["sgd", "usam", "sam", "musam"]
+micro_batch = 2
 models = ["own_sde"]
 test_functions = ["loss"]
 [landscape]
@@ -365,30 +366,78 @@ fn default_study_meets_its_acceptance_numbers() {
     }
 }
 
-/// Heavier check (≈ 8 min on 2 cores): with real mini-batches (least squares, N = 32, B = 4),
-/// independent discrete and SDE ensembles and the inner-Monte-Carlo USAM SDE, no claim fails. Run: `cargo test --release -- --ignored subsampling`.
+/// The shipped least-squares default (`experiments/convergence_least_squares.toml`): real
+/// mini-batches (N = 32, B = 4, m = 2), exact moments on both sides, the max over every step.
+/// Every verdict is conclusive and passes: SGD, USAM and m-USAM against their own SDEs as
+/// `order_at_least 1`; every other model (the SGD SDE for USAM and m-USAM, USAM's SDE for SGD
+/// and m-USAM) as `order_below_own_model`, and its slope interval also lies inside
+/// `min(1, p) ± tolerance = ½ ± 0.3` (the two-sided reading). No Monte Carlo: the intervals are
+/// lack-of-fit intervals and the run takes well under a second.
 #[test]
-#[ignore]
-fn subsampling_study_is_consistent_with_the_theory() {
+fn least_squares_default_is_conclusive_with_exact_moments() {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/experiments/convergence_least_squares.toml"
     ))
     .unwrap();
     let r = run(&text, 2);
+    assert_eq!(r.pairs.len(), 14);
     for p in &r.pairs {
-        assert_ne!(
-            p.verdict, "fail",
+        let what = format!("{} vs {} ({})", p.algorithm, p.model, p.test_function);
+        assert_eq!(p.verdict, "pass", "{what}: {}", p.verdict_reason);
+        assert_eq!(p.slope_ci_kind, SlopeCiKind::LackOfFit, "{what}");
+        if p.model == format!("{}_sde", p.algorithm) {
+            assert_eq!(p.claim_kind, ClaimKind::OrderAtLeast, "{what}");
+        } else {
+            assert_eq!(p.claim_kind, ClaimKind::OrderBelowOwnModel, "{what}");
+            assert_eq!(p.expected_order, 0.5, "{what}");
+            assert!(
+                p.slope_ci[0] >= 0.2 && p.slope_ci[1] <= 0.8,
+                "{what}: slope {} {:?} outside ½ ± 0.3",
+                p.slope,
+                p.slope_ci
+            );
+        }
+    }
+}
+
+/// Heavier check (≈ 1 CPU-hour; not run in the session that wrote it): the Monte Carlo version
+/// (`experiments/convergence_least_squares_mc.toml`, independent discrete and SDE ensembles, the
+/// USAM and m-USAM SDEs by Euler–Maruyama with exact coefficients) is run as shipped (the
+/// 1 000-path pilot), then again at the largest path count its observations predict: there no
+/// verdict is `fail` or `inconclusive`, and every estimate's CI (widened by the resolution
+/// diagnostic) contains the exact weak error. Run:
+/// `cargo test --release --test convergence -- --ignored subsampling`.
+#[test]
+#[ignore]
+fn subsampling_monte_carlo_is_conclusive_at_the_predicted_paths() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/experiments/convergence_least_squares_mc.toml"
+    ))
+    .unwrap();
+    let pilot = run(&text, 2);
+    let need = pilot
+        .observations
+        .iter()
+        .map(|o| o.measured)
+        .fold(0.0_f64, f64::max);
+    assert!(need.is_finite(), "{:?}", pilot.observations);
+    let r = run(
+        &text.replace("paths = 1000", &format!("paths = {}", need as usize)),
+        2,
+    );
+    for p in &r.pairs {
+        assert_eq!(
+            p.verdict, "pass",
             "{} vs {}: {}",
             p.algorithm, p.model, p.verdict_reason
         );
+        for q in &p.points {
+            let e = q.exact_weak_error.unwrap();
+            assert!(q.ci[0] - q.resolution_ci[1] <= e && e <= q.ci[1] + q.resolution_ci[1]);
+        }
     }
-    let p = r
-        .pairs
-        .iter()
-        .find(|p| p.algorithm == "usam" && p.model == "sgd_sde")
-        .unwrap();
-    assert_eq!(p.verdict, "pass", "{}", p.verdict_reason);
 }
 
 /// Additive noise with σ = 0 is full batch: SAM's SDE becomes the ODE with `φ = 1` (no table

@@ -42,7 +42,7 @@ fn closed_form(
                 sigma * sigma * &id + rho * sigma * (&cm * &h + &h * &cm),
             )
         }
-        AlgorithmKind::Sgd => unreachable!(),
+        AlgorithmKind::Sgd | AlgorithmKind::Musam => unreachable!(),
     }
 }
 

@@ -38,6 +38,7 @@ use normals::BlockNormals;
 
 use crate::landscape::Landscape;
 use crate::linalg::{Matrix, Vector};
+use crate::optim::msam::{MSam, MSamWorkspace};
 use crate::optim::{Discrete, DiscreteWorkspace, StepNoise};
 use crate::oracle::Oracle;
 use crate::sde::linear::OuTransition;
@@ -64,6 +65,10 @@ pub enum Dynamics {
     },
     /// A linear SDE by its exact transition over `η`.
     ExactOu(OuTransition),
+    /// m-SAM / m-USAM ([`crate::optim::msam`]) on the path's mini-batch, split into consecutive
+    /// micro-batches (the draw is exchangeable, so this is a uniformly random partition);
+    /// subsampling oracle only.
+    MicroBatch(MSam),
 }
 
 /// One system of a run: a label (for messages and RNG tags) and its dynamics.
@@ -220,6 +225,7 @@ struct BlockResult<A> {
 
 enum Work {
     Discrete(DiscreteWorkspace),
+    MicroBatch(MSamWorkspace, Vec<f64>),
     Euler(Box<ModelWorkspace>),
     Exact {
         zeta: Matrix,
@@ -365,7 +371,7 @@ impl Ensemble<'_> {
             .map(|sys| {
                 let needs = match &sys.dynamics {
                     Dynamics::Euler { model, .. } => model.needs_aux_rng(),
-                    Dynamics::ExactOu(_) | Dynamics::Discrete(_) => false,
+                    Dynamics::ExactOu(_) | Dynamics::Discrete(_) | Dynamics::MicroBatch(_) => false,
                 };
                 if needs {
                     streams
@@ -428,6 +434,7 @@ impl Ensemble<'_> {
             .iter()
             .map(|s| match &s.dynamics {
                 Dynamics::Discrete(_) => Work::Discrete(DiscreteWorkspace::new(d, p)),
+                Dynamics::MicroBatch(_) => Work::MicroBatch(MSamWorkspace::new(d), vec![0.0; d]),
                 Dynamics::Euler { model, .. } => {
                     Work::Euler(Box::new(model.workspace(f, self.oracle, p)))
                 }
@@ -467,7 +474,7 @@ impl Ensemble<'_> {
         let has_discrete = self
             .systems
             .iter()
-            .any(|s| matches!(s.dynamics, Dynamics::Discrete(_)));
+            .any(|s| matches!(s.dynamics, Dynamics::Discrete(_) | Dynamics::MicroBatch(_)));
         let has_exact = self
             .systems
             .iter()
@@ -594,6 +601,14 @@ impl Ensemble<'_> {
                 match (&sys.dynamics, &mut work[si]) {
                     (Dynamics::Discrete(alg), Work::Discrete(ws)) => {
                         alg.step(f, self.oracle, &mut states[si], &noise, ws);
+                    }
+                    (Dynamics::MicroBatch(alg), Work::MicroBatch(ws, dir)) => {
+                        let fs = f.as_finite_sum().expect("micro-batches need a finite sum");
+                        let drawn = noise.batches.expect("micro-batches need subsampling");
+                        let cols = states[si].as_mut_slice().chunks_exact_mut(d);
+                        for (x, b) in cols.zip(drawn.chunks_exact(batch)) {
+                            alg.step(fs, b, x, dir, ws);
+                        }
                     }
                     (Dynamics::ExactOu(tr), Work::Exact { zeta, tmp, normals }) => {
                         normals.fill(zeta.as_mut_slice(), d, 1.0);

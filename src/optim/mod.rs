@@ -16,6 +16,8 @@
 //! [`msam`] is m-SAM on finite sums (one ascent per micro-batch; 1-SAM and n-SAM as the two
 //! ends), and [`schedule`] runs phases of it one after the other (ERM → SAM, SAM → ERM).
 
+pub mod batch_law;
+pub mod batch_moments;
 pub mod kind;
 pub mod moments;
 pub mod msam;
@@ -141,6 +143,9 @@ impl Discrete {
                 }
             }
             AlgorithmKind::Sgd => unreachable!(),
+            AlgorithmKind::Musam => {
+                panic!("m-USAM needs its micro-batch size: run it as Dynamics::MicroBatch")
+            }
         }
         oracle_grad_batch(f, oracle, &ws.y, noise, &mut ws.g, &mut ws.tmp);
         axpy(-self.eta, &ws.g, x);

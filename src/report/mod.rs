@@ -5,6 +5,7 @@ pub mod convergence;
 pub mod flatness;
 pub mod implicit_bias;
 pub mod kinks;
+pub mod msharpness;
 pub mod rho_sweep;
 pub mod saddle;
 pub mod sam_rate;

@@ -196,7 +196,9 @@ pub fn implicit_loss(f: &dyn Landscape, alg: AlgorithmKind, rho: f64, x: &[f64])
     f.loss(x)
         + match alg {
             AlgorithmKind::Sgd => 0.0,
-            AlgorithmKind::Usam => 0.5 * rho * gn * gn,
+            // m-USAM adds (ρ/2) tr Σ_m, which needs a finite sum and a batch law; the surface
+            // of the full gradient is USAM's.
+            AlgorithmKind::Usam | AlgorithmKind::Musam => 0.5 * rho * gn * gn,
             AlgorithmKind::Dnsam | AlgorithmKind::Sam => rho * gn,
         }
 }
@@ -204,7 +206,9 @@ pub fn implicit_loss(f: &dyn Landscape, alg: AlgorithmKind, rho: f64, x: &[f64])
 fn surface_name(alg: AlgorithmKind, rho: f64) -> String {
     match alg {
         AlgorithmKind::Sgd => "SGD on f".into(),
-        AlgorithmKind::Usam => format!("USAM on f + (ρ/2)‖∇f‖², ρ = {rho}"),
+        AlgorithmKind::Usam | AlgorithmKind::Musam => {
+            format!("USAM on f + (ρ/2)‖∇f‖², ρ = {rho}")
+        }
         AlgorithmKind::Dnsam => format!("DNSAM on f + ρ‖∇f‖, ρ = {rho}"),
         AlgorithmKind::Sam => format!("SAM on f + ρ‖∇f‖, ρ = {rho}"),
     }

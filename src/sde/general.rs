@@ -123,7 +123,8 @@ impl MonteCarloSde {
             }
             let gs = &ws.gk.as_slice()[s * d..(s + 1) * d];
             let scale = match self.kind.alg {
-                AlgorithmKind::Usam | AlgorithmKind::Sgd => 1.0,
+                // m-USAM is refused by `SdeModel::new` (its groups are not drawn here).
+                AlgorithmKind::Usam | AlgorithmKind::Sgd | AlgorithmKind::Musam => 1.0,
                 AlgorithmKind::Dnsam => 1.0 / (full_norm + NORM_EPS),
                 AlgorithmKind::Sam => {
                     1.0 / (gs.iter().map(|v| v * v).sum::<f64>().sqrt() + NORM_EPS)

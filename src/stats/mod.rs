@@ -4,6 +4,8 @@
 //!   deterministic pairwise merge (Chan et al.) so that block results reduce bit-identically.
 //! * [`ci`] — Student-t confidence intervals for a mean, and the weak error
 //!   `max_j |E g(x_{k_j}) − E g(X_{t_j})|` with a simultaneous (Bonferroni) interval.
+//! * [`sample_size`] — paths a weak-error slope needs to be conclusive, from a pilot run and the
+//!   exact errors.
 //! * [`slope`] — least-squares slope of `ln(error)` against `ln(eta)` with a confidence interval
 //!   that accounts for both departure from a power law and Monte Carlo noise.
 //! * [`nonparametric`] — for a few independent cases (seeds): exact binomial tails, the sign
@@ -15,6 +17,7 @@
 pub mod ci;
 pub mod moments;
 pub mod nonparametric;
+pub mod sample_size;
 pub mod slope;
 
 pub use ci::{max_abs_with_ci, mean_ci, t_quantile, MaxAbsEstimate, MeanCi};

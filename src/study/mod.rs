@@ -7,6 +7,7 @@ pub mod flatness;
 pub mod header;
 pub mod implicit_bias;
 pub mod kinks;
+pub mod msharpness;
 pub mod rho_sweep;
 pub mod saddle;
 pub mod sam_rate;

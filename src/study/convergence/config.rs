@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::optim::msam::MSam;
 use crate::optim::AlgorithmKind;
+use crate::oracle::Oracle;
 use crate::sde::{ModelKind, SdeForm};
 use crate::study::setup::{self, LandscapeConfig, OracleConfig, StartConfig};
 use crate::study::test_function::TestFunction;
@@ -47,6 +49,11 @@ pub enum Integrator {
     EulerMaruyama,
     /// Exact OU transitions (an error for a model that is not linear).
     ExactOu,
+    /// Exact OU transitions for linear models; for the rest, Richardson extrapolation of
+    /// Euler–Maruyama on one Brownian path, `2 E g(X^{η/r}) − E g(X^{η/(r/2)})` (weak order 2 in
+    /// the sub-step, so an order-2 model is resolved without `O(1/η)` sub-steps); the
+    /// resolution diagnostic is the same extrapolation from `r/2` and `r/4`.
+    Richardson,
 }
 
 /// Numerical integration settings.
@@ -136,7 +143,8 @@ impl Default for VerdictConfig {
 pub enum Reference {
     /// Monte Carlo ensembles (any landscape, oracle, model).
     MonteCarlo,
-    /// Exact moment recursions and OU moments (linear pairs only; no Monte Carlo).
+    /// Exact moments, no Monte Carlo: moment recursions against OU moments (linear pairs), or
+    /// batch-law moment recursions against the moment ODE (least squares with subsampling).
     Exact,
 }
 
@@ -172,8 +180,13 @@ pub struct ConvergenceConfig {
     pub start: StartConfig,
     /// Discrete algorithms.
     pub algorithms: Vec<AlgorithmKind>,
-    /// Models to compare each algorithm with: `own_sde`, `drift_only`, or a model name
-    /// (`sgd_sde`, `usam_sde`, `sam_sde`, `dnsam_sde`, `<alg>_drift_only`).
+    /// Micro-batch size `m` of m-USAM (`musam`, `musam_sde`): must divide `oracle.batch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub micro_batch: Option<usize>,
+    /// Models to compare each algorithm with: `own_sde`, `own_sde2` (the second-order model;
+    /// SGD and USAM), `drift_only`, or a model name
+    /// (`sgd_sde`, `usam_sde`, `sam_sde`, `dnsam_sde`, `musam_sde`, `<alg>_drift_only`, and the
+    /// second-order models `sgd_sde2`, `usam_sde2`).
     pub models: Vec<String>,
     /// Test functions.
     pub test_functions: Vec<TestFunction>,
@@ -300,6 +313,13 @@ impl ConvergenceConfig {
                 "must be even and ≥ 2 (the resolution diagnostic reruns at half)",
             ));
         }
+        if int.integrator == Integrator::Richardson && !int.substeps.is_multiple_of(4) {
+            return Err(Error::config(
+                "integration.substeps",
+                int.substeps,
+                "must be a multiple of 4 with integrator = \"richardson\" (it runs r, r/2 and r/4)",
+            ));
+        }
         if int.inner_samples < 2 {
             return Err(Error::config(
                 "integration.inner_samples",
@@ -346,15 +366,26 @@ impl ConvergenceConfig {
             for (i, name) in c.models.iter().enumerate() {
                 let model = match name.as_str() {
                     "own_sde" => ModelKind::own(algorithm),
-                    "drift_only" => ModelKind {
-                        alg: algorithm,
-                        drift_only: true,
+                    "drift_only" => ModelKind::drift_only(algorithm),
+                    "own_sde2" => match algorithm {
+                        AlgorithmKind::Sgd | AlgorithmKind::Usam => {
+                            ModelKind::second_order(algorithm)
+                        }
+                        _ => {
+                            return Err(Error::config(
+                                format!("models[{i}]"),
+                                "\"own_sde2\"",
+                                format!(
+                                    "second-order models exist for sgd and usam only, not {algorithm}"
+                                ),
+                            ))
+                        }
                     },
                     other => ModelKind::parse(other).ok_or_else(|| {
                         Error::config(
                             format!("models[{i}]"),
                             format!("{other:?}"),
-                            "must be own_sde, drift_only, sgd_sde, usam_sde, sam_sde, dnsam_sde or <alg>_drift_only",
+                            "must be own_sde, own_sde2, drift_only, sgd_sde, usam_sde, sam_sde, dnsam_sde, musam_sde, <alg>_drift_only, sgd_sde2 or usam_sde2",
                         )
                     })?,
                 };
@@ -365,5 +396,47 @@ impl ConvergenceConfig {
             }
         }
         Ok(pairs)
+    }
+}
+
+/// m-USAM's micro-batch size: required (and must divide the batch) when `musam` or a
+/// `musam_*` model is compared, which needs the subsampling oracle; refused otherwise.
+pub(super) fn check_micro_batch(
+    c: &ConvergenceConfig,
+    pairs: &[Pair],
+    oracle: &Oracle,
+) -> Result<Option<usize>> {
+    let uses = pairs
+        .iter()
+        .any(|p| p.algorithm == AlgorithmKind::Musam || p.model.alg == AlgorithmKind::Musam);
+    match (uses, c.micro_batch) {
+        (false, None) => Ok(None),
+        (false, Some(m)) => Err(Error::config(
+            "micro_batch",
+            m,
+            "is only used by m-USAM: add \"musam\" to algorithms (or a musam model), or remove it",
+        )),
+        (true, None) => Err(Error::config(
+            "micro_batch",
+            "nothing",
+            "must be given when musam (m-USAM) is compared",
+        )),
+        (true, Some(m)) => {
+            let Oracle::Subsampling(sub) = oracle else {
+                return Err(Error::config(
+                    "oracle.kind",
+                    "not subsampling",
+                    "must be \"subsampling\" for musam (m-USAM splits real mini-batches)",
+                ));
+            };
+            MSam {
+                eta: 1.0,
+                rho: 0.0,
+                m,
+                normalized: false,
+            }
+            .check("micro_batch", sub.batch)?;
+            Ok(Some(m))
+        }
     }
 }

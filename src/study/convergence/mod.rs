@@ -26,11 +26,16 @@
 //!
 //! Every point also reports the resolution diagnostic: for Euler–Maruyama models, how much the
 //! answer moves between `substeps/2` and `substeps` sub-steps; for exact OU transitions, 0.
-//! Where both sides of a pair are linear (quadratic landscape, additive or full-batch noise,
-//! SGD/USAM), the exact weak error from moment recursions is reported beside the Monte Carlo one;
-//! `reference = "exact"` computes every pair that way without Monte Carlo — its slope interval is
-//! then a regression lack-of-fit interval (`slope_ci_kind = "lack_of_fit"`), not a confidence
-//! interval.
+//! Where both sides of a pair have exact moments — quadratic landscape with additive or
+//! full-batch noise (SGD/USAM), or least squares with real mini-batches (SGD, USAM, m-USAM and
+//! their SDEs) — the exact weak error is reported beside the Monte Carlo one, with the paths a
+//! conclusive slope would need ([`crate::stats::sample_size`]); `reference = "exact"` computes
+//! every pair that way without Monte Carlo — its slope interval is then a regression
+//! lack-of-fit interval (`slope_ci_kind = "lack_of_fit"`), not a confidence interval.
+//!
+//! m-USAM (`musam`, with `micro_batch = m`) runs on the path's mini-batch split into micro-batches
+//! ([`crate::optim::msam`]); with subsampling on least squares the USAM and m-USAM SDEs of a Monte
+//! Carlo run are integrated with exact coefficients ([`SdeModel::affine`]).
 //!
 //! Files: `config.rs` (the TOML and its field checks), `claims.rs` (which claim each pair tests,
 //! the slope fit and how its interval decides the claim), `exact.rs` (the exact reference from
@@ -52,17 +57,21 @@ use super::test_function::TestFunction;
 use crate::ensemble::{Dynamics, Ensemble, Start, System};
 use crate::error::{Error, Result};
 use crate::landscape::Landscape;
+use crate::optim::msam::MSam;
 use crate::optim::{AlgorithmKind, Discrete};
 use crate::oracle::Oracle;
 use crate::sde::linear::LinearSde;
 use crate::sde::{ModelKind, SdeForm, SdeModel};
+use crate::stats::sample_size::{paths_for_conclusive_slope, PilotPoint};
 use crate::stats::{max_abs_with_ci, Moments};
+use crate::study::verdict::{ClaimKind, Observation};
 use claims::{decide, OrderClaim, SlopeCiKind};
 pub use config::{
     ConvergenceConfig, IntegrationConfig, Integrator, Pair, Reference, ScheduleConfig,
     VerdictConfig,
 };
-use observer::WeakErrorObserver;
+use exact::SubsampledExact;
+use observer::{single, Combo, WeakErrorObserver};
 pub use report::{ConvergenceReport, PairReport, PointReport};
 
 /// The embedded default configuration (`experiments/convergence_quadratic.toml`).
@@ -79,6 +88,8 @@ pub struct ConvergenceStudy {
     pairs: Vec<Pair>,
     /// `None`: every step of each `η`.
     save_dt: Option<f64>,
+    /// Exact batch-law moments (least squares with subsampling), computed once.
+    subsampled: Option<SubsampledExact>,
 }
 
 impl ConvergenceStudy {
@@ -114,6 +125,11 @@ impl ConvergenceStudy {
         let (etas, save_dt) = config.learning_rates()?;
         config.check_settings()?;
         let pairs = config.pairs()?;
+        let micro = config::check_micro_batch(&config, &pairs, &oracle)?;
+        let subsampled = match SubsampledExact::new(landscape.as_ref(), &oracle, micro) {
+            Some(r) => Some(r?),
+            None => None,
+        };
         let study = Self {
             config,
             landscape,
@@ -122,6 +138,7 @@ impl ConvergenceStudy {
             etas,
             pairs,
             save_dt,
+            subsampled,
         };
         // Build every model once to surface form/integrator errors before any work.
         for p in &study.pairs {
@@ -140,7 +157,7 @@ impl ConvergenceStudy {
                             "reference",
                             "\"exact\"",
                             format!(
-                                "applies only to linear pairs (quadratic landscape, additive or full-batch noise, sgd/usam with sgd_sde/usam_sde/usam_drift_only) and test functions norm_sq/loss; {} vs {} with {} is not",
+                                "applies only to pairs with exact moments (quadratic landscape with additive or full-batch noise: sgd/usam with sgd_sde/usam_sde/<alg>_drift_only/sgd_sde2/usam_sde2; least squares with subsampling: sgd/usam/musam with sgd_sde/usam_sde/musam_sde/<alg>_drift_only) and test functions norm_sq/loss; {} vs {} with {} is not",
                                 p.algorithm,
                                 p.model.name(),
                                 tf.name()
@@ -183,6 +200,25 @@ impl ConvergenceStudy {
     ) -> Result<(Dynamics, bool)> {
         let f = self.landscape.as_ref();
         let int = &self.config.integration;
+        // Real mini-batches on least squares: USAM's and m-USAM's SDEs with exact coefficients
+        // (the SGD SDE keeps its exact N-column factor), unless the inner Monte Carlo form or
+        // the exact-OU integrator is asked for.
+        if let Some(ex) = &self.subsampled {
+            if kind.alg != AlgorithmKind::Sgd
+                && int.sde_form != SdeForm::MonteCarlo
+                && int.integrator != Integrator::ExactOu
+            {
+                if let Some(sde) = ex.sde(kind, eta, rho) {
+                    return Ok((
+                        Dynamics::Euler {
+                            model: SdeModel::affine(kind, eta, rho, sde),
+                            substeps,
+                        },
+                        false,
+                    ));
+                }
+            }
+        }
         // An explicit request for the Monte Carlo form is honoured even where a linear form exists.
         let linear = if int.sde_form == SdeForm::MonteCarlo {
             None
@@ -190,7 +226,7 @@ impl ConvergenceStudy {
             LinearSde::of_model(kind, f, &self.oracle, eta, rho)
         };
         match (int.integrator, linear) {
-            (Integrator::Auto | Integrator::ExactOu, Some(lin)) => Ok((Dynamics::ExactOu(lin.transition(eta)), true)),
+            (Integrator::Auto | Integrator::ExactOu | Integrator::Richardson, Some(lin)) => Ok((Dynamics::ExactOu(lin.transition(eta)), true)),
             (Integrator::ExactOu, None) => Err(Error::config(
                 "integration.integrator",
                 "\"exact_ou\"",
@@ -259,21 +295,31 @@ impl ConvergenceStudy {
             algs.dedup();
             for a in algs {
                 index.insert(a.name().into(), systems.len());
+                let dynamics = match a {
+                    AlgorithmKind::Musam => Dynamics::MicroBatch(MSam {
+                        eta,
+                        rho,
+                        m: self.config.micro_batch.expect("validated"),
+                        normalized: false,
+                    }),
+                    _ => Dynamics::Discrete(Discrete { kind: a, eta, rho }),
+                };
                 systems.push(System {
                     label: a.name().into(),
-                    dynamics: Dynamics::Discrete(Discrete { kind: a, eta, rho }),
+                    dynamics,
                 });
             }
             let mut models: Vec<ModelKind> = self.pairs.iter().map(|p| p.model).collect();
             models.sort();
             models.dedup();
             let r = self.config.integration.substeps;
-            let mut resolution: BTreeMap<ModelKind, (usize, usize)> = BTreeMap::new();
-            let mut model_index: BTreeMap<ModelKind, usize> = BTreeMap::new();
+            let richardson = self.config.integration.integrator == Integrator::Richardson;
+            let mut resolution: BTreeMap<ModelKind, (Combo, Combo)> = BTreeMap::new();
+            let mut model_index: BTreeMap<ModelKind, Combo> = BTreeMap::new();
             for mk in models {
                 let (dynamics, exact) = self.model_dynamics(mk, eta, rho, r)?;
                 let main = systems.len();
-                model_index.insert(mk, main);
+                model_index.insert(mk, single(main));
                 systems.push(System {
                     label: format!(
                         "{}@{}",
@@ -288,25 +334,55 @@ impl ConvergenceStudy {
                 });
                 if exact {
                     integrators.insert(mk, "exact_ou".into());
+                } else if richardson {
+                    // 2 g(X^{η/r}) − g(X^{η/(r/2)}) on one Brownian path (weak order 2 in the
+                    // sub-step); the diagnostic is the same extrapolation one level coarser.
+                    integrators.insert(
+                        mk,
+                        format!(
+                            "richardson(euler_maruyama substeps {r} and {}; diagnostic {} and {})",
+                            r / 2,
+                            r / 2,
+                            r / 4
+                        ),
+                    );
+                    let mut idx = [main, 0, 0];
+                    for (k, rk) in [(1, r / 2), (2, r / 4)] {
+                        let (dyn_k, _) = self.model_dynamics(mk, eta, rho, rk)?;
+                        idx[k] = systems.len();
+                        systems.push(System {
+                            label: format!("{}@{rk}", mk.name()),
+                            dynamics: dyn_k,
+                        });
+                    }
+                    let fine = vec![(idx[0], 2.0), (idx[1], -1.0)];
+                    let coarse = vec![(idx[1], 2.0), (idx[2], -1.0)];
+                    model_index.insert(mk, fine.clone());
+                    resolution.insert(mk, (fine, coarse));
                 } else {
                     integrators.insert(
                         mk,
                         format!("euler_maruyama(substeps={r}; diagnostic {})", r / 2),
                     );
                     let (coarse, _) = self.model_dynamics(mk, eta, rho, r / 2)?;
-                    resolution.insert(mk, (main, systems.len()));
+                    resolution.insert(mk, (single(main), single(systems.len())));
                     systems.push(System {
                         label: format!("{}@{}", mk.name(), r / 2),
                         dynamics: coarse,
                     });
                 }
             }
-            let pair_idx: Vec<(usize, usize)> = self
+            let pair_idx: Vec<(Combo, Combo)> = self
                 .pairs
                 .iter()
-                .map(|p| (index[p.algorithm.name()], model_index[&p.model]))
+                .map(|p| {
+                    (
+                        single(index[p.algorithm.name()]),
+                        model_index[&p.model].clone(),
+                    )
+                })
                 .collect();
-            let res_idx: Vec<(usize, usize)> = resolution.values().copied().collect();
+            let res_idx: Vec<(Combo, Combo)> = resolution.values().cloned().collect();
             let every = self.save_every(eta);
             let steps = self.steps(eta);
             let n_saves = steps / every;
@@ -314,11 +390,13 @@ impl ConvergenceStudy {
                 .pairs
                 .iter()
                 .zip(&pair_idx)
-                .map(|(p, &(a, m))| {
-                    let mut v = vec![a, m];
-                    if let Some(&(_, c)) = resolution.get(&p.model) {
-                        v.push(c);
+                .map(|(p, (a, m))| {
+                    let mut v: Vec<usize> = a.iter().chain(m).map(|&(s, _)| s).collect();
+                    if let Some((_, c)) = resolution.get(&p.model) {
+                        v.extend(c.iter().map(|&(s, _)| s));
                     }
+                    v.sort_unstable();
+                    v.dedup();
                     v
                 })
                 .collect();
@@ -364,7 +442,7 @@ impl ConvergenceStudy {
             }
             let acc = out.acc;
             for (pi, &p) in self.pairs.iter().enumerate() {
-                let (_, sm) = pair_idx[pi];
+                let sm = pair_idx[pi].1[0].0;
                 for (ti, &tf) in tfs.iter().enumerate() {
                     let diffs: Vec<Moments> = (1..=n_saves).map(|j| *acc.pair(j, pi, ti)).collect();
                     let est = max_abs_with_ci(&diffs, level_ci);
@@ -451,6 +529,7 @@ impl ConvergenceStudy {
             })
             .collect();
         let verdicts = pairs.iter().map(PairReport::to_verdict).collect();
+        let observations = self.paths_needed(&pairs);
         Ok(ConvergenceReport {
             header: RunHeader::new(
                 "convergence",
@@ -464,8 +543,79 @@ impl ConvergenceStudy {
             landscape: self.landscape.describe(),
             pairs,
             verdicts,
-            observations: Vec::new(),
+            observations,
         })
+    }
+
+    /// Monte Carlo runs where the exact weak errors are known: how many paths per `η` each
+    /// pair's slope would need to be conclusive ([`crate::stats::sample_size`]), this run being
+    /// the pilot. The band is the claim's: `[α − tol, α + tol]` around the expected order.
+    fn paths_needed(&self, pairs: &[PairReport]) -> Vec<Observation> {
+        if self.config.reference != Reference::MonteCarlo {
+            return Vec::new();
+        }
+        let v = &self.config.verdict;
+        let mut out = Vec::new();
+        for p in pairs {
+            let pts: Option<Vec<PilotPoint>> = p
+                .points
+                .iter()
+                .map(|q| {
+                    Some(PilotPoint {
+                        eta: q.eta,
+                        exact: q.exact_weak_error?,
+                        floor: q.mc_floor,
+                        std_err: q.std_err,
+                        resolution: q.resolution_error,
+                        resolution_hi: q.resolution_ci[1],
+                    })
+                })
+                .collect();
+            let Some(pts) = pts else { continue };
+            // The claim's band: one-sided for `order_at_least`; two-sided `α ± tol` otherwise
+            // (for `order_below_own_model` that is its `order_equals` reading, a proxy: the
+            // comparison itself also needs the own SDE's interval).
+            let hi = match p.claim_kind {
+                ClaimKind::OrderAtLeast => f64::INFINITY,
+                _ => p.expected_order + v.tolerance,
+            };
+            let band = [p.expected_order - v.tolerance, hi];
+            let need = paths_for_conclusive_slope(
+                &pts,
+                self.config.paths,
+                band,
+                v.level,
+                v.resolution_ratio,
+            );
+            let criteria = format!(
+                "predicted from the exact weak errors and this run's standard errors and resolution diagnostics ({} paths): floor ≤ ½ error and resolution ≤ {} × error at every η, slope CI {}",
+                self.config.paths,
+                v.resolution_ratio,
+                if hi.is_finite() {
+                    format!("inside [{:.2}, {:.2}]", band[0], band[1])
+                } else {
+                    format!("above {:.2}", band[0])
+                }
+            );
+            out.push(Observation {
+                what: format!(
+                    "{} vs {} ({}): Monte Carlo paths per η for a conclusive slope",
+                    p.algorithm, p.model, p.test_function
+                ),
+                measured: need.as_ref().map_or(f64::INFINITY, |&n| n as f64),
+                ci: None,
+                reference: match &need {
+                    Ok(_) => criteria,
+                    Err(why) => format!("{why}; {criteria}"),
+                },
+                reading: if need.is_ok() {
+                    "information".into()
+                } else {
+                    "unreachable".into()
+                },
+            });
+        }
+        out
     }
 }
 
