@@ -40,6 +40,9 @@ pub enum Error {
     /// Plotting failure.
     #[error("plot {0}")]
     Plot(String),
+    /// Shard files that do not belong together (or are damaged); see `crate::shard`.
+    #[error("{0}")]
+    Shard(String),
 }
 
 impl Error {

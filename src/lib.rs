@@ -46,6 +46,8 @@
 //! | [`stats`] | moments, Student-t CIs, simultaneous max-error CI, log–log slope with CI; sign test, order-statistic median CIs |
 //! | [`study`] | one file per study: config → validate → run → report |
 //! | [`report`], [`plot`], [`output`] | tables, CSV, figures, atomic file writing |
+//! | [`shard`] | `--shard I/N` and `sde-check merge`: Monte Carlo work split over processes, merged bit for bit |
+//! | [`reproduce`] | `sde-check reproduce`: every study, one claims report (Markdown, HTML, JSON) |
 //! | [`linalg`], [`error`] | helpers, typed errors carrying the offending field and value |
 
 pub mod bench;
@@ -59,7 +61,9 @@ pub mod output;
 pub mod plot;
 pub mod registry;
 pub mod report;
+pub mod reproduce;
 pub mod sde;
+pub mod shard;
 pub mod stats;
 pub mod study;
 

@@ -111,6 +111,17 @@ pub trait StudyDef: Sized + Send + Sync + 'static {
     const DEFAULT: Experiment;
     /// Every shipped configuration of this study (the default first).
     const EXPERIMENTS: &'static [Experiment];
+    /// The experiments `sde-check reproduce` runs, in order; empty (the default) means
+    /// `[DEFAULT]`. The one place a study says what its part of the claims report is.
+    const REPRODUCE: &'static [Experiment] = &[];
+    /// The `--profile` names the study understands (e.g. `["quick", "paper"]`); empty when it
+    /// has none. `sde-check reproduce --profile P` passes `P` on to the studies that list it
+    /// and runs the others' configurations as they are.
+    const PROFILES: &'static [&'static str] = &[];
+    /// A paragraph (Markdown) the claims report of `sde-check reproduce` prints in the study's
+    /// section: what a reader must know to judge its verdicts — e.g. why a claim is known not to
+    /// pass at the shipped sizes. Empty (the default): nothing.
+    const REPORT_NOTE: &'static str = "";
 
     /// Applies the command-line overrides to a raw configuration.
     fn apply(config: &mut Self::Config, overrides: &Overrides) -> Result<()>;
@@ -134,8 +145,12 @@ pub trait StudyDef: Sized + Send + Sync + 'static {
 
 /// A validated study, ready to run.
 pub trait Prepared: Send + Sync {
+    /// The study's name.
+    fn study(&self) -> &'static str;
     /// The validated configuration as TOML (`--print-config`).
     fn config_toml(&self) -> Result<String>;
+    /// The validated configuration as JSON (what a result file records as `config`).
+    fn config_json(&self) -> Result<serde_json::Value>;
     /// Work units for the progress bar.
     fn total_work(&self) -> u64;
     /// Runs it.
@@ -167,9 +182,16 @@ struct FinishedStudy<S: StudyDef> {
 }
 
 impl<S: StudyDef> Prepared for PreparedStudy<S> {
+    fn study(&self) -> &'static str {
+        S::NAME
+    }
     fn config_toml(&self) -> Result<String> {
         toml::to_string_pretty(self.0.config())
             .map_err(|e| Error::Unsupported(format!("cannot print the configuration: {e}")))
+    }
+    fn config_json(&self) -> Result<serde_json::Value> {
+        serde_json::to_value(self.0.config())
+            .map_err(|e| Error::Unsupported(format!("cannot serialise the configuration: {e}")))
     }
     fn total_work(&self) -> u64 {
         self.0.total_work()
@@ -253,6 +275,12 @@ pub struct StudyEntry {
     pub default: Experiment,
     /// Every shipped configuration.
     pub experiments: &'static [Experiment],
+    /// What `sde-check reproduce` runs (empty: the default).
+    pub reproduce: &'static [Experiment],
+    /// The `--profile` names the study understands.
+    pub profiles: &'static [&'static str],
+    /// The study's paragraph for the claims report (may be empty).
+    pub report_note: &'static str,
     /// Parse + override + validate.
     pub prepare: fn(&str, &Overrides) -> Result<Box<dyn Prepared>>,
 }
@@ -266,7 +294,19 @@ impl StudyEntry {
             long_about: S::LONG_ABOUT,
             default: S::DEFAULT,
             experiments: S::EXPERIMENTS,
+            reproduce: S::REPRODUCE,
+            profiles: S::PROFILES,
+            report_note: S::REPORT_NOTE,
             prepare: prepare::<S>,
+        }
+    }
+
+    /// The experiments `sde-check reproduce` runs.
+    pub fn reproduce_experiments(&self) -> Vec<Experiment> {
+        if self.reproduce.is_empty() {
+            vec![self.default]
+        } else {
+            self.reproduce.to_vec()
         }
     }
 

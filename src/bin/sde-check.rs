@@ -58,6 +58,11 @@ struct CommonArgs {
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+    /// Compute only shard I of N of the Monte Carlo work and write
+    /// `<study>.shard-I-of-N.bin` to --out instead of results; `sde-check merge` combines the
+    /// N shards into exactly the single run's results.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
 }
 
 fn cli() -> Command {
@@ -81,6 +86,18 @@ fn cli() -> Command {
     cmd.subcommand(
         Command::new("list").about("List the shipped experiment configurations, one line each"),
     )
+    .subcommand(MergeArgs::augment_args(
+        Command::new("merge")
+            .about("Merge the shard files of one study run into its results, bit-identical to a single run")
+            .long_about(
+                "Merge the shard files of one study run (written by `sde-check STUDY --shard I/N`) into the study's normal result files, bit-identical to the same run on one machine (timings and the thread count aside).\n\nThe shards must be all N shards of one run, each once: same study, samsde version, seed and configuration; anything else is refused with an error naming the files (exit 2). scripts/slurm/ has a Slurm job array and a GNU parallel script that do this.",
+            ),
+    ))
+    .subcommand(ReproduceArgs::augment_args(
+        Command::new("reproduce")
+            .about("Run every study and write one claims report (report.md, report.html, summary.json)")
+            .long_about(samsde::reproduce::LONG_ABOUT),
+    ))
     .subcommand(BenchArgs::augment_args(
         Command::new("bench")
             .about("Engine speed on five reference problems, with E‖X_T‖² and its CI beside the exact value")
@@ -88,6 +105,49 @@ fn cli() -> Command {
                 "Engine speed on five reference problems: wall and CPU seconds, path-steps per second and per CPU-second, and E‖X_T‖² with its 95% CI (and the exact value where one exists), so speed is never reported without correctness.\n\nProblems: usam_sde, dnsam_sde, sam_sde (Euler–Maruyama, h = η), usam_discrete (d = 20 Wishart quadratic, σ = 0.5, ρ = 0.1, η = 0.01, x₀ ~ N(0, I)) and sgd_subsampling (least squares, N = 32, B = 4). Writes nothing; see BENCHMARKS.md and bench/peers/ for the same problems in NumPy, numba, JAX, diffrax and torchsde.",
             ),
     ))
+}
+
+/// Options of `sde-check merge`.
+#[derive(Args, Debug)]
+struct MergeArgs {
+    /// Shard files, or folders holding them (`*.shard-I-of-N.bin`).
+    #[arg(required = true)]
+    shards: Vec<PathBuf>,
+    /// Output folder for the merged results [default: plots/<study>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Worker threads [default: all cores]. Results do not depend on it.
+    #[arg(long, allow_negative_numbers = true)]
+    threads: Option<usize>,
+    /// Print the JSON report to stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `sde-check reproduce`.
+#[derive(Args, Debug)]
+struct ReproduceArgs {
+    /// Size profile: quick (minutes) or paper (the papers' sizes where a study has them).
+    #[arg(long, default_value = "quick")]
+    profile: String,
+    /// Output folder: one sub-folder per study, report.md, report.html, summary.json.
+    #[arg(long, default_value = "reproduce")]
+    out: PathBuf,
+    /// Only these studies (comma-separated names; `sde-check list` shows them).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Skip studies whose result file in --out records the same configuration and version.
+    #[arg(long)]
+    resume: bool,
+    /// Run this configuration for STUDY instead of its shipped ones (repeatable).
+    #[arg(long = "config", value_name = "STUDY=FILE")]
+    configs: Vec<String>,
+    /// Worker threads [default: all cores]. Results do not depend on it.
+    #[arg(long, allow_negative_numbers = true)]
+    threads: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 /// Options of `sde-check bench`.
@@ -172,6 +232,8 @@ fn run(matches: &ArgMatches) -> anyhow::Result<bool> {
             Ok(true)
         }
         Some(("bench", sub)) => bench(BenchArgs::from_arg_matches(sub)?),
+        Some(("merge", sub)) => merge(MergeArgs::from_arg_matches(sub)?),
+        Some(("reproduce", sub)) => reproduce(ReproduceArgs::from_arg_matches(sub)?),
         Some((name, sub)) => {
             let entry = registry::find(name).expect("clap only accepts registered studies");
             let args = CommonArgs::from_arg_matches(sub)?;
@@ -248,6 +310,88 @@ fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
     pb
 }
 
+/// `sde-check merge`: check the shards, fold them, write the study's normal result files.
+fn merge(args: MergeArgs) -> anyhow::Result<bool> {
+    let files = samsde::shard::file::collect_files(&args.shards)?;
+    let set = samsde::shard::file::load(&files)?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        registry::find(set.study()).map_or_else(
+            || PathBuf::from("plots").join(set.study()),
+            StudyEntry::default_out,
+        )
+    });
+    samsde::output::check_writable(&out)?;
+    let (pool, threads) = thread_pool(args.threads)?;
+    let (n_shards, n_calls, n_units) = (set.files.len(), set.calls(), set.units());
+    let (name, finished) = pool.install(|| samsde::shard::merge(set, threads, None))?;
+    let written = finished.write(&out)?;
+    if args.json {
+        emit(std::str::from_utf8(&finished.json()?)?);
+    } else {
+        let mut s = format!(
+            "{name}: merged {n_shards} shards ({n_units} units of {n_calls} calls)\n{}",
+            finished.table()
+        );
+        for w in &written {
+            s.push_str(&format!("wrote {}\n", w.display()));
+        }
+        emit(&s);
+    }
+    Ok(finished.all_pass())
+}
+
+/// `sde-check reproduce`: every study, one report.
+fn reproduce(args: ReproduceArgs) -> anyhow::Result<bool> {
+    use samsde::reproduce::{self, Options};
+    let opts = Options {
+        profile: args.profile,
+        out: args.out,
+        only: args.only,
+        resume: args.resume,
+        configs: args.configs,
+    };
+    let plan = reproduce::plan(&opts)?;
+    samsde::output::check_writable(&opts.out)?;
+    let (pool, threads) = thread_pool(args.threads)?;
+    let total: u64 = plan.iter().map(|u| u.work).sum();
+    let pb = ProgressBar::with_draw_target(Some(total.max(1)), ProgressDrawTarget::stderr());
+    if args.quiet {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {percent:>3}% · eta {eta} · {msg}",
+        )
+        .expect("valid template"),
+    );
+    pb.enable_steady_tick(Duration::from_millis(250));
+    let done = AtomicU64::new(0);
+    let events = |e: reproduce::Event| match e {
+        reproduce::Event::Start { index, of, unit } => {
+            pb.set_message(format!("{}/{} {unit}", index + 1, of));
+        }
+        reproduce::Event::Work(n) => {
+            let v = done.fetch_add(n, Ordering::Relaxed) + n;
+            pb.set_position(v.min(total));
+        }
+        reproduce::Event::Finished {
+            unit,
+            line,
+            skipped_work,
+        } => {
+            if skipped_work > 0 {
+                let v = done.fetch_add(skipped_work, Ordering::Relaxed) + skipped_work;
+                pb.set_position(v.min(total));
+            }
+            pb.println(format!("{unit}: {line}"));
+        }
+    };
+    let summary = pool.install(|| reproduce::run(&opts, &plan, threads, &events))?;
+    pb.finish_and_clear();
+    emit(&summary.text);
+    Ok(summary.all_pass)
+}
+
 /// Every study: read and validate the configuration, `--print-config`, check the output
 /// folder, run on the thread pool with a progress bar, write atomically, print.
 fn study(entry: &StudyEntry, args: CommonArgs) -> anyhow::Result<bool> {
@@ -267,8 +411,42 @@ fn study(entry: &StudyEntry, args: CommonArgs) -> anyhow::Result<bool> {
         emit(&prepared.config_toml()?);
         return Ok(true);
     }
+    let shard: Option<samsde::shard::ShardSpec> = args
+        .shard
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("invalid --shard")?;
     samsde::output::check_writable(&args.out)?;
     let (pool, threads) = thread_pool(args.threads)?;
+    if let Some(spec) = shard {
+        if args.json {
+            anyhow::bail!("--json prints a finished report; a --shard run writes a shard file (merge the shards with `sde-check merge`)");
+        }
+        // The shard computes about 1/N of the work units.
+        let pb = progress_bar(
+            prepared.total_work().div_ceil(spec.count as u64),
+            args.quiet,
+        );
+        let done = AtomicU64::new(0);
+        let tick = |n: u64| {
+            let v = done.fetch_add(n, Ordering::Relaxed) + n;
+            pb.set_position(v);
+        };
+        let file = pool
+            .install(|| samsde::shard::run_shard(prepared.as_ref(), spec, threads, Some(&tick)))?;
+        pb.finish_and_clear();
+        let path = file.write(&args.out)?;
+        emit(&format!(
+            "{} shard {spec}: {} units of {} calls in {:.1} s\nwrote {}\n",
+            entry.name,
+            file.units_owned(),
+            file.calls.len(),
+            file.header.elapsed_s,
+            path.display()
+        ));
+        return Ok(true);
+    }
     let pb = progress_bar(prepared.total_work(), args.quiet);
     let done = AtomicU64::new(0);
     let tick = |n: u64| {

@@ -31,9 +31,10 @@ pub mod rng;
 
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use normals::BlockNormals;
-use rayon::prelude::*;
 
 use crate::landscape::Landscape;
 use crate::linalg::{Matrix, Vector};
@@ -156,8 +157,11 @@ pub struct BlockView<'a> {
 
 /// Collects per-block statistics; blocks are merged in block order.
 pub trait Observer: Sync {
-    /// Per-block accumulator.
-    type Acc: Send;
+    /// Per-block accumulator. Serialisable so that a block's result can be computed by one
+    /// process (`--shard I/N`) and folded by another (`sde-check merge`, see [`crate::shard`]);
+    /// a field that is only per-block scratch may be `#[serde(skip)]` (it must not enter
+    /// [`Observer::merge`]).
+    type Acc: Send + Serialize + DeserializeOwned;
     /// An empty accumulator.
     fn new_acc(&self) -> Self::Acc;
     /// Called at `t = 0` (`save = 0`) and after every `save_every` steps.
@@ -209,6 +213,9 @@ pub struct EnsembleOutput<A> {
     pub clamps: Vec<u64>,
 }
 
+/// One block's result: what the fold in block order consumes (and what a shard records).
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "A: Serialize + DeserializeOwned")]
 struct BlockResult<A> {
     acc: A,
     diverged: Vec<u64>,
@@ -277,9 +284,12 @@ impl Ensemble<'_> {
         }
         let block = self.block_size.max(1);
         let n_blocks = self.paths.div_ceil(block);
-        let results: Vec<BlockResult<O::Acc>> = (0..n_blocks)
-            .into_par_iter()
-            .map(|b| {
+        // Blocks run in parallel (or, under a shard context, only this shard's / none: see
+        // crate::shard) and are folded below in block order either way.
+        let results: Vec<Option<BlockResult<O::Acc>>> = crate::shard::units(
+            || self.describe(std::any::type_name::<O>(), n_blocks, r_max),
+            n_blocks,
+            |b| {
                 let first = b * block;
                 let p = block.min(self.paths - first);
                 let r = self.run_block(observer, first, p, r_max);
@@ -287,8 +297,8 @@ impl Ensemble<'_> {
                     cb((p * self.steps) as u64);
                 }
                 r
-            })
-            .collect();
+            },
+        );
         let ns = self.systems.len();
         let mut out = EnsembleOutput {
             acc: observer.new_acc(),
@@ -296,7 +306,7 @@ impl Ensemble<'_> {
             first_divergence_step: vec![None; ns],
             clamps: vec![0; ns],
         };
-        for r in results {
+        for r in results.into_iter().flatten() {
             observer.merge(&mut out.acc, r.acc);
             for s in 0..ns {
                 out.diverged[s] += r.diverged[s];
@@ -308,6 +318,32 @@ impl Ensemble<'_> {
             }
         }
         out
+    }
+
+    /// The parameters that identify a run (its shard fingerprint): everything that changes
+    /// which numbers its blocks produce, except the landscape itself (fixed by the study's
+    /// configuration, which the shards also compare).
+    fn describe(&self, observer: &str, n_blocks: usize, r_max: usize) -> String {
+        let labels: Vec<&str> = self.systems.iter().map(|s| s.label.as_str()).collect();
+        let dynamics = crate::shard::fnv1a(format!("{:?}", self.systems).as_bytes());
+        let start = crate::shard::fnv1a(format!("{:?}", self.start).as_bytes());
+        let oracle = crate::shard::fnv1a(format!("{:?}", self.oracle).as_bytes());
+        format!(
+            "ensemble {observer}: systems [{}] (dynamics {dynamics:016x}), eta {:?}, {} steps, \
+             save every {}, {} paths in {n_blocks} blocks of {}, seed {}, level {}, start \
+             {start:016x}, bound {:?}, dim {}, noise dim {}, {r_max} finest sub-steps, oracle {oracle:016x}",
+            labels.join(", "),
+            self.eta,
+            self.steps,
+            self.save_every,
+            self.paths,
+            self.block_size,
+            self.seed,
+            self.level,
+            self.divergence_bound,
+            self.landscape.dim(),
+            self.noise_dim(),
+        )
     }
 
     fn run_block<O: Observer>(

@@ -474,6 +474,7 @@ struct BandObserver {
     samples: usize,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct BandAcc {
     /// `[(save · n_systems + system) · n_obs + obs]`.
     moments: Vec<Moments>,

@@ -30,6 +30,7 @@ pub(super) struct WeakErrorObserver {
     pub(super) n_saves: usize,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct WeakAcc {
     pub(super) n_tests: usize,
     pub(super) n_pairs: usize,
@@ -39,6 +40,7 @@ pub(super) struct WeakAcc {
     pub(super) excluded: Vec<u64>,
     /// Workspaces of `on_save` (sized at the first save; not merged): gradients `d × P` and
     /// `g` values `[system][test][path]`, so the per-step observer does not allocate.
+    #[serde(skip, default = "crate::shard::file::empty_matrix")]
     pub(super) scratch: Matrix,
     pub(super) g: Vec<f64>,
 }

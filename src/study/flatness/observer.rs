@@ -10,7 +10,7 @@ use crate::landscape::{Basin, TwoBasinLandscape};
 use crate::stats::{mean_ci, Moments};
 
 /// Per-path first-sojourn bookkeeping of one basin.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct ExitAcc {
     pub(super) times: Moments,
     pub(super) entered: u64,
@@ -57,7 +57,7 @@ impl ExitAcc {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct SysAcc {
     pub(super) flat: Moments,
     pub(super) trace_h: Moments,
@@ -67,12 +67,13 @@ pub(super) struct SysAcc {
 
 /// Per-path state of one system: `[entered flat at, entered sharp at]` (NaN: not yet),
 /// the current core (0 flat, 1 sharp, 2 none yet), `[exit of flat recorded, of sharp]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct PathState {
     pub(super) entered: [f64; 2],
     pub(super) done: [bool; 2],
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct BasinAcc {
     pub(super) sys: Vec<SysAcc>,
     pub(super) flat_diff: Vec<Moments>,
@@ -212,6 +213,7 @@ pub(super) struct TimeAverageObserver {
     pub(super) steps: usize,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct AvgAcc {
     pub(super) avg: Vec<Moments>,
     pub(super) sums: Vec<Vec<f64>>,

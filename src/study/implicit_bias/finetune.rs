@@ -29,7 +29,7 @@ pub const ERM_THEN_SAM: &str = "erm_then_one_sam";
 pub const SAM_THEN_ERM: &str = "one_sam_then_erm";
 
 /// Losses along the line between two solutions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Line {
     /// `t` values.
     pub t: Vec<f64>,
@@ -40,7 +40,7 @@ pub struct Line {
 }
 
 /// One seed and `ρ` of the fine-tuning part.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct FinetuneRecord {
     /// Data seed index.
     pub seed: usize,

@@ -76,6 +76,7 @@ pub struct ImplicitBiasStudy {
     methods: Vec<Method>,
 }
 
+#[derive(Clone, Copy)]
 enum Job {
     Main {
         seed: usize,
@@ -89,6 +90,8 @@ enum Job {
     },
 }
 
+/// A job's result; serialisable so a shard can compute it and the merge fold it (crate::shard).
+#[derive(serde::Serialize, serde::Deserialize)]
 enum JobResult {
     Main(Box<RunRecord>),
     Finetune(Vec<FinetuneRecord>),
@@ -186,10 +189,10 @@ impl ImplicitBiasStudy {
             }
         };
         let curve_at = checkpoints(c.train.steps, c.record.curve_points);
-        let results: Vec<JobResult> = self
-            .jobs()
-            .into_par_iter()
-            .map(|job| match job {
+        // Independent jobs, results in job order (sharded with --shard; see crate::shard).
+        let jobs = self.jobs();
+        let results: Vec<JobResult> =
+            crate::shard::par_map("implicit-bias jobs", &jobs, |&job| match job {
                 Job::Main {
                     seed,
                     method,
@@ -222,8 +225,7 @@ impl ImplicitBiasStudy {
                     let (p, x) = &problems[seed];
                     JobResult::Finetune(finetune::run_seed(c, p, x, seed, &tick))
                 }
-            })
-            .collect();
+            });
         let mut runs = Vec::new();
         let mut ft = Vec::new();
         for r in results {

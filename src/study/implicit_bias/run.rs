@@ -114,7 +114,7 @@ impl Method {
 }
 
 /// How a run ended (checked in this order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// A non-finite value, or the training loss above `classify.divergence_loss`.
@@ -148,7 +148,7 @@ impl Outcome {
 }
 
 /// Losses along a run at log-spaced steps.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Curve {
     /// Steps (1-based).
     pub step: Vec<usize>,
@@ -161,7 +161,7 @@ pub struct Curve {
 }
 
 /// Everything measured on one run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunRecord {
     /// Data seed index.
     pub seed: usize,
@@ -204,7 +204,7 @@ pub struct RunRecord {
     /// Why the dual prediction is missing, if it is.
     pub dual_note: Option<String>,
     /// Training curve (representative seed only).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub curve: Option<Curve>,
 }
 

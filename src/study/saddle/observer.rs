@@ -35,7 +35,7 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub(super) struct PathRecord {
     pub(super) escape_time: Option<f64>,
     pub(super) diverged: bool,
@@ -55,6 +55,7 @@ pub(super) struct PathObserver {
     pub(super) save_norms: bool,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct PathAcc {
     pub(super) rec: Vec<Vec<PathRecord>>,
     pub(super) norms: Vec<Vec<Vec<f64>>>,

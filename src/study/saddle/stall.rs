@@ -47,7 +47,7 @@ struct StallObserver {
     j: usize,
 }
 
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 struct StallAcc {
     tail_sum: f64,
     tail_n: usize,
