@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+pub use crate::study::budget::{Budget, Limits};
 use crate::study::verdict::{Observation, Verdict};
 
 /// Progress callback: called with the number of work units (path-steps) just finished.
@@ -114,7 +115,11 @@ pub trait StudyDef: Sized + Send + Sync + 'static {
 
     /// Applies the command-line overrides to a raw configuration.
     fn apply(config: &mut Self::Config, overrides: &Overrides) -> Result<()>;
-    /// Validates.
+    /// The run's estimated memory and work on `threads` threads, from the raw configuration,
+    /// without building anything ([`crate::study::budget`]); an error names a size that cannot
+    /// work at all (an overflowing product, a count beyond any run).
+    fn budget(config: &Self::Config, threads: usize) -> Result<Budget>;
+    /// Validates (checking the budget against the default limits first).
     fn build(config: Self::Config) -> Result<Self>;
     /// The validated configuration, as it goes into the report.
     fn config(&self) -> &Self::Config;
@@ -136,6 +141,8 @@ pub trait StudyDef: Sized + Send + Sync + 'static {
 pub trait Prepared: Send + Sync {
     /// The validated configuration as TOML (`--print-config`).
     fn config_toml(&self) -> Result<String>;
+    /// The estimate it was checked against.
+    fn budget(&self) -> &Budget;
     /// Work units for the progress bar.
     fn total_work(&self) -> u64;
     /// Runs it.
@@ -160,7 +167,7 @@ pub trait Finished: Send + Sync {
     }
 }
 
-struct PreparedStudy<S: StudyDef>(Arc<S>);
+struct PreparedStudy<S: StudyDef>(Arc<S>, Budget);
 struct FinishedStudy<S: StudyDef> {
     study: Arc<S>,
     report: S::Report,
@@ -170,6 +177,9 @@ impl<S: StudyDef> Prepared for PreparedStudy<S> {
     fn config_toml(&self) -> Result<String> {
         toml::to_string_pretty(self.0.config())
             .map_err(|e| Error::Unsupported(format!("cannot print the configuration: {e}")))
+    }
+    fn budget(&self) -> &Budget {
+        &self.1
     }
     fn total_work(&self) -> u64 {
         self.0.total_work()
@@ -233,11 +243,18 @@ pub fn parse_config<T: DeserializeOwned>(study: &str, text: &str) -> Result<T> {
         .map_err(|e| Error::Parse(format!("the result file's `config`: {e}")))
 }
 
-/// Parses, applies the overrides, validates.
-fn prepare<S: StudyDef>(text: &str, overrides: &Overrides) -> Result<Box<dyn Prepared>> {
+/// Parses, applies the overrides, estimates memory and work and checks them against `limits`
+/// (before anything is built), validates.
+fn prepare<S: StudyDef>(
+    text: &str,
+    overrides: &Overrides,
+    limits: &Limits,
+) -> Result<Box<dyn Prepared>> {
     let mut config: S::Config = parse_config(S::NAME, text)?;
     S::apply(&mut config, overrides)?;
-    Ok(Box::new(PreparedStudy(Arc::new(S::build(config)?))))
+    let budget = S::budget(&config, limits.threads)?;
+    budget.check(limits)?;
+    Ok(Box::new(PreparedStudy(Arc::new(S::build(config)?), budget)))
 }
 
 /// A registered study, type-erased.
@@ -253,8 +270,8 @@ pub struct StudyEntry {
     pub default: Experiment,
     /// Every shipped configuration.
     pub experiments: &'static [Experiment],
-    /// Parse + override + validate.
-    pub prepare: fn(&str, &Overrides) -> Result<Box<dyn Prepared>>,
+    /// Parse + override + budget check + validate.
+    pub prepare: fn(&str, &Overrides, &Limits) -> Result<Box<dyn Prepared>>,
 }
 
 impl StudyEntry {

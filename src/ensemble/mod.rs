@@ -49,6 +49,10 @@ fn add_assign(y: &mut Matrix, x: &Matrix) {
     }
 }
 
+/// Blocks per thread that run between two ordered merges ([`Ensemble::run`]): enough to keep
+/// every thread busy, few enough that the accumulators alive at once stay small.
+pub const MERGE_CHUNK: usize = 4;
+
 /// How a system advances.
 #[derive(Debug, Clone)]
 pub enum Dynamics {
@@ -250,7 +254,7 @@ impl Ensemble<'_> {
 
     /// Number of path-steps (paths × systems-independent steps), for progress and benchmarks.
     pub fn work(&self) -> u64 {
-        (self.paths * self.steps) as u64
+        (self.paths as u64).saturating_mul(self.steps as u64)
     }
 
     /// Runs all blocks (in parallel on the current rayon pool) and merges them in order.
@@ -271,18 +275,6 @@ impl Ensemble<'_> {
         }
         let block = self.block_size.max(1);
         let n_blocks = self.paths.div_ceil(block);
-        let results: Vec<BlockResult<O::Acc>> = (0..n_blocks)
-            .into_par_iter()
-            .map(|b| {
-                let first = b * block;
-                let p = block.min(self.paths - first);
-                let r = self.run_block(observer, first, p, r_max);
-                if let Some(cb) = progress {
-                    cb((p * self.steps) as u64);
-                }
-                r
-            })
-            .collect();
         let ns = self.systems.len();
         let mut out = EnsembleOutput {
             acc: observer.new_acc(),
@@ -290,16 +282,39 @@ impl Ensemble<'_> {
             first_divergence_step: vec![None; ns],
             clamps: vec![0; ns],
         };
-        for r in results {
-            observer.merge(&mut out.acc, r.acc);
-            for s in 0..ns {
-                out.diverged[s] += r.diverged[s];
-                out.clamps[s] += r.clamps[s];
-                out.first_divergence_step[s] = match (out.first_divergence_step[s], r.first[s]) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+        // Blocks run in parallel chunks of `MERGE_CHUNK × threads`; each chunk's results are
+        // merged in block order before the next starts, so at most one chunk of accumulators
+        // is alive (memory independent of the number of paths) and the merge order — hence
+        // every bit of the output — does not depend on the thread count.
+        let chunk = MERGE_CHUNK * rayon::current_num_threads().max(1);
+        let mut start = 0;
+        while start < n_blocks {
+            let end = n_blocks.min(start.saturating_add(chunk));
+            let results: Vec<BlockResult<O::Acc>> = (start..end)
+                .into_par_iter()
+                .map(|b| {
+                    let first = b * block;
+                    let p = block.min(self.paths - first);
+                    let r = self.run_block(observer, first, p, r_max);
+                    if let Some(cb) = progress {
+                        cb((p as u64).saturating_mul(self.steps as u64));
+                    }
+                    r
+                })
+                .collect();
+            for r in results {
+                observer.merge(&mut out.acc, r.acc);
+                for s in 0..ns {
+                    out.diverged[s] += r.diverged[s];
+                    out.clamps[s] += r.clamps[s];
+                    out.first_divergence_step[s] =
+                        match (out.first_divergence_step[s], r.first[s]) {
+                            (Some(a), Some(b)) => Some(a.min(b)),
+                            (a, b) => a.or(b),
+                        };
+                }
             }
+            start = end;
         }
         out
     }

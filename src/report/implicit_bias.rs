@@ -1214,6 +1214,9 @@ impl StudyDef for Def {
         }
         Ok(())
     }
+    fn budget(config: &ImplicitBiasConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        ImplicitBiasStudy::budget(config, threads)
+    }
     fn build(config: ImplicitBiasConfig) -> Result<Self> {
         ImplicitBiasStudy::new(config).map(Def)
     }

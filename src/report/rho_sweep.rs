@@ -285,6 +285,9 @@ impl StudyDef for Def {
         }
         Ok(())
     }
+    fn budget(config: &RhoSweepConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        RhoSweepStudy::budget(config, threads)
+    }
     fn build(config: RhoSweepConfig) -> Result<Self> {
         RhoSweepStudy::new(config).map(Def)
     }

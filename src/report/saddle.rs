@@ -628,6 +628,9 @@ impl StudyDef for Def {
         }
         o.reject_seeds_and_profile(Self::NAME)
     }
+    fn budget(config: &SaddleConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        SaddleStudy::budget(config, threads)
+    }
     fn build(config: SaddleConfig) -> Result<Self> {
         SaddleStudy::new(config).map(Def)
     }

@@ -370,6 +370,8 @@ impl FlatnessStudy {
 
     /// Validates.
     pub fn new(config: FlatnessConfig) -> Result<Self> {
+        Self::budget(&config, rayon::current_num_threads())?
+            .check(&crate::study::budget::Limits::default())?;
         let c = &config;
         setup::check_ensemble(c.paths, 2, c.block_size, c.algorithms.len())?;
         setup::check_radii("rho", &c.rho, &c.algorithms)?;
@@ -465,8 +467,16 @@ impl FlatnessStudy {
     /// Path-steps of the whole run (for progress bars).
     pub fn total_work(&self) -> u64 {
         let s = &self.config.stationary;
-        2 * (self.config.paths * self.steps) as u64
-            + (s.paths as f64 * (s.horizon / s.eta).round()) as u64
+        (self.config.paths as u64)
+            .saturating_mul(self.steps as u64)
+            .saturating_mul(2)
+            .saturating_add((s.paths as f64 * (s.horizon / s.eta).round()) as u64)
+    }
+
+    /// The run's estimated memory and work ([`crate::study::budget`]), from the configuration
+    /// alone.
+    pub fn budget(config: &FlatnessConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        super::flatness_budget::budget(config, threads)
     }
 
     fn rho(&self, a: AlgorithmKind) -> f64 {

@@ -2,8 +2,10 @@
 //! Report`). Nothing here writes files or knows about the CLI; see [`crate::output`] and the
 //! binary for that.
 
+pub mod budget;
 pub mod convergence;
 pub mod flatness;
+mod flatness_budget;
 pub mod header;
 pub mod implicit_bias;
 pub mod rho_sweep;
