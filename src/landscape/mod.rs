@@ -8,9 +8,9 @@
 //! Finite sums `f = (1/N) Σ_i f_i` additionally expose per-sample gradients and Hessian–vector
 //! products through [`FiniteSum`], so the subsampling oracle draws real mini-batches.
 
+pub mod datasets;
 pub mod dln;
 pub mod hyperbolic_entropy;
-pub mod datasets;
 pub mod least_squares;
 pub mod net;
 pub mod quadratic;

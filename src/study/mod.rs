@@ -5,7 +5,6 @@
 pub mod budget;
 pub mod convergence;
 pub mod flatness;
-mod flatness_budget;
 pub mod header;
 pub mod implicit_bias;
 pub mod rho_sweep;

@@ -40,7 +40,11 @@
 
 use serde::Serialize;
 
-use super::PairReport;
+use super::{ConvergenceStudy, Pair, PairReport, PointReport, Reference};
+use crate::ensemble::Start;
+use crate::sde::ModelKind;
+use crate::stats::loglog_slope;
+use crate::study::test_function::TestFunction;
 use crate::study::verdict::{ClaimKind, Decision};
 
 /// What a pair's verdict claims (module docs).
@@ -302,6 +306,138 @@ pub(super) fn decide(
         OrderClaim::Undecidable { why, .. } => {
             done(kind, (Decision::Inconclusive, why.clone()), None)
         }
+    }
+}
+
+impl ConvergenceStudy {
+    /// Expected weak order of a pair (see module docs and [`claims`]).
+    pub fn expected_order(&self, p: Pair) -> f64 {
+        let s = &self.config.schedule;
+        if s.rho0 == 0.0 {
+            // ρ ≡ 0: every model is the SGD SDE.
+            return 1.0;
+        }
+        if p.model.alg == p.algorithm {
+            // The SDEs are first order in ρ: on a non-affine gradient the dropped O(ρ²) drift
+            // term limits the order to 2p (hence Paper 1's assumption ρ = O(√η)).
+            if self.landscape.affine_gradient() {
+                1.0
+            } else {
+                (2.0 * s.rho_power).min(1.0)
+            }
+        } else {
+            s.rho_power.min(1.0)
+        }
+    }
+
+    /// `true` iff every path starts at the same critical point of `f` (`∇f(x₀) = 0`, no spread):
+    /// then only the noise moves the state and every weak order shifts up (module docs of
+    /// [`claims`]); a two-sided order claim is not valid from there.
+    pub fn start_at_critical_point(&self) -> bool {
+        let x0 = match &self.start {
+            Start::Point(x) => x,
+            Start::Gaussian { mean, std } if *std == 0.0 => mean,
+            Start::Shell { center, r_max, .. } if *r_max == 0.0 => center,
+            _ => return false,
+        };
+        let mut g = vec![0.0; x0.len()];
+        self.landscape.grad_into(x0.as_slice(), &mut g);
+        g.iter().all(|v| *v == 0.0)
+    }
+
+    /// The claim a pair's verdict tests ([`claims`]); `own_row` is the row of the algorithm's own
+    /// SDE with the same test function, if that pair is run.
+    pub fn claim(&self, p: Pair, own_row: Option<usize>) -> OrderClaim {
+        let alpha = self.expected_order(p);
+        if p.model.alg == p.algorithm {
+            return OrderClaim::AtLeast { alpha };
+        }
+        let own_alpha = self.expected_order(Pair {
+            algorithm: p.algorithm,
+            model: ModelKind::own(p.algorithm),
+        });
+        if alpha >= own_alpha {
+            // ρ ∝ η (or faster, or ρ ≡ 0): the mismatch is within the own model's order.
+            return OrderClaim::AtLeast { alpha };
+        }
+        match own_row {
+            Some(own) => OrderClaim::BelowOwn {
+                alpha,
+                own_alpha,
+                own,
+                generic_start: !self.start_at_critical_point(),
+            },
+            None if !self.start_at_critical_point() => OrderClaim::Equals { alpha },
+            None => OrderClaim::Undecidable {
+                alpha,
+                why: format!(
+                    "order_below_own_model: the claim is that {} is of lower order than {}'s own SDE, but that SDE is not among the models, and from a start at a critical point of f the orders shift (a two-sided test at min(1, p) = {alpha} is not valid there); add \"own_sde\" to models",
+                    p.model.name(),
+                    p.algorithm
+                ),
+            },
+        }
+    }
+
+    /// Fits the slope of one row and lists what blocks any decision (noise floor, resolution,
+    /// divergence, no fit). The claim fields are filled in by [`decide`].
+    pub(super) fn fit(
+        &self,
+        p: Pair,
+        tf: TestFunction,
+        points: Vec<PointReport>,
+        integrator: String,
+        slope_ci_kind: SlopeCiKind,
+    ) -> (PairReport, Vec<String>) {
+        let v = &self.config.verdict;
+        let xs: Vec<f64> = points.iter().map(|q| q.eta).collect();
+        let ys: Vec<f64> = points.iter().map(|q| q.weak_error).collect();
+        let se: Vec<f64> = points.iter().map(|q| q.std_err).collect();
+        let fit = loglog_slope(&xs, &ys, Some(&se), v.level);
+        let (slope, ci) = match &fit {
+            Ok(f) => (f.slope, f.ci),
+            Err(_) => (f64::NAN, [f64::NAN, f64::NAN]),
+        };
+        let mut blockers = Vec::new();
+        if let Err(e) = &fit {
+            blockers.push(format!("no slope: {e}"));
+        }
+        for q in &points {
+            if q.ci[0] <= 0.0 && self.config.reference == Reference::MonteCarlo {
+                blockers.push(format!(
+                    "weak error {:.2e} at η = {} is at the Monte Carlo noise floor {:.2e}; use more paths",
+                    q.weak_error, q.eta, q.mc_floor
+                ));
+            }
+            if q.resolution_ci[1] > v.resolution_ratio * q.weak_error {
+                blockers.push(format!(
+                    "SDE under-resolved at η = {}: resolution error up to {:.2e} > {} × weak error {:.2e}; raise integration.substeps",
+                    q.eta, q.resolution_ci[1], v.resolution_ratio, q.weak_error
+                ));
+            }
+            if q.diverged_paths > 0 {
+                blockers.push(format!(
+                    "{} diverged paths at η = {} (excluded)",
+                    q.diverged_paths, q.eta
+                ));
+            }
+        }
+        let row = PairReport {
+            algorithm: p.algorithm.name().into(),
+            model: p.model.name(),
+            test_function: tf.name().into(),
+            expected_order: self.expected_order(p),
+            slope,
+            slope_ci: ci,
+            slope_ci_kind,
+            claim_kind: ClaimKind::OrderAtLeast,
+            own_model_slope_ci: None,
+            verdict: Decision::Inconclusive,
+            verdict_reason: String::new(),
+            integrator,
+            points,
+        };
+        (row, blockers)
     }
 }
 

@@ -1,11 +1,13 @@
 //! The convergence study's TOML configuration: learning-rate grid and radius schedule,
-//! integration, verdict settings, and the reference (Monte Carlo or exact). Unknown keys are
-//! errors; validation is in [`super::ConvergenceStudy::new`].
+//! integration, verdict settings, and the reference (Monte Carlo or exact), and the checks of
+//! its fields. Unknown keys are errors; the checks that need the landscape or the models are in
+//! [`super::ConvergenceStudy::new`].
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::optim::AlgorithmKind;
-use crate::sde::SdeForm;
+use crate::sde::{ModelKind, SdeForm};
 use crate::study::setup::{self, LandscapeConfig, OracleConfig, StartConfig};
 use crate::study::test_function::TestFunction;
 
@@ -183,4 +185,192 @@ pub struct ConvergenceConfig {
     /// Verdict settings.
     #[serde(default)]
     pub verdict: VerdictConfig,
+}
+
+/// One comparison: an algorithm against a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pair {
+    /// The discrete algorithm.
+    pub algorithm: AlgorithmKind,
+    /// The SDE model.
+    pub model: ModelKind,
+}
+
+impl ConvergenceConfig {
+    /// Checks `paths` and `block_size`.
+    pub(super) fn check_ensemble(&self) -> Result<()> {
+        let c = self;
+        if c.paths == 0 {
+            return Err(Error::config("paths", c.paths, "must be > 0"));
+        }
+        if c.paths >= 1 << crate::ensemble::rng::LEVEL_SHIFT {
+            return Err(Error::config("paths", c.paths, "must be < 2^40"));
+        }
+        if c.block_size == 0 {
+            return Err(Error::config("block_size", c.block_size, "must be > 0"));
+        }
+        Ok(())
+    }
+
+    /// Checks the schedule: the learning-rate grid (descending) and the spacing of the saves
+    /// (`None`: every step of each `η`).
+    pub(super) fn learning_rates(&self) -> Result<(Vec<f64>, Option<f64>)> {
+        let c = self;
+        let s = &c.schedule;
+        let etas: Vec<f64> = match (&s.etas, s.eta0, s.halvings) {
+            (Some(list), None, None) => {
+                for (i, e) in list.iter().enumerate() {
+                    setup::positive(&format!("schedule.etas[{i}]"), *e)?;
+                }
+                let mut v = list.clone();
+                v.sort_by(|a, b| b.partial_cmp(a).unwrap());
+                v.dedup();
+                v
+            }
+            (None, Some(eta0), Some(h)) => {
+                setup::positive("schedule.eta0", eta0)?;
+                if h > super::budget::MAX_HALVINGS {
+                    return Err(Error::config(
+                        "schedule.halvings",
+                        h,
+                        format!("must be ≤ {}", super::budget::MAX_HALVINGS),
+                    ));
+                }
+                (0..=h).map(|k| eta0 / 2f64.powi(k as i32)).collect()
+            }
+            _ => {
+                return Err(Error::config(
+                    "schedule",
+                    "eta0/halvings/etas",
+                    "give either `etas` or both `eta0` and `halvings`",
+                ))
+            }
+        };
+        if etas.len() < 2 {
+            return Err(Error::config(
+                "schedule",
+                format!("{} learning rate(s)", etas.len()),
+                "needs ≥ 2 learning rates to fit a slope",
+            ));
+        }
+        setup::non_negative("schedule.rho0", s.rho0).map_err(|_| {
+            Error::config(
+                "schedule.rho0",
+                s.rho0,
+                "must be finite and ≥ 0 (ρ < 0 is not a SAM radius)",
+            )
+        })?;
+        setup::non_negative("schedule.rho_power", s.rho_power)?;
+        let horizon = setup::positive("schedule.horizon", s.horizon)?;
+        let save_dt = match s.save_dt {
+            Some(v) => Some(setup::positive("schedule.save_dt", v)?),
+            None => None,
+        };
+        for (i, &eta) in etas.iter().enumerate() {
+            if setup::whole_multiple(horizon, eta).is_none() {
+                return Err(Error::config(
+                    format!("schedule.etas[{i}]"),
+                    eta,
+                    format!("must divide the horizon T = {horizon} into whole steps"),
+                ));
+            }
+            if let Some(dt) = save_dt {
+                if setup::whole_multiple(dt, eta).is_none() {
+                    return Err(Error::config(
+                        "schedule.save_dt",
+                        dt,
+                        format!("must be a whole number of steps of every η (η = {eta})"),
+                    ));
+                }
+            }
+        }
+        if let Some(dt) = save_dt {
+            if setup::whole_multiple(horizon, dt).is_none() {
+                return Err(Error::config(
+                    "schedule.save_dt",
+                    dt,
+                    format!("must divide T = {horizon}"),
+                ));
+            }
+        }
+        Ok((etas, save_dt))
+    }
+
+    /// Checks the integration and verdict settings and that the lists are not empty.
+    pub(super) fn check_settings(&self) -> Result<()> {
+        let c = self;
+        let int = &c.integration;
+        if int.substeps < 2 || !int.substeps.is_multiple_of(2) {
+            return Err(Error::config(
+                "integration.substeps",
+                int.substeps,
+                "must be even and ≥ 2 (the resolution diagnostic reruns at half)",
+            ));
+        }
+        if int.inner_samples < 2 {
+            return Err(Error::config(
+                "integration.inner_samples",
+                int.inner_samples,
+                "must be ≥ 2",
+            ));
+        }
+        setup::positive("integration.divergence_bound", int.divergence_bound)?;
+        let v = &c.verdict;
+        setup::positive("verdict.tolerance", v.tolerance)?;
+        if !(v.level > 0.0 && v.level < 1.0) {
+            return Err(Error::config("verdict.level", v.level, "must be in (0, 1)"));
+        }
+        setup::positive("verdict.resolution_ratio", v.resolution_ratio)?;
+        if c.algorithms.is_empty() {
+            return Err(Error::config(
+                "algorithms",
+                "[]",
+                "must name at least one algorithm",
+            ));
+        }
+        if c.models.is_empty() {
+            return Err(Error::config(
+                "models",
+                "[]",
+                "must name at least one model",
+            ));
+        }
+        if c.test_functions.is_empty() {
+            return Err(Error::config(
+                "test_functions",
+                "[]",
+                "must name at least one test function",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The pairs compared: every algorithm against every model named in `models`, deduplicated.
+    pub(super) fn pairs(&self) -> Result<Vec<Pair>> {
+        let c = self;
+        let mut pairs = Vec::new();
+        for &algorithm in &c.algorithms {
+            for (i, name) in c.models.iter().enumerate() {
+                let model = match name.as_str() {
+                    "own_sde" => ModelKind::own(algorithm),
+                    "drift_only" => ModelKind {
+                        alg: algorithm,
+                        drift_only: true,
+                    },
+                    other => ModelKind::parse(other).ok_or_else(|| {
+                        Error::config(
+                            format!("models[{i}]"),
+                            format!("{other:?}"),
+                            "must be own_sde, drift_only, sgd_sde, usam_sde, sam_sde, dnsam_sde or <alg>_drift_only",
+                        )
+                    })?,
+                };
+                let p = Pair { algorithm, model };
+                if !pairs.contains(&p) {
+                    pairs.push(p);
+                }
+            }
+        }
+        Ok(pairs)
+    }
 }

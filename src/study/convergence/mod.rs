@@ -32,13 +32,15 @@
 //! then a regression lack-of-fit interval (`slope_ci_kind = "lack_of_fit"`), not a confidence
 //! interval.
 //!
-//! Files: `config.rs` (the TOML), `claims.rs` (which claim each pair tests and how its interval
-//! decides it), `observer.rs` (the Monte Carlo accumulator), `report.rs` (the JSON), this file
-//! (validation and the run), `tests.rs` (claims and mutation tests).
+//! Files: `config.rs` (the TOML and its field checks), `claims.rs` (which claim each pair tests,
+//! the slope fit and how its interval decides the claim), `exact.rs` (the exact reference from
+//! moment recursions), `observer.rs` (the Monte Carlo accumulator), `report.rs` (the JSON), this
+//! file (validation and the run), `tests.rs` (claims and mutation tests).
 
 mod budget;
 pub mod claims;
 mod config;
+mod exact;
 mod observer;
 mod report;
 
@@ -49,34 +51,24 @@ use super::budget::{Budget, Limits};
 use super::header::RunHeader;
 use super::setup;
 use super::test_function::TestFunction;
-use super::verdict::{ClaimKind, Decision};
 use crate::ensemble::{Dynamics, Ensemble, Start, System};
 use crate::error::{Error, Result};
 use crate::landscape::Landscape;
-use crate::optim::moments::LinearRecursion;
 use crate::optim::{AlgorithmKind, Discrete};
 use crate::oracle::Oracle;
 use crate::sde::linear::LinearSde;
 use crate::sde::{ModelKind, SdeForm, SdeModel};
-use crate::stats::{loglog_slope, max_abs_with_ci, Moments};
+use crate::stats::{max_abs_with_ci, Moments};
 use claims::{decide, OrderClaim, SlopeCiKind};
 pub use config::{
-    ConvergenceConfig, IntegrationConfig, Integrator, Reference, ScheduleConfig, VerdictConfig,
+    ConvergenceConfig, IntegrationConfig, Integrator, Pair, Reference, ScheduleConfig,
+    VerdictConfig,
 };
 use observer::WeakErrorObserver;
 pub use report::{ConvergenceReport, PairReport, PointReport};
 
 /// The embedded default configuration (`experiments/convergence_quadratic.toml`).
 pub const DEFAULT_CONFIG: &str = include_str!("../../../experiments/convergence_quadratic.toml");
-
-/// One comparison: an algorithm against a model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Pair {
-    /// The discrete algorithm.
-    pub algorithm: AlgorithmKind,
-    /// The SDE model.
-    pub model: ModelKind,
-}
 
 /// A validated, ready-to-run convergence study.
 pub struct ConvergenceStudy {
@@ -135,162 +127,13 @@ impl ConvergenceStudy {
     }
 
     fn validate(config: ConvergenceConfig, landscape: Box<dyn Landscape>) -> Result<Self> {
-        let c = &config;
-        if c.paths == 0 {
-            return Err(Error::config("paths", c.paths, "must be > 0"));
-        }
-        if c.paths >= 1 << crate::ensemble::rng::LEVEL_SHIFT {
-            return Err(Error::config("paths", c.paths, "must be < 2^40"));
-        }
-        if c.block_size == 0 {
-            return Err(Error::config("block_size", c.block_size, "must be > 0"));
-        }
+        config.check_ensemble()?;
         let d = landscape.dim();
-        let oracle = c.oracle.build(landscape.as_ref())?;
-        let start = c.start.build(d)?;
-        let s = &c.schedule;
-        let etas: Vec<f64> = match (&s.etas, s.eta0, s.halvings) {
-            (Some(list), None, None) => {
-                for (i, e) in list.iter().enumerate() {
-                    setup::positive(&format!("schedule.etas[{i}]"), *e)?;
-                }
-                let mut v = list.clone();
-                v.sort_by(|a, b| b.partial_cmp(a).unwrap());
-                v.dedup();
-                v
-            }
-            (None, Some(eta0), Some(h)) => {
-                setup::positive("schedule.eta0", eta0)?;
-                if h > budget::MAX_HALVINGS {
-                    return Err(Error::config(
-                        "schedule.halvings",
-                        h,
-                        format!("must be ≤ {}", budget::MAX_HALVINGS),
-                    ));
-                }
-                (0..=h).map(|k| eta0 / 2f64.powi(k as i32)).collect()
-            }
-            _ => {
-                return Err(Error::config(
-                    "schedule",
-                    "eta0/halvings/etas",
-                    "give either `etas` or both `eta0` and `halvings`",
-                ))
-            }
-        };
-        if etas.len() < 2 {
-            return Err(Error::config(
-                "schedule",
-                format!("{} learning rate(s)", etas.len()),
-                "needs ≥ 2 learning rates to fit a slope",
-            ));
-        }
-        setup::non_negative("schedule.rho0", s.rho0).map_err(|_| {
-            Error::config(
-                "schedule.rho0",
-                s.rho0,
-                "must be finite and ≥ 0 (ρ < 0 is not a SAM radius)",
-            )
-        })?;
-        setup::non_negative("schedule.rho_power", s.rho_power)?;
-        let horizon = setup::positive("schedule.horizon", s.horizon)?;
-        let save_dt = match s.save_dt {
-            Some(v) => Some(setup::positive("schedule.save_dt", v)?),
-            None => None,
-        };
-        for (i, &eta) in etas.iter().enumerate() {
-            if setup::whole_multiple(horizon, eta).is_none() {
-                return Err(Error::config(
-                    format!("schedule.etas[{i}]"),
-                    eta,
-                    format!("must divide the horizon T = {horizon} into whole steps"),
-                ));
-            }
-            if let Some(dt) = save_dt {
-                if setup::whole_multiple(dt, eta).is_none() {
-                    return Err(Error::config(
-                        "schedule.save_dt",
-                        dt,
-                        format!("must be a whole number of steps of every η (η = {eta})"),
-                    ));
-                }
-            }
-        }
-        if let Some(dt) = save_dt {
-            if setup::whole_multiple(horizon, dt).is_none() {
-                return Err(Error::config(
-                    "schedule.save_dt",
-                    dt,
-                    format!("must divide T = {horizon}"),
-                ));
-            }
-        }
-        let int = &c.integration;
-        if int.substeps < 2 || !int.substeps.is_multiple_of(2) {
-            return Err(Error::config(
-                "integration.substeps",
-                int.substeps,
-                "must be even and ≥ 2 (the resolution diagnostic reruns at half)",
-            ));
-        }
-        if int.inner_samples < 2 {
-            return Err(Error::config(
-                "integration.inner_samples",
-                int.inner_samples,
-                "must be ≥ 2",
-            ));
-        }
-        setup::positive("integration.divergence_bound", int.divergence_bound)?;
-        let v = &c.verdict;
-        setup::positive("verdict.tolerance", v.tolerance)?;
-        if !(v.level > 0.0 && v.level < 1.0) {
-            return Err(Error::config("verdict.level", v.level, "must be in (0, 1)"));
-        }
-        setup::positive("verdict.resolution_ratio", v.resolution_ratio)?;
-        if c.algorithms.is_empty() {
-            return Err(Error::config(
-                "algorithms",
-                "[]",
-                "must name at least one algorithm",
-            ));
-        }
-        if c.models.is_empty() {
-            return Err(Error::config(
-                "models",
-                "[]",
-                "must name at least one model",
-            ));
-        }
-        if c.test_functions.is_empty() {
-            return Err(Error::config(
-                "test_functions",
-                "[]",
-                "must name at least one test function",
-            ));
-        }
-        let mut pairs = Vec::new();
-        for &algorithm in &c.algorithms {
-            for (i, name) in c.models.iter().enumerate() {
-                let model = match name.as_str() {
-                    "own_sde" => ModelKind::own(algorithm),
-                    "drift_only" => ModelKind {
-                        alg: algorithm,
-                        drift_only: true,
-                    },
-                    other => ModelKind::parse(other).ok_or_else(|| {
-                        Error::config(
-                            format!("models[{i}]"),
-                            format!("{other:?}"),
-                            "must be own_sde, drift_only, sgd_sde, usam_sde, sam_sde, dnsam_sde or <alg>_drift_only",
-                        )
-                    })?,
-                };
-                let p = Pair { algorithm, model };
-                if !pairs.contains(&p) {
-                    pairs.push(p);
-                }
-            }
-        }
+        let oracle = config.oracle.build(landscape.as_ref())?;
+        let start = config.start.build(d)?;
+        let (etas, save_dt) = config.learning_rates()?;
+        config.check_settings()?;
+        let pairs = config.pairs()?;
         let study = Self {
             config,
             landscape,
@@ -343,75 +186,6 @@ impl ConvergenceStudy {
     pub fn rho(&self, eta: f64) -> f64 {
         let s = &self.config.schedule;
         s.rho0 * (eta / self.etas[0]).powf(s.rho_power)
-    }
-
-    /// Expected weak order of a pair (see module docs and [`claims`]).
-    pub fn expected_order(&self, p: Pair) -> f64 {
-        let s = &self.config.schedule;
-        if s.rho0 == 0.0 {
-            // ρ ≡ 0: every model is the SGD SDE.
-            return 1.0;
-        }
-        if p.model.alg == p.algorithm {
-            // The SDEs are first order in ρ: on a non-affine gradient the dropped O(ρ²) drift
-            // term limits the order to 2p (hence Paper 1's assumption ρ = O(√η)).
-            if self.landscape.affine_gradient() {
-                1.0
-            } else {
-                (2.0 * s.rho_power).min(1.0)
-            }
-        } else {
-            s.rho_power.min(1.0)
-        }
-    }
-
-    /// `true` iff every path starts at the same critical point of `f` (`∇f(x₀) = 0`, no spread):
-    /// then only the noise moves the state and every weak order shifts up (module docs of
-    /// [`claims`]); a two-sided order claim is not valid from there.
-    pub fn start_at_critical_point(&self) -> bool {
-        let x0 = match &self.start {
-            Start::Point(x) => x,
-            Start::Gaussian { mean, std } if *std == 0.0 => mean,
-            Start::Shell { center, r_max, .. } if *r_max == 0.0 => center,
-            _ => return false,
-        };
-        let mut g = vec![0.0; x0.len()];
-        self.landscape.grad_into(x0.as_slice(), &mut g);
-        g.iter().all(|v| *v == 0.0)
-    }
-
-    /// The claim a pair's verdict tests ([`claims`]); `own_row` is the row of the algorithm's own
-    /// SDE with the same test function, if that pair is run.
-    pub fn claim(&self, p: Pair, own_row: Option<usize>) -> OrderClaim {
-        let alpha = self.expected_order(p);
-        if p.model.alg == p.algorithm {
-            return OrderClaim::AtLeast { alpha };
-        }
-        let own_alpha = self.expected_order(Pair {
-            algorithm: p.algorithm,
-            model: ModelKind::own(p.algorithm),
-        });
-        if alpha >= own_alpha {
-            // ρ ∝ η (or faster, or ρ ≡ 0): the mismatch is within the own model's order.
-            return OrderClaim::AtLeast { alpha };
-        }
-        match own_row {
-            Some(own) => OrderClaim::BelowOwn {
-                alpha,
-                own_alpha,
-                own,
-                generic_start: !self.start_at_critical_point(),
-            },
-            None if !self.start_at_critical_point() => OrderClaim::Equals { alpha },
-            None => OrderClaim::Undecidable {
-                alpha,
-                why: format!(
-                    "order_below_own_model: the claim is that {} is of lower order than {}'s own SDE, but that SDE is not among the models, and from a start at a critical point of f the orders shift (a two-sided test at min(1, p) = {alpha} is not valid there); add \"own_sde\" to models",
-                    p.model.name(),
-                    p.algorithm
-                ),
-            },
-        }
     }
 
     /// Steps between the times of the max (1 = every step, the default).
@@ -468,49 +242,6 @@ impl ConvergenceStudy {
             .iter()
             .map(|&e| (self.steps(e) as u64).saturating_mul(self.config.paths as u64))
             .fold(0u64, u64::saturating_add)
-    }
-
-    /// Exact weak error of a pair at one `η`, when both sides are linear: `(max, time of max)`.
-    pub fn exact_weak_error(&self, p: Pair, tf: TestFunction, eta: f64) -> Option<(f64, f64)> {
-        let f = self.landscape.as_ref();
-        let rho = self.rho(eta);
-        let rec = LinearRecursion::of(p.algorithm, f, &self.oracle, eta, rho)?;
-        let sde = LinearSde::of_model(p.model, f, &self.oracle, eta, rho)?;
-        self.exact_max_error(&rec, &sde, tf, eta)
-    }
-
-    /// `max_k |E g(x_k) − E g(X_{kη})|` of a linear recursion against a linear SDE from the
-    /// configured start, over every step `k ≤ T/η` (or every `save_dt`), and the time of the max.
-    fn exact_max_error(
-        &self,
-        rec: &LinearRecursion,
-        sde: &LinearSde,
-        tf: TestFunction,
-        eta: f64,
-    ) -> Option<(f64, f64)> {
-        let h = self.landscape.centred_quadratic()?;
-        let (m0, p0) = self.start.moments();
-        let every = self.save_every(eta);
-        let n = self.steps(eta);
-        // Only test functions of the first two moments have an exact value.
-        tf.gaussian_mean(h, &m0, &p0)?;
-        // Every step k (or every `every`-th), as the max in the definition requires; the SDE's
-        // moments at t = kη are exact (Ornstein–Uhlenbeck), so no time grid error enters.
-        let mut best = (0.0_f64, 0.0);
-        rec.for_each_moment(&m0, &p0, n, every, |k, m, pk| {
-            if k == 0 {
-                return;
-            }
-            let t = k as f64 * eta;
-            let (ms, ps) = sde.moments(&m0, &p0, t);
-            let g_alg = tf.gaussian_mean(h, m, pk).expect("checked above");
-            let g_sde = tf.gaussian_mean(h, &ms, &ps).expect("checked above");
-            let e = (g_alg - g_sde).abs();
-            if e > best.0 {
-                best = (e, t);
-            }
-        });
-        Some(best)
     }
 
     /// Runs the study. `threads` is recorded in the report (the caller owns the rayon pool);
@@ -755,67 +486,6 @@ impl ConvergenceStudy {
             verdicts,
             observations: Vec::new(),
         })
-    }
-
-    /// Fits the slope of one row and lists what blocks any decision (noise floor, resolution,
-    /// divergence, no fit). The claim fields are filled in by [`decide`].
-    fn fit(
-        &self,
-        p: Pair,
-        tf: TestFunction,
-        points: Vec<PointReport>,
-        integrator: String,
-        slope_ci_kind: SlopeCiKind,
-    ) -> (PairReport, Vec<String>) {
-        let v = &self.config.verdict;
-        let xs: Vec<f64> = points.iter().map(|q| q.eta).collect();
-        let ys: Vec<f64> = points.iter().map(|q| q.weak_error).collect();
-        let se: Vec<f64> = points.iter().map(|q| q.std_err).collect();
-        let fit = loglog_slope(&xs, &ys, Some(&se), v.level);
-        let (slope, ci) = match &fit {
-            Ok(f) => (f.slope, f.ci),
-            Err(_) => (f64::NAN, [f64::NAN, f64::NAN]),
-        };
-        let mut blockers = Vec::new();
-        if let Err(e) = &fit {
-            blockers.push(format!("no slope: {e}"));
-        }
-        for q in &points {
-            if q.ci[0] <= 0.0 && self.config.reference == Reference::MonteCarlo {
-                blockers.push(format!(
-                    "weak error {:.2e} at η = {} is at the Monte Carlo noise floor {:.2e}; use more paths",
-                    q.weak_error, q.eta, q.mc_floor
-                ));
-            }
-            if q.resolution_ci[1] > v.resolution_ratio * q.weak_error {
-                blockers.push(format!(
-                    "SDE under-resolved at η = {}: resolution error up to {:.2e} > {} × weak error {:.2e}; raise integration.substeps",
-                    q.eta, q.resolution_ci[1], v.resolution_ratio, q.weak_error
-                ));
-            }
-            if q.diverged_paths > 0 {
-                blockers.push(format!(
-                    "{} diverged paths at η = {} (excluded)",
-                    q.diverged_paths, q.eta
-                ));
-            }
-        }
-        let row = PairReport {
-            algorithm: p.algorithm.name().into(),
-            model: p.model.name(),
-            test_function: tf.name().into(),
-            expected_order: self.expected_order(p),
-            slope,
-            slope_ci: ci,
-            slope_ci_kind,
-            claim_kind: ClaimKind::OrderAtLeast,
-            own_model_slope_ci: None,
-            verdict: Decision::Inconclusive,
-            verdict_reason: String::new(),
-            integrator,
-            points,
-        };
-        (row, blockers)
     }
 }
 

@@ -4,6 +4,8 @@
 use super::claims::{decide_equals, OrderClaim, SlopeCiKind};
 use super::*;
 use crate::linalg::Matrix;
+use crate::optim::moments::LinearRecursion;
+use crate::study::verdict::{ClaimKind, Decision};
 
 /// The case: d = 7 Wishart quadratic, σ = 0.2, T = 1, ρ = 0.4 (η/0.1)^½, five η,
 /// exact reference; `start` is a `[start]` table body.

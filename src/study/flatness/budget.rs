@@ -7,7 +7,7 @@
 use crate::error::Result;
 use crate::optim::AlgorithmKind;
 use crate::study::budget::{self, Budget, EnsembleShape, SystemCost, F64, MAX_COUNT};
-use crate::study::flatness::{FlatnessConfig, TwoBasinConfig};
+use super::{FlatnessConfig, TwoBasinConfig};
 use crate::study::setup;
 
 /// Bytes of one path's per-system state (basin entry times, flags) with its `Vec` share.
