@@ -115,10 +115,6 @@ pub trait StudyDef: Sized + Send + Sync + 'static {
 
     /// Applies the command-line overrides to a raw configuration.
     fn apply(config: &mut Self::Config, overrides: &Overrides) -> Result<()>;
-    /// The run's estimated memory and work on `threads` threads, from the raw configuration,
-    /// without building anything ([`crate::study::budget`]); an error names a size that cannot
-    /// work at all (an overflowing product, a count beyond any run).
-    fn budget(config: &Self::Config, threads: usize) -> Result<Budget>;
     /// Validates (checking the budget against the default limits first).
     fn build(config: Self::Config) -> Result<Self>;
     /// The validated configuration, as it goes into the report.
@@ -135,6 +131,19 @@ pub trait StudyDef: Sized + Send + Sync + 'static {
     fn verdicts(report: &Self::Report) -> &[Verdict];
     /// The report's observations.
     fn observations(report: &Self::Report) -> &[Observation];
+
+    /// The run's estimated memory and work on `threads` threads, from the raw configuration,
+    /// without building anything (terms from the shared helpers of [`crate::study::budget`]);
+    /// an error names a size that cannot work at all (an overflowing product, a count beyond
+    /// any run). [`prepare`] checks it against the [`Limits`] before [`StudyDef::build`].
+    ///
+    /// The default estimates nothing (an empty budget always passes): a study whose sizes come
+    /// from its configuration overrides it, and `tests/bad_input.rs` fails for a registered
+    /// study whose absurd sizes are not refused.
+    fn budget(config: &Self::Config, threads: usize) -> Result<Budget> {
+        let _ = (config, threads);
+        Ok(Budget::new(Self::NAME))
+    }
 }
 
 /// A validated study, ready to run.
@@ -243,9 +252,15 @@ pub fn parse_config<T: DeserializeOwned>(study: &str, text: &str) -> Result<T> {
         .map_err(|e| Error::Parse(format!("the result file's `config`: {e}")))
 }
 
+/// Parses, applies the overrides, checks the budget against the default [`Limits`] (memory,
+/// and the hard cap on work; no time limit), validates.
+fn prepare<S: StudyDef>(text: &str, overrides: &Overrides) -> Result<Box<dyn Prepared>> {
+    prepare_limited::<S>(text, overrides, &Limits::default())
+}
+
 /// Parses, applies the overrides, estimates memory and work and checks them against `limits`
 /// (before anything is built), validates.
-fn prepare<S: StudyDef>(
+fn prepare_limited<S: StudyDef>(
     text: &str,
     overrides: &Overrides,
     limits: &Limits,
@@ -270,8 +285,11 @@ pub struct StudyEntry {
     pub default: Experiment,
     /// Every shipped configuration.
     pub experiments: &'static [Experiment],
-    /// Parse + override + budget check + validate.
-    pub prepare: fn(&str, &Overrides, &Limits) -> Result<Box<dyn Prepared>>,
+    /// Parse + override + budget check (default [`Limits`]) + validate.
+    pub prepare: fn(&str, &Overrides) -> Result<Box<dyn Prepared>>,
+    /// Parse + override + budget check against the given limits (the command line's time
+    /// limit without `--yes`) + validate.
+    pub prepare_limited: fn(&str, &Overrides, &Limits) -> Result<Box<dyn Prepared>>,
 }
 
 impl StudyEntry {
@@ -284,6 +302,7 @@ impl StudyEntry {
             default: S::DEFAULT,
             experiments: S::EXPERIMENTS,
             prepare: prepare::<S>,
+            prepare_limited: prepare_limited::<S>,
         }
     }
 

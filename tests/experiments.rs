@@ -25,7 +25,7 @@ fn every_experiment_config_is_registered_and_validates() {
                 max_seconds: Some(samsde::study::budget::CONFIRM_SECONDS),
                 ..Default::default()
             };
-            (s.prepare)(e.text, &Overrides::default(), &limits)
+            (s.prepare_limited)(e.text, &Overrides::default(), &limits)
                 .unwrap_or_else(|err| panic!("{}: {err}", e.path));
             registered.push(e.path.trim_start_matches("experiments/").to_string());
         }

@@ -371,7 +371,7 @@ fn seeds_override_and_default_validate() {
         seeds: Some(12),
         ..Default::default()
     };
-    let p = (e.prepare)(DEFAULT_CONFIG, &o, &Default::default()).unwrap();
+    let p = (e.prepare)(DEFAULT_CONFIG, &o).unwrap();
     assert!(p.config_toml().unwrap().contains("seeds = 12"));
     assert!(Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("experiments/implicit_bias_dln.toml")

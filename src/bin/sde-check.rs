@@ -279,7 +279,8 @@ fn study(entry: &StudyEntry, args: CommonArgs) -> anyhow::Result<bool> {
         max_seconds: (!args.yes).then_some(budget::CONFIRM_SECONDS),
         ..Limits::default()
     };
-    let prepared = (entry.prepare)(&text, &overrides, &limits).context("invalid configuration")?;
+    let prepared =
+        (entry.prepare_limited)(&text, &overrides, &limits).context("invalid configuration")?;
     if args.print_config {
         emit(&prepared.config_toml()?);
         return Ok(true);

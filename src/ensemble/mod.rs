@@ -307,11 +307,11 @@ impl Ensemble<'_> {
                 for s in 0..ns {
                     out.diverged[s] += r.diverged[s];
                     out.clamps[s] += r.clamps[s];
-                    out.first_divergence_step[s] =
-                        match (out.first_divergence_step[s], r.first[s]) {
-                            (Some(a), Some(b)) => Some(a.min(b)),
-                            (a, b) => a.or(b),
-                        };
+                    out.first_divergence_step[s] = match (out.first_divergence_step[s], r.first[s])
+                    {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                 }
             }
             start = end;

@@ -263,9 +263,6 @@ impl StudyDef for Def {
     fn apply(c: &mut ConvergenceConfig, o: &Overrides) -> Result<()> {
         o.paths_and_seed(Self::NAME, &mut c.paths, &mut c.seed)
     }
-    fn budget(config: &ConvergenceConfig, threads: usize) -> Result<crate::study::budget::Budget> {
-        ConvergenceStudy::budget(config, threads)
-    }
     fn build(config: ConvergenceConfig) -> Result<Self> {
         ConvergenceStudy::new(config).map(Def)
     }
@@ -289,5 +286,9 @@ impl StudyDef for Def {
     }
     fn observations(r: &ConvergenceReport) -> &[Observation] {
         &r.observations
+    }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &ConvergenceConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        ConvergenceStudy::budget(config, threads)
     }
 }

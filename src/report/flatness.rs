@@ -376,9 +376,6 @@ impl StudyDef for Def {
     fn apply(c: &mut FlatnessConfig, o: &Overrides) -> Result<()> {
         o.paths_and_seed(Self::NAME, &mut c.paths, &mut c.seed)
     }
-    fn budget(config: &FlatnessConfig, threads: usize) -> Result<crate::study::budget::Budget> {
-        FlatnessStudy::budget(config, threads)
-    }
     fn build(config: FlatnessConfig) -> Result<Self> {
         FlatnessStudy::new(config).map(Def)
     }
@@ -402,6 +399,10 @@ impl StudyDef for Def {
     }
     fn observations(r: &FlatnessReport) -> &[Observation] {
         &r.observations
+    }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &FlatnessConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        FlatnessStudy::budget(config, threads)
     }
 }
 

@@ -1214,9 +1214,6 @@ impl StudyDef for Def {
         }
         Ok(())
     }
-    fn budget(config: &ImplicitBiasConfig, threads: usize) -> Result<crate::study::budget::Budget> {
-        ImplicitBiasStudy::budget(config, threads)
-    }
     fn build(config: ImplicitBiasConfig) -> Result<Self> {
         ImplicitBiasStudy::new(config).map(Def)
     }
@@ -1240,5 +1237,9 @@ impl StudyDef for Def {
     }
     fn observations(r: &ImplicitBiasReport) -> &[Observation] {
         &r.observations
+    }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &ImplicitBiasConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        ImplicitBiasStudy::budget(config, threads)
     }
 }

@@ -285,9 +285,6 @@ impl StudyDef for Def {
         }
         Ok(())
     }
-    fn budget(config: &RhoSweepConfig, threads: usize) -> Result<crate::study::budget::Budget> {
-        RhoSweepStudy::budget(config, threads)
-    }
     fn build(config: RhoSweepConfig) -> Result<Self> {
         RhoSweepStudy::new(config).map(Def)
     }
@@ -321,6 +318,10 @@ impl StudyDef for Def {
     }
     fn observations(r: &RhoSweepReport) -> &[Observation] {
         &r.observations
+    }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &RhoSweepConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        RhoSweepStudy::budget(config, threads)
     }
 }
 

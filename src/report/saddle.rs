@@ -628,9 +628,6 @@ impl StudyDef for Def {
         }
         o.reject_seeds_and_profile(Self::NAME)
     }
-    fn budget(config: &SaddleConfig, threads: usize) -> Result<crate::study::budget::Budget> {
-        SaddleStudy::budget(config, threads)
-    }
     fn build(config: SaddleConfig) -> Result<Self> {
         SaddleStudy::new(config).map(Def)
     }
@@ -654,5 +651,9 @@ impl StudyDef for Def {
     }
     fn observations(r: &SaddleReport) -> &[Observation] {
         &r.observations
+    }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &SaddleConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        SaddleStudy::budget(config, threads)
     }
 }

@@ -347,9 +347,6 @@ impl StudyDef for Def {
     fn apply(c: &mut TrajectoriesConfig, o: &Overrides) -> Result<()> {
         o.paths_and_seed(Self::NAME, &mut c.paths, &mut c.seed)
     }
-    fn budget(config: &TrajectoriesConfig, threads: usize) -> Result<crate::study::budget::Budget> {
-        TrajectoriesStudy::budget(config, threads)
-    }
     fn build(config: TrajectoriesConfig) -> Result<Self> {
         TrajectoriesStudy::new(config).map(Def)
     }
@@ -373,5 +370,9 @@ impl StudyDef for Def {
     }
     fn observations(r: &TrajectoriesReport) -> &[Observation] {
         &r.observations
+    }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &TrajectoriesConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        TrajectoriesStudy::budget(config, threads)
     }
 }

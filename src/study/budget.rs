@@ -365,13 +365,7 @@ impl Budget {
             .iter()
             .take(3)
             .filter(|t| t.amount > 0.0)
-            .map(|t| {
-                format!(
-                    "{} {}",
-                    t.what,
-                    human_duration(t.amount / FLOPS_PER_THREAD)
-                )
-            })
+            .map(|t| format!("{} {}", t.what, human_duration(t.amount / FLOPS_PER_THREAD)))
             .collect::<Vec<_>>()
             .join(", ");
         (fields.join(", "), words)
@@ -484,10 +478,7 @@ pub struct EnsembleShape {
     pub noise_matrix: bool,
 }
 
-/// Adds one ensemble run to a budget: per-block workspaces (one per thread at a time), the
-/// accumulators held while blocks are merged (at most [`crate::ensemble::MERGE_CHUNK`]`×threads`
-/// blocks plus the total), `stored` bytes of per-path records that grow with the paths, and the
-/// work `paths × steps × Σ_systems cost` (plus the Gaussian draws).
+/// [`ensemble_of`] with each system once.
 #[allow(clippy::too_many_arguments)]
 pub fn ensemble(
     b: &mut Budget,
@@ -499,21 +490,45 @@ pub fn ensemble(
     stored: f64,
     threads: usize,
 ) {
+    let counted: Vec<(SystemCost, f64)> = systems.iter().map(|s| (*s, 1.0)).collect();
+    ensemble_of(b, what, fields, e, &counted, acc_bytes, stored, threads);
+}
+
+/// Adds one ensemble run to a budget, each system `(cost, how many)` (so a grid of `2^40`
+/// identical systems is estimated without a list of them): per-block workspaces (one per thread at a time), the
+/// accumulators held while blocks are merged (at most [`crate::ensemble::MERGE_CHUNK`]`×threads`
+/// blocks plus the total), `stored` bytes of per-path records that grow with the paths, and the
+/// work `paths × steps × Σ_systems cost` (plus the Gaussian draws).
+#[allow(clippy::too_many_arguments)]
+pub fn ensemble_of(
+    b: &mut Budget,
+    what: &str,
+    fields: &[&str],
+    e: EnsembleShape,
+    systems: &[(SystemCost, f64)],
+    acc_bytes: f64,
+    stored: f64,
+    threads: usize,
+) {
     let block = e.block.min(e.paths).max(1.0);
     let blocks = (e.paths / block).ceil().max(1.0);
     let live = (threads.max(1) as f64).min(blocks);
-    let ns = systems.len() as f64;
+    let ns: f64 = systems.iter().map(|s| s.1).sum();
     let inner: f64 = systems
         .iter()
-        .map(|s| match s {
-            SystemCost::Euler { inner: Some(k), .. } => 2.0 * e.d * k + e.d * e.d,
+        .map(|(s, n)| match s {
+            SystemCost::Euler { inner: Some(k), .. } => n * (2.0 * e.d * k + e.d * e.d),
             _ => 0.0,
         })
         .sum();
     // States and about six d × P workspaces per system, the increments (m × P, three of them)
     // and S ΔW, z (d × P).
     let per_block = F64 * (block * (7.0 * ns * e.d + 3.0 * e.m + 2.0 * e.d) + inner);
-    b.mem(&format!("{what}: block workspaces"), fields, live * per_block);
+    b.mem(
+        &format!("{what}: block workspaces"),
+        fields,
+        live * per_block,
+    );
     let held = (crate::ensemble::MERGE_CHUNK as f64 * threads.max(1) as f64).min(blocks) + 1.0;
     b.mem(&format!("{what}: accumulators"), fields, held * acc_bytes);
     b.mem(&format!("{what}: per-path records"), fields, stored);
@@ -524,16 +539,18 @@ pub fn ensemble(
     };
     let per_path_step: f64 = systems
         .iter()
-        .map(|s| match *s {
-            SystemCost::Discrete { grads } => grads * e.grad + 4.0 * e.d + noise,
-            SystemCost::Euler { substeps, inner } => {
-                substeps
-                    * match inner {
-                        Some(k) => k * (2.0 * e.grad + 4.0 * e.d) + 2.0 * e.d * e.d,
-                        None => 3.0 * e.grad + noise + 10.0 * e.d,
-                    }
+        .map(|&(s, n)| {
+            n * match s {
+                SystemCost::Discrete { grads } => grads * e.grad + 4.0 * e.d + noise,
+                SystemCost::Euler { substeps, inner } => {
+                    substeps
+                        * match inner {
+                            Some(k) => k * (2.0 * e.grad + 4.0 * e.d) + 2.0 * e.d * e.d,
+                            None => 3.0 * e.grad + noise + 10.0 * e.d,
+                        }
+                }
+                SystemCost::ExactOu => 4.0 * e.d * e.d + 2.0 * e.d * e.m,
             }
-            SystemCost::ExactOu => 4.0 * e.d * e.d + 2.0 * e.d * e.m,
         })
         .sum::<f64>()
         + 20.0 * e.m * e.substeps.max(1.0);

@@ -7,6 +7,7 @@ pub mod convergence;
 pub mod flatness;
 pub mod header;
 pub mod implicit_bias;
+mod parse_errors;
 pub mod rho_sweep;
 pub mod saddle;
 pub mod setup;

@@ -480,15 +480,35 @@ impl OracleConfig {
                 if let Some(rows) = s {
                     let m = rows.first().map_or(0, Vec::len);
                     b.mem("oracle.s", &["oracle.s"], 2.0 * df * m as f64 * F64);
-                    OracleSize { m, matrix: true, batch: 0 }
+                    OracleSize {
+                        m,
+                        matrix: true,
+                        batch: 0,
+                    }
                 } else if covariance.is_some() {
-                    b.mem("oracle.covariance square root", &["oracle.covariance"], 8.0 * df * df * F64);
-                    b.flops("oracle.covariance square root", &["oracle.covariance"], 20.0 * df * df * df);
-                    OracleSize { m: d, matrix: true, batch: 0 }
+                    b.mem(
+                        "oracle.covariance square root",
+                        &["oracle.covariance"],
+                        8.0 * df * df * F64,
+                    );
+                    b.flops(
+                        "oracle.covariance square root",
+                        &["oracle.covariance"],
+                        20.0 * df * df * df,
+                    );
+                    OracleSize {
+                        m: d,
+                        matrix: true,
+                        batch: 0,
+                    }
                 } else {
                     // σI is stored as a d × d matrix (and its identity while building it).
                     b.mem("oracle noise matrix σI", &[dim_field], 2.0 * df * df * F64);
-                    OracleSize { m: d, matrix: false, batch: 0 }
+                    OracleSize {
+                        m: d,
+                        matrix: false,
+                        batch: 0,
+                    }
                 }
             }
             OracleConfig::Subsampling { batch, .. } => OracleSize {
@@ -614,7 +634,8 @@ impl StartConfig {
     }
 }
 
-/// Parses TOML into a config type, turning serde's message into a crate error.
+/// Parses TOML into a config type, turning serde's message into a crate error that names the
+/// field where it can ([`super::parse_errors`]).
 pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    toml::from_str(text).map_err(|e| Error::Parse(e.to_string()))
+    toml::from_str(text).map_err(|e| super::parse_errors::toml_error(text, &e))
 }

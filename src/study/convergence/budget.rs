@@ -34,7 +34,9 @@ fn etas(c: &ConvergenceConfig) -> Result<Vec<(f64, String)>> {
                 return Err(Error::config(
                     "schedule.halvings",
                     h,
-                    format!("must be ≤ {MAX_HALVINGS} (η₀/2^{MAX_HALVINGS} is below any useful step)"),
+                    format!(
+                        "must be ≤ {MAX_HALVINGS} (η₀/2^{MAX_HALVINGS} is below any useful step)"
+                    ),
                 ));
             }
             (0..=h)
@@ -67,9 +69,7 @@ pub fn budget(
         None => c.landscape.budget(&mut b)?,
     };
     let d = land.dim;
-    let noise = c
-        .oracle
-        .budget(d, land.dim_field, land.n_samples, &mut b)?;
+    let noise = c.oracle.budget(d, land.dim_field, land.n_samples, &mut b)?;
     let horizon = setup::positive("schedule.horizon", c.schedule.horizon)?;
     let etas = etas(c)?;
     let save_dt = match c.schedule.save_dt {
@@ -106,7 +106,10 @@ pub fn budget(
                 },
             };
             pairs += 1;
-            if land.quadratic && !subsampling && matches!(a, AlgorithmKind::Sgd | AlgorithmKind::Usam) {
+            if land.quadratic
+                && !subsampling
+                && matches!(a, AlgorithmKind::Sgd | AlgorithmKind::Usam)
+            {
                 linear_pairs += 1;
             }
             if !models.contains(&m) {
@@ -138,7 +141,12 @@ pub fn budget(
             resolution += 1;
         }
     }
-    let fields_mc = ["paths", "schedule.horizon", "schedule.halvings/etas"];
+    let fields_mc = [
+        "paths",
+        "schedule.horizon",
+        "schedule.halvings/etas",
+        "integration.substeps",
+    ];
     let mut levels = Vec::new();
     for (eta, field) in &etas {
         let steps = budget::count(field, horizon / eta, MAX_COUNT)? as f64;
@@ -178,7 +186,11 @@ pub fn budget(
         level.mem(
             "exact moments",
             &[land.dim_field],
-            if linear_pairs > 0 { 12.0 * df * df * F64 } else { 0.0 },
+            if linear_pairs > 0 {
+                12.0 * df * df * F64
+            } else {
+                0.0
+            },
         );
         levels.push(level);
     }

@@ -4,10 +4,10 @@
 //! keeping a small state per path and system, then the stationary-loss ensemble on the quadratic
 //! of `stationary.eigenvalues` (exact OU transitions and discrete maps, `2d²` per gradient).
 
+use super::{FlatnessConfig, TwoBasinConfig};
 use crate::error::Result;
 use crate::optim::AlgorithmKind;
 use crate::study::budget::{self, Budget, EnsembleShape, SystemCost, F64, MAX_COUNT};
-use super::{FlatnessConfig, TwoBasinConfig};
 use crate::study::setup;
 
 /// Bytes of one path's per-system state (basin entry times, flags) with its `Vec` share.
@@ -20,7 +20,11 @@ pub fn budget(c: &FlatnessConfig, threads: usize) -> Result<Budget> {
         TwoBasinConfig::Warped { dim, .. } | TwoBasinConfig::SoftMin { dim, .. } => *dim,
     };
     if d == 0 {
-        return Err(crate::error::Error::config("landscape.dim", d, "must be ≥ 1"));
+        return Err(crate::error::Error::config(
+            "landscape.dim",
+            d,
+            "must be ≥ 1",
+        ));
     }
     let df = d as f64;
     let eta = setup::positive("eta", c.eta)?;
@@ -29,7 +33,11 @@ pub fn budget(c: &FlatnessConfig, threads: usize) -> Result<Budget> {
     budget::count("substeps", c.substeps as f64 * steps, MAX_COUNT)?;
     let paths = c.paths as f64;
     let ns = 2.0 * c.algorithms.len() as f64;
-    b.mem("oracle noise matrix σI", &["landscape.dim"], 2.0 * df * df * F64);
+    b.mem(
+        "oracle noise matrix σI",
+        &["landscape.dim"],
+        2.0 * df * df * F64,
+    );
     let mut systems: Vec<SystemCost> = c
         .algorithms
         .iter()

@@ -57,7 +57,12 @@ pub fn budget(c: &ImplicitBiasConfig, _threads: usize) -> Result<Budget> {
         let line = budget::count("finetune.line_points", f.line_points as f64, MAX_COUNT)? as f64;
         b.flops(
             "fine-tuning",
-            &["seeds", "train.steps", "finetune.rho", "finetune.line_points"],
+            &[
+                "seeds",
+                "train.steps",
+                "finetune.rho",
+                "finetune.line_points",
+            ],
             seeds * (arms * steps * 10.0 * n * d + line * 4.0 * (n + test) * d),
         );
         b.mem(

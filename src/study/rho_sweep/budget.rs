@@ -16,7 +16,11 @@ const CANCER_FEATURES: f64 = 30.0;
 pub fn budget(c: &RhoSweepConfig, threads: usize) -> Result<Budget> {
     let mut b = Budget::new("rho-sweep");
     let p = c.active();
-    let prof = if c.profile == "paper" { "paper" } else { "quick" };
+    let prof = if c.profile == "paper" {
+        "paper"
+    } else {
+        "quick"
+    };
     let field = |f: &str| format!("{prof}.{f}");
     let block = p.block_size.clamp(1, p.paths.max(1)) as f64;
     let live = (threads.max(1) as f64).min((p.paths as f64 / block).ceil().max(1.0));
@@ -26,7 +30,11 @@ pub fn budget(c: &RhoSweepConfig, threads: usize) -> Result<Budget> {
                 return Err(Error::config("problem.dim", dim, "must be ≥ 1"));
             }
             let df = *dim as f64;
-            b.mem("Wishart Hessian and its construction", &["problem.dim"], 6.0 * df * df * F64);
+            b.mem(
+                "Wishart Hessian and its construction",
+                &["problem.dim"],
+                6.0 * df * df * F64,
+            );
             b.flops("building the Hessian", &["problem.dim"], 4.0 * df * df * df);
             (df, 2.0 * df * df)
         }
@@ -57,12 +65,20 @@ pub fn budget(c: &RhoSweepConfig, threads: usize) -> Result<Budget> {
             );
             b.mem(
                 "teacher-student data and teacher",
-                &["problem.n_samples", "problem.input_dim", "problem.teacher_hidden"],
+                &[
+                    "problem.n_samples",
+                    "problem.input_dim",
+                    "problem.teacher_hidden",
+                ],
                 (2.0 * n * i + t * i + n * t + n) * F64,
             );
             b.flops(
                 "teacher outputs",
-                &["problem.n_samples", "problem.input_dim", "problem.teacher_hidden"],
+                &[
+                    "problem.n_samples",
+                    "problem.input_dim",
+                    "problem.teacher_hidden",
+                ],
                 2.0 * n * i * t,
             );
             b.mem(

@@ -34,7 +34,7 @@ fn part(
     fields: &[&str],
     d: f64,
     ens: f64,
-    systems: &[SystemCost],
+    systems: &[(SystemCost, f64)],
     paths: f64,
     steps: f64,
     stored_per_path: f64,
@@ -44,7 +44,7 @@ fn part(
     let mut b = Budget::new("saddle");
     b.mem(&format!("{what}: Hessian"), fields, 2.0 * d * d * F64);
     let mut one = Budget::new("saddle");
-    budget::ensemble(
+    budget::ensemble_of(
         &mut one,
         what,
         fields,
@@ -57,7 +57,7 @@ fn part(
             block,
             substeps: systems
                 .iter()
-                .map(|s| match s {
+                .map(|(s, _)| match s {
                     SystemCost::Euler { substeps, .. } => *substeps,
                     _ => 1.0,
                 })
@@ -66,7 +66,7 @@ fn part(
         },
         systems,
         0.0,
-        paths * systems.len() as f64 * (RECORD + stored_per_path),
+        paths * systems.iter().map(|s| s.1).sum::<f64>() * (RECORD + stored_per_path),
         threads,
     );
     // `ens` ensembles one after the other: their work adds up, their memory does not (each
@@ -98,9 +98,12 @@ pub fn budget(c: &SaddleConfig, threads: usize) -> Result<Budget> {
             &["reference.paths", "reference.steps"],
             d,
             1.0,
-            &[SystemCost::Discrete {
-                grads: sam(row.algorithm),
-            }],
+            &[(
+                SystemCost::Discrete {
+                    grads: sam(row.algorithm),
+                },
+                1.0,
+            )],
             paths,
             rsteps,
             0.0,
@@ -119,16 +122,22 @@ pub fn budget(c: &SaddleConfig, threads: usize) -> Result<Budget> {
     budget::count("curves.substeps", sub * n, MAX_COUNT)?;
     let mut systems = Vec::new();
     for case in &cv.cases {
-        systems.push(SystemCost::Discrete {
-            grads: sam(case.algorithm),
-        });
-        systems.push(match case.algorithm {
-            AlgorithmKind::Sgd | AlgorithmKind::Usam => SystemCost::ExactOu,
-            _ => SystemCost::Euler {
-                substeps: sub,
-                inner: None,
+        systems.push((
+            SystemCost::Discrete {
+                grads: sam(case.algorithm),
             },
-        });
+            1.0,
+        ));
+        systems.push((
+            match case.algorithm {
+                AlgorithmKind::Sgd | AlgorithmKind::Usam => SystemCost::ExactOu,
+                _ => SystemCost::Euler {
+                    substeps: sub,
+                    inner: None,
+                },
+            },
+            1.0,
+        ));
     }
     parts.push(part(
         "curves",
@@ -165,12 +174,12 @@ pub fn budget(c: &SaddleConfig, threads: usize) -> Result<Budget> {
             &["phase_rho_lambda.region_samples"],
             samples * rhos * lambdas * 4.0 * d * d,
         );
-        let systems = vec![
+        let systems = [(
             SystemCost::Discrete {
                 grads: sam(p.algorithm),
-            };
-            rhos as usize
-        ];
+            },
+            rhos,
+        )];
         parts.push(part(
             &format!("phase_rho_lambda panel {i}"),
             &["phase_rho_lambda.paths", "phase_rho_lambda.horizon", &field],
@@ -194,7 +203,7 @@ pub fn budget(c: &SaddleConfig, threads: usize) -> Result<Budget> {
     let rhos = positive("phase_rho_sigma.rho.count", rs.rho.count)?;
     let sigmas = positive("phase_rho_sigma.sigma.count", rs.sigma.count)?;
     budget::count("phase_rho_sigma.rho.count", rhos, MAX_COUNT)?;
-    let systems = vec![SystemCost::Discrete { grads: 2.0 }; rhos as usize];
+    let systems = [(SystemCost::Discrete { grads: 2.0 }, rhos)];
     let mut rs_part = part(
         "phase_rho_sigma",
         &[
@@ -219,13 +228,13 @@ pub fn budget(c: &SaddleConfig, threads: usize) -> Result<Budget> {
             Some(p) => positive("phase_rho_sigma.sde_paths", p)?,
             None => paths,
         };
-        let systems = vec![
+        let systems = [(
             SystemCost::Euler {
                 substeps: r,
                 inner: None,
-            };
-            rhos as usize
-        ];
+            },
+            rhos,
+        )];
         rs_part.extend(part(
             "phase_rho_sigma SDE",
             &[
@@ -257,7 +266,7 @@ pub fn budget(c: &SaddleConfig, threads: usize) -> Result<Budget> {
                 &["stall.steps"],
                 d,
                 1.0,
-                &[SystemCost::Discrete { grads: 2.0 }],
+                &[(SystemCost::Discrete { grads: 2.0 }, 1.0)],
                 1.0,
                 n,
                 0.0,

@@ -14,9 +14,7 @@ pub fn budget(c: &TrajectoriesConfig, threads: usize) -> Result<Budget> {
     let mut b = Budget::new("trajectories");
     let land = c.landscape.budget(&mut b)?;
     let d = land.dim;
-    let noise = c
-        .oracle
-        .budget(d, land.dim_field, land.n_samples, &mut b)?;
+    let noise = c.oracle.budget(d, land.dim_field, land.n_samples, &mut b)?;
     let eta = setup::positive("eta", c.eta)?;
     let horizon = setup::positive("horizon", c.horizon)?;
     let steps = budget::count("horizon", horizon / eta, MAX_COUNT)? as f64;
@@ -64,10 +62,22 @@ pub fn budget(c: &TrajectoriesConfig, threads: usize) -> Result<Budget> {
         0.0,
         threads,
     );
-    b.mem("stored values for the quantile bands", &fields, 2.0 * values);
-    b.mem("sample paths", &["sample_paths", "saves", land.dim_field], samples);
+    b.mem(
+        "stored values for the quantile bands",
+        &fields,
+        2.0 * values,
+    );
+    b.mem(
+        "sample paths",
+        &["sample_paths", "saves", land.dim_field],
+        samples,
+    );
     // Observables at every save: a gradient per path and system (and the Hessian's trace).
-    let trace = if d <= MAX_TRACE_DIM { df * land.grad_flops } else { 0.0 };
+    let trace = if d <= MAX_TRACE_DIM {
+        df * land.grad_flops
+    } else {
+        0.0
+    };
     b.flops(
         "observables",
         &["paths", "saves"],
