@@ -529,8 +529,11 @@ fn fuzz_mutant(r: &mut Mix, root: &Value) -> String {
 }
 
 /// Runs `n` mutants of every shipped configuration through the library's parse/validate path
-/// (what `--print-config` does). A panic is caught and counted; an abort or a signal ends the
-/// test process (so it fails); a mutant that takes more than 120 s ends it too (a hang).
+/// (what `--print-config` does), with the command line's limits on two threads except that the
+/// time limit is 10 min instead of 2 h (validation builds the landscape: a mutant whose run fits
+/// in 2 h may spend most of it building a huge one, which is a long computation, not a hang).
+/// A panic is caught and counted; an abort or a signal ends the test process (so it fails); a
+/// mutant that takes more than 300 s ends it too (a hang, or an estimate off by a factor > 5).
 fn fuzz_library(n: usize, seed: u64) -> (usize, usize, usize, Vec<String>) {
     let (mut ok, mut refused, mut total) = (0, 0, 0);
     let mut panics = Vec::new();
@@ -542,8 +545,8 @@ fn fuzz_library(n: usize, seed: u64) -> (usize, usize, usize, Vec<String>) {
         while !done_w.load(std::sync::atomic::Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(200));
             let g = watch.lock().unwrap();
-            if g.0.elapsed() > Duration::from_secs(120) {
-                eprintln!("fuzz: a mutant took more than 120 s (hang):\n{}", g.1);
+            if g.0.elapsed() > Duration::from_secs(300) {
+                eprintln!("fuzz: a mutant took more than 300 s (hang):\n{}", g.1);
                 std::process::exit(3);
             }
         }
@@ -560,7 +563,13 @@ fn fuzz_library(n: usize, seed: u64) -> (usize, usize, usize, Vec<String>) {
                 }
                 total += 1;
                 let res = std::panic::catch_unwind(|| {
-                    (entry.prepare)(&text, &Overrides::default()).map(|p| p.total_work())
+                    let limits = registry::Limits {
+                        threads: 2,
+                        max_seconds: Some(600.0),
+                        ..Default::default()
+                    };
+                    (entry.prepare_limited)(&text, &Overrides::default(), &limits)
+                        .map(|p| p.total_work())
                 });
                 match res {
                     Ok(Ok(_)) => ok += 1,
