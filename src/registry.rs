@@ -322,6 +322,8 @@ pub fn studies() -> &'static [StudyEntry] {
         StudyEntry::of::<report::trajectories::Def>(),
         StudyEntry::of::<report::implicit_bias::Def>(),
         StudyEntry::of::<report::rho_sweep::Def>(),
+        StudyEntry::of::<report::sam_rate::Def>(),
+        StudyEntry::of::<report::kinks::Def>(),
     ];
     ALL
 }

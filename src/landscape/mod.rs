@@ -8,20 +8,28 @@
 //! Finite sums `f = (1/N) Σ_i f_i` additionally expose per-sample gradients and Hessian–vector
 //! products through [`FiniteSum`], so the subsampling oracle draws real mini-batches.
 
+pub mod classification;
 pub mod datasets;
 pub mod dln;
 pub mod hyperbolic_entropy;
 pub mod least_squares;
+pub mod logistic_ridge;
 pub mod net;
 pub mod quadratic;
+pub mod relu_net;
+pub mod sigmoid_loss;
 pub mod two_basin;
 
 use crate::linalg::Matrix;
 
+pub use classification::Classification;
 pub use dln::{DiagonalLinearNetwork, EffectiveInit, SparseRegression};
 pub use least_squares::LeastSquares;
+pub use logistic_ridge::LogisticRidge;
 pub use net::{NetLoss, SigmoidNet};
 pub use quadratic::Quadratic;
+pub use relu_net::{Breakpoint, ReluInit, ReluNet1d};
+pub use sigmoid_loss::SigmoidLoss;
 pub use two_basin::{Basin, TwoBasin, TwoBasinLandscape, WarpedDoubleWell};
 
 /// A twice-differentiable objective.
@@ -32,6 +40,12 @@ pub trait Landscape: Send + Sync {
     fn loss(&self, x: &[f64]) -> f64;
     /// `out = ∇f(x)`.
     fn grad_into(&self, x: &[f64], out: &mut [f64]);
+    /// `out = ∇f(x)`; returns `f(x)`. The default calls `grad_into` and `loss`; landscapes whose
+    /// gradient pass yields the value anyway override it (one pass instead of two).
+    fn loss_grad_into(&self, x: &[f64], out: &mut [f64]) -> f64 {
+        self.grad_into(x, out);
+        self.loss(x)
+    }
     /// `out = ∇²f(x) v`.
     fn hess_vec_into(&self, x: &[f64], v: &[f64], out: &mut [f64]);
     /// The full Hessian `∇²f(x)` (allocates; not for hot loops).

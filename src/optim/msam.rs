@@ -13,12 +13,18 @@
 //! ("n-SAM" when the batch is the full set). [`MSam::direction`] computes the bracket for one
 //! point and allocates nothing (the workspace is reused); the shuffle is the caller's, so that
 //! every algorithm of an ensemble can share one batch draw (see [`shuffle`]).
+//!
+//! [`MSam::full_direction`] is the full-batch case `m = B = N` computed from the objective's own
+//! gradient `∇f` (any [`Landscape`], one gradient per point instead of `N` per-sample
+//! gradients): `∇f(x + ρ u)` with `u = ∇f(x)` or `∇f(x)/(‖∇f(x)‖ + ε)` (`ρ = 0`: `∇f(x)`). It
+//! also returns `f(x)`, which the first gradient pass yields for free on landscapes that
+//! override [`Landscape::loss_grad_into`].
 
 use rand::{Rng, RngExt};
 
 use super::NORM_EPS;
 use crate::error::{Error, Result};
-use crate::landscape::FiniteSum;
+use crate::landscape::{FiniteSum, Landscape};
 
 /// m-SAM's parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -123,6 +129,54 @@ impl MSam {
         out.iter_mut().for_each(|o| *o *= inv);
     }
 
+    /// Full batch: `out = ∇f(x + ρ u)`, `u = ∇f(x)` (USAM) or `∇f(x)/(‖∇f(x)‖ + ε)` (SAM);
+    /// `out = ∇f(x)` when `ρ = 0`. Returns `f(x)`. `m` is ignored (it is the whole set).
+    /// Allocates nothing.
+    pub fn full_direction(
+        &self,
+        f: &dyn Landscape,
+        x: &[f64],
+        out: &mut [f64],
+        ws: &mut MSamWorkspace,
+    ) -> f64 {
+        if self.rho == 0.0 {
+            return f.loss_grad_into(x, out);
+        }
+        let loss = f.loss_grad_into(x, &mut ws.g);
+        let scale = if self.normalized {
+            let n = ws.g.iter().map(|v| v * v).sum::<f64>().sqrt();
+            self.rho / (n + NORM_EPS)
+        } else {
+            self.rho
+        };
+        for ((y, xi), gi) in ws.y.iter_mut().zip(x).zip(&ws.g) {
+            *y = xi + scale * gi;
+        }
+        f.grad_into(&ws.y, out);
+        loss
+    }
+
+    /// One full-batch step `x ← x − η · full_direction` (`dir` is scratch of dimension `d`);
+    /// returns `f(x)` before the step.
+    pub fn full_step(
+        &self,
+        f: &dyn Landscape,
+        x: &mut [f64],
+        dir: &mut [f64],
+        ws: &mut MSamWorkspace,
+    ) -> f64 {
+        let loss = self.full_direction(f, x, dir, ws);
+        self.apply(x, dir);
+        loss
+    }
+
+    /// `x ← x − η · dir` (the update of a direction computed beforehand).
+    pub fn apply(&self, x: &mut [f64], dir: &[f64]) {
+        for (xi, di) in x.iter_mut().zip(dir.iter()) {
+            *xi -= self.eta * di;
+        }
+    }
+
     /// One step `x ← x − η · direction` (`dir` is scratch of dimension `d`).
     pub fn step(
         &self,
@@ -179,6 +233,36 @@ mod tests {
             f.grad_into(&y, &mut want);
             for i in 0..3 {
                 assert!((out[i] - want[i]).abs() < 1e-12, "{out:?} vs {want:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn full_direction_equals_the_full_batch_bracket() {
+        // Same maths, different summation order: agreement to rounding.
+        let f = problem();
+        let x = [0.3, -0.7, 1.1];
+        let batch: Vec<u32> = (0..8).collect();
+        let mut ws = MSamWorkspace::new(3);
+        let (mut a, mut b) = ([0.0; 3], [0.0; 3]);
+        for (rho, normalized) in [(0.0, false), (0.2, false), (0.2, true)] {
+            let alg = MSam {
+                eta: 0.1,
+                rho,
+                m: 8,
+                normalized,
+            };
+            alg.direction(&f, &batch, &x, &mut a, &mut ws);
+            let loss = alg.full_direction(&f, &x, &mut b, &mut ws);
+            assert_eq!(loss, f.loss(&x));
+            for i in 0..3 {
+                assert!((a[i] - b[i]).abs() < 1e-12, "{a:?} vs {b:?}");
+            }
+            let (mut x1, mut x2, mut dir) = (x, x, [0.0; 3]);
+            alg.step(&f, &batch, &mut x1, &mut dir, &mut ws);
+            alg.full_step(&f, &mut x2, &mut dir, &mut ws);
+            for i in 0..3 {
+                assert!((x1[i] - x2[i]).abs() < 1e-12);
             }
         }
     }

@@ -4,6 +4,8 @@
 pub mod convergence;
 pub mod flatness;
 pub mod implicit_bias;
+pub mod kinks;
 pub mod rho_sweep;
 pub mod saddle;
+pub mod sam_rate;
 pub mod trajectories;
