@@ -44,6 +44,11 @@ const ACCEPTED: &[(&str, &str, &str)] = &[
         "size",
         "clamped to `paths` before anything is allocated (trajectories keeps min(sample_paths, paths) paths)",
     ),
+    (
+        "variance_every",
+        "size",
+        "a period, not a count: a longer period means fewer variance evaluations (none before the end)",
+    ),
 ];
 
 /// One leaf of a TOML document: dotted path (`landscape.hessian.dim`, `rhos[2]`) and value.
