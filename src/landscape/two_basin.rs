@@ -246,6 +246,27 @@ impl Landscape for TwoBasin {
             diag - k * self.delta_i(i, x[i]) * self.delta_i(j, x[j])
         })
     }
+    /// `∇³f[u, v] = k (a_s − a_f) [(δ·v) u + (δ·u) v + (u·v) δ] − (k/τ)(w_f − w_s)(δ·u)(δ·v) δ`,
+    /// `k = w_f w_s/τ` (differentiate `∇²f u = ā u − k (δ·u) δ` along `v`, with
+    /// `∂_v w_f = −k (δ·v)`, `∂_v ā = k (a_s − a_f)(δ·v)`,
+    /// `∂_v k = (k/τ)(w_f − w_s)(δ·v)`, `∂_v δ = (a_f − a_s) v`).
+    fn third_into(&self, x: &[f64], u: &[f64], v: &[f64], out: &mut [f64]) {
+        let (wf, ws) = self.weights(x);
+        let k = wf * ws / self.tau;
+        let (mut du, mut dv, mut uv) = (0.0, 0.0, 0.0);
+        for (i, ((&xi, &ui), &vi)) in x.iter().zip(u).zip(v).enumerate() {
+            let di = self.delta_i(i, xi);
+            du += di * ui;
+            dv += di * vi;
+            uv += ui * vi;
+        }
+        let c1 = k * (self.a_sharp - self.a_flat);
+        let c2 = k / self.tau * (wf - ws) * du * dv;
+        for (i, (((&xi, &ui), &vi), o)) in x.iter().zip(u).zip(v).zip(out.iter_mut()).enumerate() {
+            let di = self.delta_i(i, xi);
+            *o = c1 * (dv * ui + du * vi + uv * di) - c2 * di;
+        }
+    }
     fn describe(&self) -> String {
         format!(
             "two-basin soft-min (d = {}, a_flat = {}, a_sharp = {} (κ = {}), minima at x₀ = ±{}, τ = {}, barrier ΔF ≈ {:.3})",
@@ -478,6 +499,37 @@ impl WarpedDoubleWell {
         ]
     }
 
+    /// Everything the third derivative needs: `[g, ∂₀g, ∂₀₀g, ∂₀₀₀g, a, a', a'', a''']` with
+    /// `∂₀₀₀g = V''' + ½ a''' r²`, `V''' = −4D[−6u u'³ + 3(1 − 3u²) u' u'' + u(1 − u²) u''']`,
+    /// `a''' = 16D (3 u'' u''' + u' u'''')`, `u'''' = A b⁴ (ε e^{y} − e^{−y}) = b² u''`.
+    fn inner3(&self, x: &[f64]) -> [f64; 8] {
+        let [u, du, ddu, dddu] = self.warp(x[0]);
+        let ddddu = self.b * self.b * ddu;
+        let dd = self.d_inner;
+        let w = 1.0 - u * u;
+        let v = dd * w * w;
+        let dv = -4.0 * dd * u * w * du;
+        let ddv = -4.0 * dd * ((1.0 - 3.0 * u * u) * du * du + u * w * ddu);
+        let dddv = -4.0
+            * dd
+            * (-6.0 * u * du * du * du + 3.0 * (1.0 - 3.0 * u * u) * du * ddu + u * w * dddu);
+        let a = 8.0 * dd * du * du;
+        let da = 16.0 * dd * du * ddu;
+        let dda = 16.0 * dd * (ddu * ddu + du * dddu);
+        let ddda = 16.0 * dd * (3.0 * ddu * dddu + du * ddddu);
+        let r2: f64 = x[1..].iter().map(|v| v * v).sum();
+        [
+            v + 0.5 * a * r2,
+            dv + 0.5 * da * r2,
+            ddv + 0.5 * dda * r2,
+            dddv + 0.5 * ddda * r2,
+            a,
+            da,
+            dda,
+            ddda,
+        ]
+    }
+
     /// `M`, the scale of the logarithm.
     pub fn log_scale(&self) -> f64 {
         self.m
@@ -530,6 +582,37 @@ impl Landscape for WarpedDoubleWell {
             };
             w * hg - k * dg(i) * dg(j)
         })
+    }
+    /// With `φ(g) = M log(1 + g/M)` (`φ' = w`, `φ'' = −w²/M`, `φ''' = 2w³/M²`) and `G = ∇g`:
+    /// `∇³f[u, v] = φ' ∇³g[u, v] + φ'' [(G·u) ∇²g v + (G·v) ∇²g u + (u·∇²g v) G]
+    /// + φ''' (G·u)(G·v) G`, where `∇³g[u, v]₀ = ∂₀₀₀g u₀v₀ + a'' Σ_i x_i (u₀v_i + u_i v₀)
+    /// + a' Σ_i u_i v_i` and `∇³g[u, v]_i = a'' x_i u₀v₀ + a' (u₀v_i + u_i v₀)` (`i ≥ 1`).
+    fn third_into(&self, x: &[f64], u: &[f64], v: &[f64], out: &mut [f64]) {
+        let [g, g0, g00, g000, a, da, dda, _] = self.inner3(x);
+        let w = self.m / (self.m + g);
+        let (p2, p3) = (-w * w / self.m, 2.0 * w * w * w / (self.m * self.m));
+        // G·u, G·v, the x-weighted sums and u·v over the transverse coordinates.
+        let (mut gu, mut gv) = (g0 * u[0], g0 * v[0]);
+        let (mut xu, mut xv, mut uv_perp) = (0.0, 0.0, 0.0);
+        for i in 1..self.dim {
+            gu += a * x[i] * u[i];
+            gv += a * x[i] * v[i];
+            xu += x[i] * u[i];
+            xv += x[i] * v[i];
+            uv_perp += u[i] * v[i];
+        }
+        let u_hg_v = g00 * u[0] * v[0] + da * (u[0] * xv + v[0] * xu) + a * uv_perp;
+        let t0 = g000 * u[0] * v[0] + dda * (u[0] * xv + v[0] * xu) + da * uv_perp;
+        let hgv0 = g00 * v[0] + da * xv;
+        let hgu0 = g00 * u[0] + da * xu;
+        out[0] = w * t0 + p2 * (gu * hgv0 + gv * hgu0 + u_hg_v * g0) + p3 * gu * gv * g0;
+        for i in 1..self.dim {
+            let ti = dda * x[i] * u[0] * v[0] + da * (u[0] * v[i] + u[i] * v[0]);
+            let hgv = da * x[i] * v[0] + a * v[i];
+            let hgu = da * x[i] * u[0] + a * u[i];
+            let gi = a * x[i];
+            out[i] = w * ti + p2 * (gu * hgv + gv * hgu + u_hg_v * gi) + p3 * gu * gv * gi;
+        }
     }
     fn describe(&self) -> String {
         format!(
@@ -671,6 +754,94 @@ mod tests {
                 assert!(n.is_finite() && n < 20.0, "x0 = {x0}: |∇f| = {n}");
             }
         }
+    }
+
+    /// The analytic third-derivative products against central differences of the analytic
+    /// Hessian–vector products, at points in both basins, near the ridge/saddle and on the
+    /// walls, in d = 1, 2, 4; and `∇ tr(∇²f Σ)` against a difference of the full Hessian's
+    /// trace (isotropic and a general factor `S`). Tolerances: a central difference with step
+    /// `s = 1e-5` has truncation `≈ s² |∇⁵f|/6` and rounding `≈ 1e-16 |∇²f|/s`, both below
+    /// `1e-7` relative on the warped well; the soft minimum's ridge is much sharper
+    /// (`|∇⁵f| ~ ‖δ‖⁵/τ⁴`, large at `τ = 0.1`), hence its looser `1e-5`.
+    #[test]
+    fn third_derivatives_match_finite_differences() {
+        use crate::landscape::fd::{grad_trace_error, third_error};
+        use crate::landscape::NoiseCov;
+        for d in [1usize, 2, 4] {
+            let warped = WarpedDoubleWell::new(d, 1.0, 10.0, 1.0).unwrap();
+            let soft = TwoBasin::new(d, 1.0, 10.0, 1.0, 0.1).unwrap();
+            let r = soft.ridge();
+            let pts: Vec<Vec<f64>> = vec![
+                (0..d).map(|i| if i == 0 { 0.9 } else { 0.2 }).collect(),
+                (0..d)
+                    .map(|i| if i == 0 { -0.7 } else { -0.1 * i as f64 })
+                    .collect(),
+                (0..d).map(|i| if i == 0 { 0.05 } else { 0.3 }).collect(),
+                (0..d)
+                    .map(|i| if i == 0 { r + 0.01 } else { 0.03 * i as f64 })
+                    .collect(),
+                (0..d).map(|i| if i == 0 { 2.5 } else { -0.4 }).collect(),
+            ];
+            let u: Vec<f64> = (0..d).map(|i| 0.7 - 0.3 * i as f64).collect();
+            let v: Vec<f64> = (0..d).map(|i| -0.4 + 0.5 * i as f64).collect();
+            let s = Matrix::from_fn(d, 2, |i, j| 0.3 + 0.2 * i as f64 - 0.5 * j as f64);
+            for x in &pts {
+                for (f, tol) in [(&warped as &dyn Landscape, 1e-7), (&soft, 1e-5)] {
+                    let e = third_error(f, x, &u, &v, 1e-5);
+                    assert!(e < tol, "{} x={x:?}: {e:e}", f.describe());
+                    let e = third_error(f, x, &v, &v, 1e-5);
+                    assert!(e < tol, "{} x={x:?}: {e:e}", f.describe());
+                    for cov in [NoiseCov::Isotropic(0.7), NoiseCov::Factor(&s)] {
+                        let e = grad_trace_error(f, x, cov, 1e-5);
+                        assert!(e < tol, "{} x={x:?} {cov:?}: {e:e}", f.describe());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The check is not vacuous: the warped well's product with the `φ'''` term of the chain
+    /// rule dropped differs from the difference quotient by far more than the tolerance.
+    #[test]
+    fn third_derivative_check_catches_a_dropped_term() {
+        struct Cut(WarpedDoubleWell);
+        impl Landscape for Cut {
+            fn dim(&self) -> usize {
+                self.0.dim()
+            }
+            fn loss(&self, x: &[f64]) -> f64 {
+                self.0.loss(x)
+            }
+            fn grad_into(&self, x: &[f64], out: &mut [f64]) {
+                self.0.grad_into(x, out)
+            }
+            fn hess_vec_into(&self, x: &[f64], v: &[f64], out: &mut [f64]) {
+                self.0.hess_vec_into(x, v, out)
+            }
+            fn hessian(&self, x: &[f64]) -> Matrix {
+                self.0.hessian(x)
+            }
+            fn describe(&self) -> String {
+                "cut".into()
+            }
+            fn third_into(&self, x: &[f64], u: &[f64], v: &[f64], out: &mut [f64]) {
+                self.0.third_into(x, u, v, out);
+                let [g, g0, _, _, a, ..] = self.0.inner3(x);
+                let w = self.0.m / (self.0.m + g);
+                let p3 = 2.0 * w * w * w / (self.0.m * self.0.m);
+                let gvec: Vec<f64> = (0..x.len())
+                    .map(|i| if i == 0 { g0 } else { a * x[i] })
+                    .collect();
+                let dot = |p: &[f64], q: &[f64]| p.iter().zip(q).map(|(a, b)| a * b).sum::<f64>();
+                let (gu, gv) = (dot(&gvec, u), dot(&gvec, v));
+                for (o, gi) in out.iter_mut().zip(&gvec) {
+                    *o -= p3 * gu * gv * gi;
+                }
+            }
+        }
+        let f = Cut(WarpedDoubleWell::new(2, 1.0, 10.0, 1.0).unwrap());
+        let e = crate::landscape::fd::third_error(&f, &[0.4, 0.3], &[1.0, 0.5], &[0.2, -1.0], 1e-5);
+        assert!(e > 1e-3, "{e:e}");
     }
 
     #[test]

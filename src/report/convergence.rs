@@ -222,12 +222,18 @@ pub fn write(r: &ConvergenceReport, dir: &Path) -> Result<Vec<PathBuf>> {
     st.bytes("convergence.json", &to_json(r)?)?;
     st.bytes("convergence.csv", csv(r).as_bytes())?;
     let series = series(r);
+    // A "slope 2" guide when a second-order model is among the pairs.
+    let slopes: &[f64] = if r.pairs.iter().any(|p| p.model.ends_with("_sde2")) {
+        &[2.0, 1.0, 0.5]
+    } else {
+        &[1.0, 0.5]
+    };
     let fig = LogLogFigure {
         title: &r.header.config.title,
         x_label: "learning rate η",
         y_label: "weak error max_k |E g(x_k) − E g(X_kη)|",
         series: &series,
-        reference_slopes: &[1.0, 0.5],
+        reference_slopes: slopes,
     };
     st.with("convergence.png", |p| {
         crate::plot::render_png(p, (1100, 760), |a| draw_loglog(a, &fig))
@@ -257,6 +263,18 @@ impl StudyDef for Def {
         Experiment {
             path: "experiments/convergence_least_squares.toml",
             text: include_str!("../../experiments/convergence_least_squares.toml"),
+        },
+        Experiment {
+            path: "experiments/convergence_second_order.toml",
+            text: include_str!("../../experiments/convergence_second_order.toml"),
+        },
+        Experiment {
+            path: "experiments/convergence_second_order_fixed_rho.toml",
+            text: include_str!("../../experiments/convergence_second_order_fixed_rho.toml"),
+        },
+        Experiment {
+            path: "experiments/convergence_second_order_nonquadratic.toml",
+            text: include_str!("../../experiments/convergence_second_order_nonquadratic.toml"),
         },
     ];
 

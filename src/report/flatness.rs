@@ -257,8 +257,18 @@ pub fn draw_figure<DB: DrawingBackend>(
                 }
             })
             .collect();
+        // Second-order models (`second_order = true`), where run: one more series, blank for
+        // the algorithms that have none.
+        let sde2: Vec<Option<&SystemResult>> = disc
+            .iter()
+            .map(|x| {
+                systems
+                    .iter()
+                    .find(|y| y.kind == "sde2" && y.algorithm == x.algorithm)
+            })
+            .collect();
         let series = |get: &dyn Fn(&SystemResult) -> (f64, f64, f64)| {
-            vec![
+            let mut v = vec![
                 DotSeries {
                     label: "discrete".into(),
                     values: disc.iter().map(|x| get(x)).collect(),
@@ -267,7 +277,17 @@ pub fn draw_figure<DB: DrawingBackend>(
                     label: "own SDE".into(),
                     values: sde.iter().map(|x| get(x)).collect(),
                 },
-            ]
+            ];
+            if sde2.iter().any(Option::is_some) {
+                v.push(DotSeries {
+                    label: "second-order SDE".into(),
+                    values: sde2
+                        .iter()
+                        .map(|x| x.map_or((f64::NAN, f64::NAN, f64::NAN), get))
+                        .collect(),
+                });
+            }
+            v
         };
         let t1 = format!("{run}: fraction in the flat basin at T (95% CI)");
         draw_dot_panel(
@@ -370,6 +390,10 @@ impl StudyDef for Def {
         Experiment {
             path: "experiments/flatness_1d_dnsam_breakdown.toml",
             text: include_str!("../../experiments/flatness_1d_dnsam_breakdown.toml"),
+        },
+        Experiment {
+            path: "experiments/flatness_second_order.toml",
+            text: include_str!("../../experiments/flatness_second_order.toml"),
         },
     ];
 

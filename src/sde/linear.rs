@@ -3,7 +3,8 @@
 //!
 //! On a centred quadratic `f = ½ xᵀHx` with the additive oracle (`Z = Sξ`) or full batch:
 //! `sgd_sde` has `M = H, D = S`; `usam_sde` has `M = H + ρH², D = (I + ρH) S`; `usam_drift_only`
-//! has `M = H + ρH², D = S`. `M` is symmetric, `M = Q Λ Qᵀ`, and with `K = Qᵀ D Dᵀ Q`,
+//! has `M = H + ρH², D = S`; the second-order models have `M = H̃ + (η/2)H̃², D = S̃` with
+//! `H̃ = H, S̃ = S` (`sgd_sde2`) or `H̃ = H + ρH², S̃ = (I + ρH)S` (`usam_sde2`). `M` is symmetric, `M = Q Λ Qᵀ`, and with `K = Qᵀ D Dᵀ Q`,
 //! `φ(μ, t) = ∫₀ᵗ e^{−μs} ds`:
 //!
 //! * moments: `m(t) = e^{−Mt} m₀`, `P(t) = e^{−Mt} P₀ e^{−Mt} + η Q [K_ij φ(λ_i+λ_j, t)] Qᵀ`;
@@ -90,6 +91,20 @@ impl LinearSde {
         let dim = f.dim();
         let s = oracle.constant_factor(dim)?;
         let (m, d) = match kind.alg {
+            // Second order (the modified equation, [`super::second_order`]): SGD on `f̃ = ½xᵀH̃x`
+            // with noise `S̃`, where `H̃ = H, S̃ = S` (SGD) or `H̃ = H + ρH², S̃ = (I + ρH)S`
+            // (USAM, exactly for any ρ): `M = H̃ + (η/2)H̃²`, `D = S̃`.
+            AlgorithmKind::Sgd | AlgorithmKind::Usam if kind.second_order => {
+                let r = if kind.alg == AlgorithmKind::Usam {
+                    rho
+                } else {
+                    0.0
+                };
+                let ht = h + r * h * h;
+                let m = &ht + 0.5 * eta * &ht * &ht;
+                let d = (Matrix::identity(dim, dim) + r * h) * s;
+                (m, d)
+            }
             AlgorithmKind::Sgd => (h.clone(), s),
             AlgorithmKind::Usam => {
                 let m = h + rho * h * h;

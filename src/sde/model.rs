@@ -11,6 +11,7 @@
 //! | `sam_sde` (isotropic `S = σI`) | `g + ρ φ(r) H ĝ`, `r = ‖g‖/σ` | `σ ΔW + (ρ/2)(C H + H C) ΔW`, `C = a(r)(I − ĝĝᵀ) + c(r) ĝĝᵀ` |
 //! | `<alg>_drift_only` | the algorithm's drift | `z` (the SGD diffusion) |
 //! | full batch (`Σ = 0`) | as above (`φ = 1` for SAM) | none: an ODE |
+//! | `sgd_sde2`, `usam_sde2` | the second-order drift `B` of [`super::second_order`] | `z` (SGD), `z + ρHz` (USAM) |
 //!
 //! These closed forms use `H_γ = H`, true for the additive and full-batch oracles. For the
 //! subsampling oracle, or SAM with non-isotropic `S`, the expectations are estimated by an inner
@@ -23,19 +24,23 @@ use rand_chacha::ChaCha8Rng;
 
 use super::general::{GeneralWorkspace, MonteCarloSde};
 use super::sam_tables::SamTables;
+use super::second_order;
 use crate::error::{Error, Result};
-use crate::landscape::Landscape;
+use crate::landscape::{Landscape, NoiseCov};
 use crate::linalg::Matrix;
 use crate::optim::{AlgorithmKind, NORM_EPS};
 use crate::oracle::Oracle;
 
-/// Which SDE: an algorithm's own model or its drift-only ablation.
+/// Which SDE: an algorithm's own (first-order) model, its drift-only ablation, or its
+/// second-order model ([`super::second_order`]; SGD and USAM only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ModelKind {
     /// The algorithm whose drift (and, unless `drift_only`, diffusion) the model carries.
     pub alg: AlgorithmKind,
     /// `true` for `<alg>_drift_only`: the algorithm's drift with the SGD diffusion.
     pub drift_only: bool,
+    /// `true` for `<alg>_sde2`: the weak order-2 model (modified-equation drift corrections).
+    pub second_order: bool,
 }
 
 impl ModelKind {
@@ -44,26 +49,55 @@ impl ModelKind {
         Self {
             alg,
             drift_only: false,
+            second_order: false,
         }
     }
-    /// Name as used in configs and JSON: `usam_sde`, `usam_drift_only`.
+    /// The drift-only ablation `<alg>_drift_only`.
+    pub fn drift_only(alg: AlgorithmKind) -> Self {
+        Self {
+            alg,
+            drift_only: true,
+            second_order: false,
+        }
+    }
+    /// The second-order model `<alg>_sde2` (SGD and USAM; see [`super::second_order`]).
+    pub fn second_order(alg: AlgorithmKind) -> Self {
+        Self {
+            alg,
+            drift_only: false,
+            second_order: true,
+        }
+    }
+    /// The weak order the model is built for (1, or 2 for `<alg>_sde2`).
+    pub fn order(&self) -> f64 {
+        if self.second_order {
+            2.0
+        } else {
+            1.0
+        }
+    }
+    /// Name as used in configs and JSON: `usam_sde`, `usam_drift_only`, `usam_sde2`.
     pub fn name(&self) -> String {
         if self.drift_only {
             format!("{}_drift_only", self.alg.name())
+        } else if self.second_order {
+            format!("{}_sde2", self.alg.name())
         } else {
             format!("{}_sde", self.alg.name())
         }
     }
-    /// Parses `sgd_sde`, `usam_sde`, …, `<alg>_drift_only`.
+    /// Parses `sgd_sde`, `usam_sde`, …, `<alg>_drift_only`, `sgd_sde2`, `usam_sde2`.
     pub fn parse(s: &str) -> Option<Self> {
+        if let Some(a) = s.strip_suffix("_sde2") {
+            return AlgorithmKind::parse(a)
+                .filter(|a| matches!(a, AlgorithmKind::Sgd | AlgorithmKind::Usam))
+                .map(Self::second_order);
+        }
         if let Some(a) = s.strip_suffix("_sde") {
             return AlgorithmKind::parse(a).map(Self::own);
         }
         if let Some(a) = s.strip_suffix("_drift_only") {
-            return AlgorithmKind::parse(a).map(|alg| Self {
-                alg,
-                drift_only: true,
-            });
+            return AlgorithmKind::parse(a).map(Self::drift_only);
         }
         None
     }
@@ -89,6 +123,8 @@ enum Form {
         tables: Option<Arc<SamTables>>,
     },
     MonteCarlo(MonteCarloSde),
+    /// `<alg>_sde2` ([`super::second_order`]); additive or full-batch oracle.
+    SecondOrder,
 }
 
 /// An SDE model bound to a landscape dimension, an oracle and `(η, ρ)`.
@@ -111,6 +147,7 @@ pub struct ModelWorkspace {
     /// Per-path drift coefficient when the diffusion already evaluated it (SAM's tables).
     col_coef: Vec<f64>,
     general: Option<GeneralWorkspace>,
+    second: Option<SecondOrderScratch>,
     /// Eigenvalues clamped to zero in `Σ_alg` square roots (Monte Carlo form only).
     pub clamps: u64,
 }
@@ -127,6 +164,9 @@ impl SdeModel {
         inner_samples: usize,
     ) -> Result<Self> {
         let d = f.dim();
+        if kind.second_order {
+            return Self::new_second_order(kind, oracle, eta, rho, form);
+        }
         let closed_ok = match oracle {
             Oracle::FullBatch => true,
             Oracle::Additive(a) => kind.alg != AlgorithmKind::Sam || a.sigma().is_some(),
@@ -197,8 +237,9 @@ impl SdeModel {
             col_coef: vec![0.0; p],
             general: match &self.form {
                 Form::MonteCarlo(m) => Some(m.workspace(f, oracle)),
-                Form::Closed { .. } => None,
+                Form::Closed { .. } | Form::SecondOrder => None,
             },
+            second: matches!(self.form, Form::SecondOrder).then(|| SecondOrderScratch::new(d)),
             clamps: 0,
         }
     }
@@ -226,6 +267,111 @@ impl SdeModel {
             }
             Form::Closed { sigma, tables } => {
                 self.closed_step(f, oracle, x, dw, s_dw, h, *sigma, tables.as_deref(), ws)
+            }
+            Form::SecondOrder => {
+                let sw = ws.second.as_mut().expect("workspace built for this model");
+                self.second_order_step(f, oracle, x, dw, s_dw, h, sw)
+            }
+        }
+    }
+
+    fn new_second_order(
+        kind: ModelKind,
+        oracle: &Oracle,
+        eta: f64,
+        rho: f64,
+        form: SdeForm,
+    ) -> Result<Self> {
+        if !matches!(kind.alg, AlgorithmKind::Sgd | AlgorithmKind::Usam) || kind.drift_only {
+            return Err(Error::config(
+                "models",
+                format!("{:?}", kind.name()),
+                "second-order models exist for SGD and USAM only (sgd_sde2, usam_sde2)",
+            ));
+        }
+        if matches!(oracle, Oracle::Subsampling(_)) {
+            return Err(Error::config(
+                "oracle.kind",
+                "\"subsampling\"",
+                format!(
+                    "{} needs the additive or full-batch oracle (its drift uses the constant noise covariance Σ = SSᵀ)",
+                    kind.name()
+                ),
+            ));
+        }
+        if form == SdeForm::MonteCarlo {
+            return Err(Error::config(
+                "integration.sde_form",
+                "\"monte_carlo\"",
+                format!("{} has only a closed form; use \"auto\"", kind.name()),
+            ));
+        }
+        let rho = if kind.alg == AlgorithmKind::Usam {
+            rho
+        } else {
+            0.0
+        };
+        Ok(Self {
+            kind,
+            eta,
+            rho,
+            form: Form::SecondOrder,
+        })
+    }
+
+    /// `x += −h B(x) + √η (z + ρHz)` per column, `z = S ΔW` ([`super::second_order`]).
+    #[allow(clippy::too_many_arguments)]
+    fn second_order_step(
+        &self,
+        f: &dyn Landscape,
+        oracle: &Oracle,
+        x: &mut Matrix,
+        dw: &Matrix,
+        s_dw: Option<&Matrix>,
+        h: f64,
+        sw: &mut SecondOrderScratch,
+    ) {
+        let d = f.dim();
+        let (rho, sqrt_eta) = (self.rho, self.eta.sqrt());
+        let (cov, sigma) = match oracle {
+            Oracle::Additive(a) => match a.sigma() {
+                Some(0.0) => (None, Some(0.0)),
+                Some(s) => (Some(NoiseCov::Isotropic(s)), Some(s)),
+                None => (Some(NoiseCov::Factor(a.s())), None),
+            },
+            _ => (None, Some(0.0)),
+        };
+        let m = dw.nrows();
+        for j in 0..x.ncols() {
+            let xc = &x.as_slice()[j * d..(j + 1) * d];
+            second_order::drift_into(
+                f,
+                xc,
+                self.eta,
+                rho,
+                cov,
+                second_order::DriftTerms::ALL,
+                &mut sw.drift,
+                &mut sw.b,
+            );
+            // z = S ΔW (σΔW when isotropic), then D ΔW = z + ρHz.
+            match (s_dw, sigma) {
+                (_, Some(0.0)) => sw.z.fill(0.0),
+                (Some(z), _) => sw.z.copy_from_slice(&z.as_slice()[j * d..(j + 1) * d]),
+                (None, Some(s)) => {
+                    for (zi, wi) in sw.z.iter_mut().zip(&dw.as_slice()[j * m..j * m + d]) {
+                        *zi = s * wi;
+                    }
+                }
+                (None, None) => unreachable!("a non-isotropic S comes with S ΔW"),
+            }
+            if rho != 0.0 {
+                f.hess_vec_into(xc, &sw.z, &mut sw.hz);
+            }
+            let xc = &mut x.as_mut_slice()[j * d..(j + 1) * d];
+            for (((xi, bi), zi), hzi) in xc.iter_mut().zip(&sw.b).zip(&sw.z).zip(&sw.hz) {
+                let hz = if rho != 0.0 { rho * hzi } else { 0.0 };
+                *xi += -h * bi + sqrt_eta * (zi + hz);
             }
         }
     }
@@ -367,6 +513,26 @@ impl SdeModel {
             } else {
                 noise.add_scaled_col(sqrt_eta, j * d, xc);
             }
+        }
+    }
+}
+
+/// Scratch of the second-order models: the drift's workspace, `B`, `z = SΔW` and `Hz`.
+#[derive(Debug)]
+struct SecondOrderScratch {
+    drift: second_order::DriftWorkspace,
+    b: Vec<f64>,
+    z: Vec<f64>,
+    hz: Vec<f64>,
+}
+
+impl SecondOrderScratch {
+    fn new(d: usize) -> Self {
+        Self {
+            drift: second_order::DriftWorkspace::new(d),
+            b: vec![0.0; d],
+            z: vec![0.0; d],
+            hz: vec![0.0; d],
         }
     }
 }

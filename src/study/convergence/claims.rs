@@ -313,20 +313,27 @@ impl ConvergenceStudy {
     /// Expected weak order of a pair (see module docs and [`claims`]).
     pub fn expected_order(&self, p: Pair) -> f64 {
         let s = &self.config.schedule;
+        // 1 for the first-order models, 2 for `<alg>_sde2`.
+        let order = p.model.order();
         if s.rho0 == 0.0 {
-            // ρ ≡ 0: every model is the SGD SDE.
-            return 1.0;
+            // ρ ≡ 0: every model is the SGD SDE (of its order).
+            return order;
         }
         if p.model.alg == p.algorithm {
-            // The SDEs are first order in ρ: on a non-affine gradient the dropped O(ρ²) drift
-            // term limits the order to 2p (hence Paper 1's assumption ρ = O(√η)).
             if self.landscape.affine_gradient() {
-                1.0
+                // Quadratic: the models are exact in ρ (USAM is SGD on H + ρH²).
+                order
+            } else if p.model.second_order {
+                // The second-order model keeps the drift through ρ³ and ηρ: the dropped terms
+                // are O(ρ⁴), O(ηρ²) and O(η²), so the order is min(2, 4p, 1 + 2p).
+                (4.0 * s.rho_power).min(1.0 + 2.0 * s.rho_power).min(2.0)
             } else {
+                // The SDEs are first order in ρ: on a non-affine gradient the dropped O(ρ²)
+                // drift term limits the order to 2p (hence Paper 1's assumption ρ = O(√η)).
                 (2.0 * s.rho_power).min(1.0)
             }
         } else {
-            s.rho_power.min(1.0)
+            s.rho_power.min(order)
         }
     }
 

@@ -47,6 +47,11 @@ pub enum Integrator {
     EulerMaruyama,
     /// Exact OU transitions (an error for a model that is not linear).
     ExactOu,
+    /// Exact OU transitions for linear models; for the rest, Richardson extrapolation of
+    /// Euler–Maruyama on one Brownian path, `2 E g(X^{η/r}) − E g(X^{η/(r/2)})` (weak order 2 in
+    /// the sub-step, so an order-2 model is resolved without `O(1/η)` sub-steps); the
+    /// resolution diagnostic is the same extrapolation from `r/2` and `r/4`.
+    Richardson,
 }
 
 /// Numerical integration settings.
@@ -172,8 +177,10 @@ pub struct ConvergenceConfig {
     pub start: StartConfig,
     /// Discrete algorithms.
     pub algorithms: Vec<AlgorithmKind>,
-    /// Models to compare each algorithm with: `own_sde`, `drift_only`, or a model name
-    /// (`sgd_sde`, `usam_sde`, `sam_sde`, `dnsam_sde`, `<alg>_drift_only`).
+    /// Models to compare each algorithm with: `own_sde`, `own_sde2` (the second-order model;
+    /// SGD and USAM), `drift_only`, or a model name
+    /// (`sgd_sde`, `usam_sde`, `sam_sde`, `dnsam_sde`, `<alg>_drift_only`, and the second-order
+    /// models `sgd_sde2`, `usam_sde2`).
     pub models: Vec<String>,
     /// Test functions.
     pub test_functions: Vec<TestFunction>,
@@ -307,6 +314,13 @@ impl ConvergenceConfig {
                 "must be even and ≥ 2 (the resolution diagnostic reruns at half)",
             ));
         }
+        if int.integrator == Integrator::Richardson && !int.substeps.is_multiple_of(4) {
+            return Err(Error::config(
+                "integration.substeps",
+                int.substeps,
+                "must be a multiple of 4 with integrator = \"richardson\" (it runs r, r/2 and r/4)",
+            ));
+        }
         if int.inner_samples < 2 {
             return Err(Error::config(
                 "integration.inner_samples",
@@ -353,15 +367,26 @@ impl ConvergenceConfig {
             for (i, name) in c.models.iter().enumerate() {
                 let model = match name.as_str() {
                     "own_sde" => ModelKind::own(algorithm),
-                    "drift_only" => ModelKind {
-                        alg: algorithm,
-                        drift_only: true,
+                    "drift_only" => ModelKind::drift_only(algorithm),
+                    "own_sde2" => match algorithm {
+                        AlgorithmKind::Sgd | AlgorithmKind::Usam => {
+                            ModelKind::second_order(algorithm)
+                        }
+                        _ => {
+                            return Err(Error::config(
+                                format!("models[{i}]"),
+                                "\"own_sde2\"",
+                                format!(
+                                    "second-order models exist for sgd and usam only, not {algorithm}"
+                                ),
+                            ))
+                        }
                     },
                     other => ModelKind::parse(other).ok_or_else(|| {
                         Error::config(
                             format!("models[{i}]"),
                             format!("{other:?}"),
-                            "must be own_sde, drift_only, sgd_sde, usam_sde, sam_sde, dnsam_sde or <alg>_drift_only",
+                            "must be own_sde, own_sde2, drift_only, sgd_sde, usam_sde, sam_sde, dnsam_sde, <alg>_drift_only, sgd_sde2 or usam_sde2",
                         )
                     })?,
                 };

@@ -64,7 +64,7 @@ pub use config::{
     ConvergenceConfig, IntegrationConfig, Integrator, Pair, Reference, ScheduleConfig,
     VerdictConfig,
 };
-use observer::WeakErrorObserver;
+use observer::{single, Combo, WeakErrorObserver};
 pub use report::{ConvergenceReport, PairReport, PointReport};
 
 /// The embedded default configuration (`experiments/convergence_quadratic.toml`).
@@ -160,7 +160,7 @@ impl ConvergenceStudy {
                             "reference",
                             "\"exact\"",
                             format!(
-                                "applies only to linear pairs (quadratic landscape, additive or full-batch noise, sgd/usam with sgd_sde/usam_sde/usam_drift_only) and test functions norm_sq/loss; {} vs {} with {} is not",
+                                "applies only to linear pairs (quadratic landscape, additive or full-batch noise, sgd/usam with sgd_sde/usam_sde/usam_drift_only/sgd_sde2/usam_sde2) and test functions norm_sq/loss; {} vs {} with {} is not",
                                 p.algorithm,
                                 p.model.name(),
                                 tf.name()
@@ -210,7 +210,7 @@ impl ConvergenceStudy {
             LinearSde::of_model(kind, f, &self.oracle, eta, rho)
         };
         match (int.integrator, linear) {
-            (Integrator::Auto | Integrator::ExactOu, Some(lin)) => Ok((Dynamics::ExactOu(lin.transition(eta)), true)),
+            (Integrator::Auto | Integrator::ExactOu | Integrator::Richardson, Some(lin)) => Ok((Dynamics::ExactOu(lin.transition(eta)), true)),
             (Integrator::ExactOu, None) => Err(Error::config(
                 "integration.integrator",
                 "\"exact_ou\"",
@@ -288,12 +288,13 @@ impl ConvergenceStudy {
             models.sort();
             models.dedup();
             let r = self.config.integration.substeps;
-            let mut resolution: BTreeMap<ModelKind, (usize, usize)> = BTreeMap::new();
-            let mut model_index: BTreeMap<ModelKind, usize> = BTreeMap::new();
+            let richardson = self.config.integration.integrator == Integrator::Richardson;
+            let mut resolution: BTreeMap<ModelKind, (Combo, Combo)> = BTreeMap::new();
+            let mut model_index: BTreeMap<ModelKind, Combo> = BTreeMap::new();
             for mk in models {
                 let (dynamics, exact) = self.model_dynamics(mk, eta, rho, r)?;
                 let main = systems.len();
-                model_index.insert(mk, main);
+                model_index.insert(mk, single(main));
                 systems.push(System {
                     label: format!(
                         "{}@{}",
@@ -308,25 +309,55 @@ impl ConvergenceStudy {
                 });
                 if exact {
                     integrators.insert(mk, "exact_ou".into());
+                } else if richardson {
+                    // 2 g(X^{η/r}) − g(X^{η/(r/2)}) on one Brownian path (weak order 2 in the
+                    // sub-step); the diagnostic is the same extrapolation one level coarser.
+                    integrators.insert(
+                        mk,
+                        format!(
+                            "richardson(euler_maruyama substeps {r} and {}; diagnostic {} and {})",
+                            r / 2,
+                            r / 2,
+                            r / 4
+                        ),
+                    );
+                    let mut idx = [main, 0, 0];
+                    for (k, rk) in [(1, r / 2), (2, r / 4)] {
+                        let (dyn_k, _) = self.model_dynamics(mk, eta, rho, rk)?;
+                        idx[k] = systems.len();
+                        systems.push(System {
+                            label: format!("{}@{rk}", mk.name()),
+                            dynamics: dyn_k,
+                        });
+                    }
+                    let fine = vec![(idx[0], 2.0), (idx[1], -1.0)];
+                    let coarse = vec![(idx[1], 2.0), (idx[2], -1.0)];
+                    model_index.insert(mk, fine.clone());
+                    resolution.insert(mk, (fine, coarse));
                 } else {
                     integrators.insert(
                         mk,
                         format!("euler_maruyama(substeps={r}; diagnostic {})", r / 2),
                     );
                     let (coarse, _) = self.model_dynamics(mk, eta, rho, r / 2)?;
-                    resolution.insert(mk, (main, systems.len()));
+                    resolution.insert(mk, (single(main), single(systems.len())));
                     systems.push(System {
                         label: format!("{}@{}", mk.name(), r / 2),
                         dynamics: coarse,
                     });
                 }
             }
-            let pair_idx: Vec<(usize, usize)> = self
+            let pair_idx: Vec<(Combo, Combo)> = self
                 .pairs
                 .iter()
-                .map(|p| (index[p.algorithm.name()], model_index[&p.model]))
+                .map(|p| {
+                    (
+                        single(index[p.algorithm.name()]),
+                        model_index[&p.model].clone(),
+                    )
+                })
                 .collect();
-            let res_idx: Vec<(usize, usize)> = resolution.values().copied().collect();
+            let res_idx: Vec<(Combo, Combo)> = resolution.values().cloned().collect();
             let every = self.save_every(eta);
             let steps = self.steps(eta);
             let n_saves = steps / every;
@@ -334,11 +365,13 @@ impl ConvergenceStudy {
                 .pairs
                 .iter()
                 .zip(&pair_idx)
-                .map(|(p, &(a, m))| {
-                    let mut v = vec![a, m];
-                    if let Some(&(_, c)) = resolution.get(&p.model) {
-                        v.push(c);
+                .map(|(p, (a, m))| {
+                    let mut v: Vec<usize> = a.iter().chain(m).map(|&(s, _)| s).collect();
+                    if let Some((_, c)) = resolution.get(&p.model) {
+                        v.extend(c.iter().map(|&(s, _)| s));
                     }
+                    v.sort_unstable();
+                    v.dedup();
                     v
                 })
                 .collect();
@@ -384,7 +417,7 @@ impl ConvergenceStudy {
             }
             let acc = out.acc;
             for (pi, &p) in self.pairs.iter().enumerate() {
-                let (_, sm) = pair_idx[pi];
+                let sm = pair_idx[pi].1[0].0;
                 for (ti, &tf) in tfs.iter().enumerate() {
                     let diffs: Vec<Moments> = (1..=n_saves).map(|j| *acc.pair(j, pi, ti)).collect();
                     let est = max_abs_with_ci(&diffs, level_ci);

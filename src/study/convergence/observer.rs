@@ -7,16 +7,25 @@ use crate::ensemble::{BlockView, Observer};
 use crate::linalg::Matrix;
 use crate::stats::Moments;
 
+/// A value formed from the systems: `Σ c · g(system)` (one system with `c = 1`, or a Richardson
+/// extrapolation `2 g(model@r) − g(model@r/2)`).
+pub(super) type Combo = Vec<(usize, f64)>;
+
+/// One system with coefficient 1.
+pub(super) fn single(s: usize) -> Combo {
+    vec![(s, 1.0)]
+}
+
 /// Accumulates, per save time (every step by default), the moments of `g(alg) − g(model)` for
 /// every pair and test function, and of `g(model@r) − g(model@r/2)` for the resolution
-/// diagnostic.
+/// diagnostic (each side a [`Combo`]).
 pub(super) struct WeakErrorObserver {
     pub(super) tests: Vec<TestFunction>,
-    pub(super) pairs: Vec<(usize, usize)>,
+    pub(super) pairs: Vec<(Combo, Combo)>,
     /// Systems each pair's point depends on (algorithm, model, coarse model): a path dead in
     /// any of them is excluded, and counted once.
     pub(super) depends: Vec<Vec<usize>>,
-    pub(super) resolution: Vec<(usize, usize)>,
+    pub(super) resolution: Vec<(Combo, Combo)>,
     pub(super) n_systems: usize,
     pub(super) n_saves: usize,
 }
@@ -75,14 +84,17 @@ impl Observer for WeakErrorObserver {
             }
         }
         let g = &acc.g;
-        let push = |list: &[(usize, usize)], dest: &mut Vec<Moments>, n: usize| {
-            for (k, &(a, b)) in list.iter().enumerate() {
+        let push = |list: &[(Combo, Combo)], dest: &mut Vec<Moments>, n: usize| {
+            for (k, (a, b)) in list.iter().enumerate() {
                 for t in 0..nt {
                     let m = &mut dest[(save * n + k) * nt + t];
-                    let (ga, gb) = (&g[(a * nt + t) * p..][..p], &g[(b * nt + t) * p..][..p]);
+                    let val = |c: &Combo, j: usize| -> f64 {
+                        c.iter().map(|&(s, w)| w * g[(s * nt + t) * p + j]).sum()
+                    };
+                    let alive = |c: &Combo, j: usize| c.iter().all(|&(s, _)| view.alive[s][j]);
                     for j in 0..p {
-                        if view.alive[a][j] && view.alive[b][j] {
-                            m.push(ga[j] - gb[j]);
+                        if alive(a, j) && alive(b, j) {
+                            m.push(val(a, j) - val(b, j));
                         }
                     }
                 }

@@ -111,10 +111,7 @@ fn each_pair_gets_the_claim_that_matches_the_paper() {
     );
     let drift_only = Pair {
         algorithm: Usam,
-        model: ModelKind {
-            alg: Usam,
-            drift_only: true,
-        },
+        model: ModelKind::drift_only(Usam),
     };
     assert_eq!(
         s.claim(drift_only, None),
@@ -354,4 +351,157 @@ fn weak_error_is_a_max_over_every_step() {
         .points
         .iter()
         .any(|q| ((q.argmax_time / 0.1).round() * 0.1 - q.argmax_time).abs() > 1e-9));
+}
+
+/// The second-order models on the quadratic, exact reference: `sgd_sde2` and `usam_sde2` have
+/// slope ≈ 2 (lack-of-fit interval above 1.7), the first-order SDEs ≈ 1 (interval below 1.3),
+/// with `ρ ∝ √η` and at fixed `ρ`; every `order_at_least` claim passes. Deterministic (no Monte
+/// Carlo); the bands are the acceptance band of the order-2 claim and the gap to it.
+#[test]
+fn second_order_models_are_order_two_on_the_quadratic() {
+    for rho in [RHO_SQRT, "rho0 = 0.4\nrho_power = 0.0"] {
+        let s = study(GENERIC, r#"["own_sde", "own_sde2"]"#, rho);
+        let r = s.run(1, None).unwrap();
+        assert_eq!(r.pairs.len(), 4);
+        for p in &r.pairs {
+            assert_eq!(
+                p.verdict,
+                Decision::Pass,
+                "{} {}: {}",
+                p.model,
+                rho,
+                p.verdict_reason
+            );
+            if p.model.ends_with("_sde2") {
+                assert_eq!(p.expected_order, 2.0);
+                assert!(p.slope_ci[0] > 1.7, "{} {rho}: {:?}", p.model, p.slope_ci);
+            } else {
+                assert!(p.slope_ci[1] < 1.3, "{} {rho}: {:?}", p.model, p.slope_ci);
+            }
+        }
+    }
+}
+
+/// Mutation at fixed ρ: `usam_sde2` with the modified-equation correction built from `H`
+/// instead of `H̃ = H + ρH²` (`M = H̃ + (η/2)H²`, an `O(ηρ)` drift error that does not shrink
+/// with ρ) or dropped altogether (`M = H̃`, the first-order model) is no longer order 2: the
+/// `order_at_least 2` claim fails, while the real model passes.
+#[test]
+fn second_order_claim_fails_without_the_correction() {
+    let s = study(
+        GENERIC,
+        r#"["own_sde", "own_sde2"]"#,
+        "rho0 = 0.4\nrho_power = 0.0",
+    );
+    let claim = OrderClaim::AtLeast { alpha: 2.0 };
+    let tol = s.config.verdict.tolerance;
+    let tilde = |h: &Matrix, rho: f64| h + rho * h * h;
+    let id = |h: &Matrix| Matrix::identity(h.nrows(), h.nrows());
+    let real = usam_row(&s, |h, sf, eta, rho| {
+        let ht = tilde(h, rho);
+        LinearSde::new(&ht + 0.5 * eta * &ht * &ht, (id(h) + rho * h) * sf, eta)
+    });
+    let d = decide(&claim, &real.0, &real.1, &[], tol);
+    assert_eq!(d.decision, Decision::Pass, "{}", d.reason);
+    for (name, m) in [
+        (
+            "correction from H",
+            Box::new(|h: &Matrix, eta: f64, rho: f64| tilde(h, rho) + 0.5 * eta * h * h)
+                as Box<dyn Fn(&Matrix, f64, f64) -> Matrix>,
+        ),
+        (
+            "no correction",
+            Box::new(|h: &Matrix, _eta: f64, rho: f64| tilde(h, rho)),
+        ),
+    ] {
+        let row = usam_row(&s, |h, sf, eta, rho| {
+            LinearSde::new(m(h, eta, rho), (id(h) + rho * h) * sf, eta)
+        });
+        let d = decide(&claim, &row.0, &row.1, &[], tol);
+        assert_eq!(d.decision, Decision::Fail, "{name}: {}", d.reason);
+        assert!(row.0.slope_ci[1] < 1.3, "{name}: {:?}", row.0.slope_ci);
+    }
+}
+
+/// `own_sde2` and the model names parse; `own_sde2` for SAM is refused naming the field.
+#[test]
+fn second_order_model_names() {
+    for name in ["sgd_sde2", "usam_sde2"] {
+        assert_eq!(ModelKind::parse(name).unwrap().name(), name);
+    }
+    assert!(ModelKind::parse("sam_sde2").is_none());
+    let text = config(GENERIC, r#"["own_sde2"]"#, RHO_SQRT)
+        .replace(r#"algorithms = ["sgd", "usam"]"#, r#"algorithms = ["sam"]"#);
+    let e = ConvergenceStudy::from_toml(&text)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("models[0]") && e.contains("sam"), "{e}");
+}
+
+/// Richardson extrapolation resolves an order-2 model where Euler–Maruyama with the same
+/// sub-steps does not. Full batch (an ODE: every path is the same, nothing random) on the
+/// warped double well, USAM against `usam_sde2`. The size of Euler's integration error with 8
+/// sub-steps is its resolution diagnostic `max_k |g(X^{η/8}) − g(X^{η/4})|` (`≈ Cη/8`). The
+/// extrapolation from 8 and 4 sub-steps must (i) have a diagnostic below 0.2 × that (it is
+/// `O(h²)`, about `h` times smaller) and (ii) give a weak error within 0.2 × that of a 512-sub-step
+/// Euler reference (whose own error is `≈ Cη/512`, 1/32 of Euler's diagnostic; a wrong
+/// combination of the two runs, e.g. `3g(r) − 2g(r/2)`, leaves an `O(h)` error and fails).
+/// (Weak errors are maxima over the steps, so Euler's max can land close to the reference by
+/// accident; the diagnostic is the honest size of its error.)
+#[test]
+fn richardson_resolves_what_euler_does_not() {
+    let run = |integrator: &str, substeps: usize| {
+        let text = format!(
+            r#"
+seed = 1
+paths = 2
+block_size = 2
+algorithms = ["usam"]
+models = ["own_sde2"]
+test_functions = ["loss"]
+[landscape]
+kind = "warped_double_well"
+dim = 2
+[oracle]
+kind = "full_batch"
+[start]
+kind = "point"
+x = [0.4, 0.5]
+[schedule]
+eta0 = 0.1
+halvings = 1
+rho0 = 0.4
+rho_power = 0.5
+horizon = 1.0
+[integration]
+integrator = "{integrator}"
+substeps = {substeps}
+"#
+        );
+        let r = ConvergenceStudy::from_toml(&text)
+            .unwrap()
+            .run(1, None)
+            .unwrap();
+        r.pairs[0].points.clone()
+    };
+    let reference = run("euler_maruyama", 512);
+    let euler = run("euler_maruyama", 8);
+    let rich = run("richardson", 8);
+    for i in 0..2 {
+        let de = euler[i].resolution_error;
+        let dr = (rich[i].weak_error - reference[i].weak_error).abs();
+        assert!(
+            dr < 0.2 * de,
+            "η = {}: Richardson − reference {dr:e} vs Euler's diagnostic {de:e}",
+            rich[i].eta
+        );
+        assert!(
+            rich[i].resolution_error < 0.2 * euler[i].resolution_error,
+            "η = {}: {:e} vs {:e}",
+            rich[i].eta,
+            rich[i].resolution_error,
+            euler[i].resolution_error
+        );
+    }
 }

@@ -169,4 +169,9 @@ pub struct FlatnessConfig {
     /// Verdict settings.
     #[serde(default)]
     pub verdict: FlatVerdictConfig,
+    /// Also run the second-order models `sgd_sde2`, `usam_sde2` (for SGD and USAM among
+    /// `algorithms`) in the preference run, and report their flat fractions beside the discrete
+    /// algorithms' and the first-order SDEs' (observations).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub second_order: bool,
 }

@@ -74,6 +74,12 @@
 //!   system diverged (DNSAM's perturbation `ρ ∇f_γ/‖∇f‖` is unbounded near critical points);
 //! * (c) USAM SDE and SGD SDE stationary losses: the formula lies in the Monte Carlo CI.
 //!
+//! **Second-order models** (`second_order = true`): the preference run also carries `sgd_sde2`
+//! and `usam_sde2` ([`crate::sde::second_order`]: the `ρ²` smoothing term `(ρ²/2)∇³f : Σ`, the
+//! `ρ³` terms and the modified-equation correction); their flat fractions are reported beside
+//! the discrete algorithms' and the first-order SDEs' with the paired (coupled) differences
+//! discrete − SDE2 and SDE − SDE2, as observations — does the second-order model close the gap?
+//!
 //! Determinism: accumulators are per block and merged in block order by the engine.
 //!
 //! Files: `config.rs` (the TOML), `run.rs` (the two-basin and stationary simulations),
@@ -261,17 +267,23 @@ impl FlatnessStudy {
         let t0 = Instant::now();
         let c = &self.config;
         let tb = self.landscape.as_ref();
-        let (results, pref_diffs, mut warnings) =
-            self.two_basin_run(&|a| self.rho(a), 0, "preference run", progress)?;
+        let (results, pref_diffs, mut warnings) = self.two_basin_run(
+            &|a| self.rho(a),
+            0,
+            "preference run",
+            c.second_order,
+            progress,
+        )?;
         let (small, small_diffs, w2) =
-            self.two_basin_run(&|a| self.rho_small(a), 2, "small-ρ run", progress)?;
+            self.two_basin_run(&|a| self.rho_small(a), 2, "small-ρ run", false, progress)?;
         warnings.extend(w2);
         // (a) SAM variants vs SGD (discrete), preference run.
         let mut verdicts = self.preference_verdicts(&results, &mut warnings);
         // (b) SDE vs discrete in the small-ρ run (where the first-order SDE applies); the same
         // comparison in the preference run is reported as information.
         verdicts.extend(self.sde_verdicts(&small, &small_diffs, ""));
-        let observations = self.preference_observations(&results, &pref_diffs);
+        let mut observations = self.preference_observations(&results, &pref_diffs);
+        observations.extend(self.second_order_observations(&results, &pref_diffs));
         // (c) Stationary part.
         let stationary = self.stationary(progress)?;
         verdicts.extend(Self::stationary_verdicts(&stationary));

@@ -16,12 +16,16 @@ use crate::stats::{mean_ci, Moments};
 
 impl FlatnessStudy {
     /// One two-basin ensemble with radii `rho` (run index `level`): per-system results, the
-    /// paired flat-indicator differences per algorithm, and warnings.
+    /// paired flat-indicator differences per algorithm, and warnings. Systems: the discrete
+    /// algorithms, their first-order SDEs, then (with `second_order`) `sgd_sde2`/`usam_sde2`;
+    /// the paired differences are discrete − SDE per algorithm, then for each second-order
+    /// model discrete − SDE2 and SDE − SDE2.
     pub(super) fn two_basin_run(
         &self,
         rho: &dyn Fn(AlgorithmKind) -> f64,
         level_index: u64,
         tag: &str,
+        second_order: bool,
         progress: Option<&(dyn Fn(u64) + Sync)>,
     ) -> Result<(Vec<SystemResult>, Vec<Moments>, Vec<String>)> {
         let c = &self.config;
@@ -58,7 +62,41 @@ impl FlatnessStudy {
             });
         }
         let na = c.algorithms.len();
-        let pairs: Vec<(usize, usize)> = (0..na).map(|i| (i, na + i)).collect();
+        let mut pairs: Vec<(usize, usize)> = (0..na).map(|i| (i, na + i)).collect();
+        // (algorithm, kind) of every system.
+        let mut meta: Vec<(AlgorithmKind, &str)> = c
+            .algorithms
+            .iter()
+            .map(|&a| (a, "discrete"))
+            .chain(c.algorithms.iter().map(|&a| (a, "sde")))
+            .collect();
+        if second_order {
+            for (i, &a) in c.algorithms.iter().enumerate() {
+                if !matches!(a, AlgorithmKind::Sgd | AlgorithmKind::Usam) {
+                    continue;
+                }
+                let model = SdeModel::new(
+                    ModelKind::second_order(a),
+                    f,
+                    &self.oracle,
+                    c.eta,
+                    rho(a),
+                    SdeForm::Auto,
+                    64,
+                )?;
+                let k = systems.len();
+                systems.push(System {
+                    label: format!("{}_sde2", a.name()),
+                    dynamics: Dynamics::Euler {
+                        model,
+                        substeps: c.substeps,
+                    },
+                });
+                meta.push((a, "sde2"));
+                pairs.push((i, k));
+                pairs.push((na + i, k));
+            }
+        }
         let observer = BasinObserver {
             landscape: tb,
             n_systems: systems.len(),
@@ -86,7 +124,7 @@ impl FlatnessStudy {
         let acc = out.acc;
         let mut results = Vec::new();
         for (si, sys) in systems.iter().enumerate() {
-            let alg = c.algorithms[si % na];
+            let (alg, kind) = meta[si];
             if out.diverged[si] > 0 {
                 warnings.push(format!(
                     "{tag}: {} of {} paths of {} diverged (‖x‖ > {}; first at step {}); they are excluded",
@@ -101,7 +139,7 @@ impl FlatnessStudy {
             results.push(SystemResult {
                 label: sys.label.clone(),
                 algorithm: alg,
-                kind: if si < na { "discrete" } else { "sde" }.into(),
+                kind: kind.into(),
                 rho: rho(alg),
                 flat_fraction: mean_ci(&s.flat, level),
                 exit_flat: s.exits[0].stats(level),

@@ -168,6 +168,73 @@ impl FlatnessStudy {
             .collect()
     }
 
+    /// Observations of the second-order models in the preference run: for each `<alg>_sde2`
+    /// system, its flat fraction against the discrete algorithm's and the first-order SDE's,
+    /// with the paired (coupled) differences discrete − SDE2 and SDE − SDE2 (pairs `na..` of
+    /// [`Self::two_basin_run`], in that order).
+    pub(super) fn second_order_observations(
+        &self,
+        results: &[SystemResult],
+        diffs: &[Moments],
+    ) -> Vec<Observation> {
+        let c = &self.config;
+        let level = c.verdict.level;
+        let na = c.algorithms.len();
+        let mut out = Vec::new();
+        for (k, r2) in results.iter().filter(|r| r.kind == "sde2").enumerate() {
+            let a = r2.algorithm;
+            let i = c
+                .algorithms
+                .iter()
+                .position(|&b| b == a)
+                .expect("own algorithm");
+            let (rd, r1) = (&results[i], &results[na + i]);
+            let vs_disc = mean_ci(&diffs[na + 2 * k], level);
+            let vs_first = mean_ci(&diffs[na + 2 * k + 1], level);
+            let gap1 = mean_ci(&diffs[i], level);
+            let reading = |m: &crate::stats::MeanCi| {
+                if m.lo <= 0.0 && 0.0 <= m.hi {
+                    "consistent"
+                } else {
+                    "differs"
+                }
+            };
+            out.push(Observation {
+                what: format!(
+                    "flat fraction at ρ = {}, preference run: {a} (discrete) {:.4} [{:.4}, {:.4}] − {a}_sde2 {:.4} [{:.4}, {:.4}] (paired difference; the first-order {a}_sde has {:.4} [{:.4}, {:.4}], paired gap {:.4} [{:.4}, {:.4}])",
+                    rd.rho,
+                    rd.flat_fraction.mean,
+                    rd.flat_fraction.lo,
+                    rd.flat_fraction.hi,
+                    r2.flat_fraction.mean,
+                    r2.flat_fraction.lo,
+                    r2.flat_fraction.hi,
+                    r1.flat_fraction.mean,
+                    r1.flat_fraction.lo,
+                    r1.flat_fraction.hi,
+                    gap1.mean,
+                    gap1.lo,
+                    gap1.hi,
+                ),
+                measured: vs_disc.mean,
+                ci: Some([vs_disc.lo, vs_disc.hi]),
+                reference: "0 if the second-order model reproduces the discrete algorithm".into(),
+                reading: reading(&vs_disc).into(),
+            });
+            out.push(Observation {
+                what: format!(
+                    "flat fraction at ρ = {}, preference run: {a}_sde − {a}_sde2 (paired; negative = the second-order model prefers the flat basin more)",
+                    rd.rho
+                ),
+                measured: vs_first.mean,
+                ci: Some([vs_first.lo, vs_first.hi]),
+                reference: "0 if the second-order terms do not change the preference".into(),
+                reading: reading(&vs_first).into(),
+            });
+        }
+        out
+    }
+
     /// Verdicts (c): the stationary loss of each SDE against the formula.
     pub(super) fn stationary_verdicts(stationary: &[StationaryResult]) -> Vec<Verdict> {
         let mut verdicts = Vec::new();

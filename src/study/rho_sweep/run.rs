@@ -62,10 +62,7 @@ pub fn protocol_pairs(n_rho: usize) -> Vec<PairSpec> {
             let mut models = vec![
                 ModelKind::own(AlgorithmKind::Sgd),
                 ModelKind::own(alg),
-                ModelKind {
-                    alg,
-                    drift_only: true,
-                },
+                ModelKind::drift_only(alg),
             ];
             if alg == AlgorithmKind::Sam {
                 models.push(ModelKind::own(AlgorithmKind::Dnsam));
