@@ -320,7 +320,7 @@ impl Budget {
         let mut fields: Vec<String> = Vec::new();
         let mut parts = Vec::new();
         for (i, t) in sorted.iter().enumerate() {
-            if i > 0 && !(t.amount >= 0.25 * total) {
+            if i > 0 && (t.amount.is_nan() || t.amount < 0.25 * total) {
                 break;
             }
             parts.push(t);
@@ -376,7 +376,7 @@ impl Budget {
     pub fn check(&self, limits: &Limits) -> Result<()> {
         self.check_memory(limits)?;
         let cpu = self.total_flops() / FLOPS_PER_THREAD;
-        if !(cpu <= HARD_CAP_CPU_SECONDS) {
+        if cpu.is_nan() || cpu > HARD_CAP_CPU_SECONDS {
             let (fields, words) = self.work_words();
             return Err(Error::TooLarge {
                 fields: or_sizes(fields),
@@ -389,7 +389,7 @@ impl Budget {
         }
         if let Some(max) = limits.max_seconds {
             let s = self.seconds(limits.threads);
-            if !(s <= max) {
+            if s.is_nan() || s > max {
                 let (fields, words) = self.work_words();
                 return Err(Error::TooLarge {
                     fields: or_sizes(fields),
@@ -410,7 +410,7 @@ impl Budget {
     pub fn check_memory(&self, limits: &Limits) -> Result<()> {
         let (max, source) = &limits.max_bytes;
         let b = self.bytes();
-        if !(b <= *max) {
+        if b.is_nan() || b > *max {
             let (fields, words) = self.memory_words();
             return Err(Error::TooLarge {
                 fields: or_sizes(fields),

@@ -44,7 +44,7 @@ pub fn whole_multiple(a: f64, b: f64) -> Option<usize> {
     let r = a / b;
     let n = r.round();
     // Beyond 2^53 "whole" means nothing in f64 (and the count could not be run anyway).
-    ((r - n).abs() < 1e-9 * r.max(1.0) && n >= 1.0 && n <= 9_007_199_254_740_992.0)
+    ((r - n).abs() < 1e-9 * r.max(1.0) && (1.0..=9_007_199_254_740_992.0).contains(&n))
         .then_some(n as usize)
 }
 

@@ -99,6 +99,7 @@ pub fn budget(
                 "drift_only" => ModelKind {
                     alg: a,
                     drift_only: true,
+                    second_order: false,
                 },
                 other => match ModelKind::parse(other) {
                     Some(m) => m,
