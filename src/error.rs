@@ -43,6 +43,11 @@ pub enum Error {
     /// Shard files that do not belong together (or are damaged); see `crate::shard`.
     #[error("{0}")]
     Shard(String),
+    /// A run that cannot be done as configured: a product of sizes overflows, the estimated
+    /// memory exceeds the limit, or the estimated time exceeds the limit without `--yes`
+    /// (see [`crate::study::budget`]). `fields` names the configuration fields that set the size.
+    #[error("{fields}: {message}")]
+    TooLarge { fields: String, message: String },
 }
 
 impl Error {
@@ -54,10 +59,70 @@ impl Error {
     ) -> Self {
         Error::Config {
             field: field.into(),
-            value: value.to_string(),
-            reason: reason.into(),
+            value: tidy_numbers(&value.to_string()),
+            reason: tidy_numbers(&reason.into()),
         }
     }
+
+    /// The configuration field(s) an error names, if it is about the configuration.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Config { field, .. } => Some(field),
+            Error::TooLarge { fields, .. } => Some(fields),
+            _ => None,
+        }
+    }
+}
+
+/// Rewrites every decimal number in `s` that `f64`'s `Display` spelled out at length (`1e300`
+/// prints 301 digits, `1e-300` 302 characters) in scientific notation, so messages stay short:
+/// a run of more than 20 digits (longer than any `u64`) or a decimal fraction below `1e-4` or
+/// from `1e16` up. Integers of `u64` size and ordinary decimals are left as written.
+pub fn tidy_numbers(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len().min(256));
+    let mut i = 0;
+    let mut last = 0;
+    while i < b.len() {
+        let starts = b[i].is_ascii_digit() && (i == 0 || !is_word(b[i - 1]));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < b.len() && (b[j].is_ascii_digit() || b[j] == b'.') {
+            j += 1;
+        }
+        // Already scientific, or part of a longer word (`1e300`, `f64`, `x2`): leave it.
+        let glued = j < b.len() && (is_word(b[j]) || b[j] == b'e' || b[j] == b'E');
+        let token = &s[i..j];
+        if !glued {
+            if let Some(short) = shorten(token) {
+                out.push_str(&s[last..i]);
+                out.push_str(&short);
+                last = j;
+            }
+        }
+        i = j;
+    }
+    out.push_str(&s[last..]);
+    out
+}
+
+fn is_word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+fn shorten(token: &str) -> Option<String> {
+    let dots = token.bytes().filter(|&c| c == b'.').count();
+    let digits = token.len() - dots;
+    let x: f64 = token.trim_end_matches('.').parse().ok()?;
+    let long = match dots {
+        0 => digits > 20,
+        1 => x != 0.0 && !(1e-4..1e16).contains(&x),
+        _ => return None,
+    };
+    long.then(|| format!("{x:e}"))
 }
 
 /// Library result type.

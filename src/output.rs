@@ -23,6 +23,9 @@ use crate::error::{Error, Result};
 
 /// Paths that exist only while a result set is being written (temporaries and backups).
 static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+/// Folders [`check_writable`] created (deepest first), removed again if they are still empty
+/// when the run fails or is interrupted ([`remove_created_folders`]).
+static CREATED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 /// Held for the whole commit, so an interrupt cannot cut it in half.
 static COMMIT: Mutex<()> = Mutex::new(());
 /// Held (shared) while a temporary is being created and written, so an interrupt never removes
@@ -51,7 +54,19 @@ pub fn interrupted() -> usize {
     let writing = WRITING.write().unwrap_or_else(|e| e.into_inner());
     std::mem::forget(writing); // keep new writers out until the process exits
     let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
-    live.iter().filter(|p| fs::remove_file(p).is_ok()).count()
+    let removed = live.iter().filter(|p| fs::remove_file(p).is_ok()).count();
+    remove_created_folders();
+    removed
+}
+
+/// Removes the output folders this process created ([`check_writable`]) if they are empty: a
+/// run that fails or is interrupted leaves no empty folder behind. Never removes anything else
+/// (`remove_dir` refuses a folder that is not empty).
+pub fn remove_created_folders() {
+    let created = std::mem::take(&mut *CREATED.lock().unwrap_or_else(|e| e.into_inner()));
+    for d in &created {
+        let _ = fs::remove_dir(d);
+    }
 }
 
 /// `Some(pid)` for a file name `.STEM.tmp-PID.EXT`, `.STEM.bak-PID.EXT` or
@@ -262,18 +277,34 @@ impl Drop for Staging {
 /// Creates `dir` if missing and checks that a file can be created in it, so a bad `--out`
 /// fails before a long run instead of after it.
 pub fn check_writable(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| Error::Io {
+    // The folders about to be created, deepest first (removed again on failure).
+    let mut missing = Vec::new();
+    let mut p = Some(dir);
+    while let Some(d) = p.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        missing.push(d.to_path_buf());
+        p = d.parent();
+    }
+    let made = fs::create_dir_all(dir);
+    CREATED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(missing.into_iter().filter(|d| d.is_dir()));
+    made.map_err(|e| Error::Io {
         context: format!("--out {}: cannot create the output folder", dir.display()),
         source: e,
     })?;
     let probe = dir.join(format!(".samsde-write-check-{}", std::process::id()));
-    fs::write(&probe, b"").map_err(|e| Error::Io {
-        context: format!(
-            "--out {}: cannot write into the output folder",
-            dir.display()
-        ),
-        source: e,
-    })?;
+    if let Err(e) = fs::write(&probe, b"") {
+        let _ = fs::remove_file(&probe);
+        remove_created_folders();
+        return Err(Error::Io {
+            context: format!(
+                "--out {}: cannot write into the output folder",
+                dir.display()
+            ),
+            source: e,
+        });
+    }
     let _ = fs::remove_file(&probe);
     Ok(())
 }

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+pub use crate::study::budget::{Budget, Limits};
 use crate::study::verdict::{Observation, Verdict};
 
 /// Progress callback: called with the number of work units (path-steps) just finished.
@@ -125,7 +126,7 @@ pub trait StudyDef: Sized + Send + Sync + 'static {
 
     /// Applies the command-line overrides to a raw configuration.
     fn apply(config: &mut Self::Config, overrides: &Overrides) -> Result<()>;
-    /// Validates.
+    /// Validates (checking the budget against the default limits first).
     fn build(config: Self::Config) -> Result<Self>;
     /// The validated configuration, as it goes into the report.
     fn config(&self) -> &Self::Config;
@@ -141,6 +142,19 @@ pub trait StudyDef: Sized + Send + Sync + 'static {
     fn verdicts(report: &Self::Report) -> &[Verdict];
     /// The report's observations.
     fn observations(report: &Self::Report) -> &[Observation];
+
+    /// The run's estimated memory and work on `threads` threads, from the raw configuration,
+    /// without building anything (terms from the shared helpers of [`crate::study::budget`]);
+    /// an error names a size that cannot work at all (an overflowing product, a count beyond
+    /// any run). [`prepare`] checks it against the [`Limits`] before [`StudyDef::build`].
+    ///
+    /// The default estimates nothing (an empty budget always passes): a study whose sizes come
+    /// from its configuration overrides it, and `tests/bad_input.rs` fails for a registered
+    /// study whose absurd sizes are not refused.
+    fn budget(config: &Self::Config, threads: usize) -> Result<Budget> {
+        let _ = (config, threads);
+        Ok(Budget::new(Self::NAME))
+    }
 }
 
 /// A validated study, ready to run.
@@ -151,6 +165,8 @@ pub trait Prepared: Send + Sync {
     fn config_toml(&self) -> Result<String>;
     /// The validated configuration as JSON (what a result file records as `config`).
     fn config_json(&self) -> Result<serde_json::Value>;
+    /// The estimate it was checked against.
+    fn budget(&self) -> &Budget;
     /// Work units for the progress bar.
     fn total_work(&self) -> u64;
     /// Runs it.
@@ -175,7 +191,7 @@ pub trait Finished: Send + Sync {
     }
 }
 
-struct PreparedStudy<S: StudyDef>(Arc<S>);
+struct PreparedStudy<S: StudyDef>(Arc<S>, Budget);
 struct FinishedStudy<S: StudyDef> {
     study: Arc<S>,
     report: S::Report,
@@ -192,6 +208,9 @@ impl<S: StudyDef> Prepared for PreparedStudy<S> {
     fn config_json(&self) -> Result<serde_json::Value> {
         serde_json::to_value(self.0.config())
             .map_err(|e| Error::Unsupported(format!("cannot serialise the configuration: {e}")))
+    }
+    fn budget(&self) -> &Budget {
+        &self.1
     }
     fn total_work(&self) -> u64 {
         self.0.total_work()
@@ -255,11 +274,24 @@ pub fn parse_config<T: DeserializeOwned>(study: &str, text: &str) -> Result<T> {
         .map_err(|e| Error::Parse(format!("the result file's `config`: {e}")))
 }
 
-/// Parses, applies the overrides, validates.
+/// Parses, applies the overrides, checks the budget against the default [`Limits`] (memory,
+/// and the hard cap on work; no time limit), validates.
 fn prepare<S: StudyDef>(text: &str, overrides: &Overrides) -> Result<Box<dyn Prepared>> {
+    prepare_limited::<S>(text, overrides, &Limits::default())
+}
+
+/// Parses, applies the overrides, estimates memory and work and checks them against `limits`
+/// (before anything is built), validates.
+fn prepare_limited<S: StudyDef>(
+    text: &str,
+    overrides: &Overrides,
+    limits: &Limits,
+) -> Result<Box<dyn Prepared>> {
     let mut config: S::Config = parse_config(S::NAME, text)?;
     S::apply(&mut config, overrides)?;
-    Ok(Box::new(PreparedStudy(Arc::new(S::build(config)?))))
+    let budget = S::budget(&config, limits.threads)?;
+    budget.check(limits)?;
+    Ok(Box::new(PreparedStudy(Arc::new(S::build(config)?), budget)))
 }
 
 /// A registered study, type-erased.
@@ -281,8 +313,11 @@ pub struct StudyEntry {
     pub profiles: &'static [&'static str],
     /// The study's paragraph for the claims report (may be empty).
     pub report_note: &'static str,
-    /// Parse + override + validate.
+    /// Parse + override + budget check (default [`Limits`]) + validate.
     pub prepare: fn(&str, &Overrides) -> Result<Box<dyn Prepared>>,
+    /// Parse + override + budget check against the given limits (the command line's time
+    /// limit without `--yes`) + validate.
+    pub prepare_limited: fn(&str, &Overrides, &Limits) -> Result<Box<dyn Prepared>>,
 }
 
 impl StudyEntry {
@@ -298,6 +333,7 @@ impl StudyEntry {
             profiles: S::PROFILES,
             report_note: S::REPORT_NOTE,
             prepare: prepare::<S>,
+            prepare_limited: prepare_limited::<S>,
         }
     }
 

@@ -19,7 +19,13 @@ fn every_experiment_config_is_registered_and_validates() {
             )
             .unwrap_or_else(|err| panic!("{}: {err}", e.path));
             assert_eq!(on_disk, e.text, "{}: embedded text is stale", e.path);
-            (s.prepare)(e.text, &Overrides::default())
+            // Every shipped configuration runs without --yes on two threads.
+            let limits = samsde::registry::Limits {
+                threads: 2,
+                max_seconds: Some(samsde::study::budget::CONFIRM_SECONDS),
+                ..Default::default()
+            };
+            (s.prepare_limited)(e.text, &Overrides::default(), &limits)
                 .unwrap_or_else(|err| panic!("{}: {err}", e.path));
             registered.push(e.path.trim_start_matches("experiments/").to_string());
         }

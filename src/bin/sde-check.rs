@@ -13,7 +13,8 @@ use anyhow::Context;
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use samsde::registry::{self, Overrides, StudyEntry};
+use samsde::registry::{self, Limits, Overrides, StudyEntry};
+use samsde::study::budget;
 
 const ABOUT: &str = "Check continuous-time (SDE) models of Sharpness-Aware Minimization against \
 the discrete algorithms, with confidence intervals and verdicts";
@@ -24,7 +25,10 @@ Every study runs its embedded default without CONFIG; CONFIG is a TOML file or a
 written by the same study (its recorded configuration repeats the run). `sde-check list` shows \
 the shipped configurations.\n\n\
 Exit codes: 0 every verdict passes; 1 a verdict failed or is inconclusive; 2 bad input or \
-runtime error (nothing is written then).";
+runtime error (nothing is written then).\n\n\
+Before anything is allocated, every study estimates the run's memory and time: a run that \
+needs more than half the physical memory (SAMSDE_MAX_MEMORY overrides, e.g. 8G) is refused, \
+and one estimated longer than 2 hours needs --yes (also under --print-config).";
 
 /// Options shared by every study subcommand.
 #[derive(Args, Debug)]
@@ -55,7 +59,7 @@ struct CommonArgs {
     /// Print the JSON report to stdout instead of the table.
     #[arg(long)]
     json: bool,
-    /// No progress bar.
+    /// No progress bar (and no printed time estimate).
     #[arg(long, short)]
     quiet: bool,
     /// Compute only shard I of N of the Monte Carlo work and write
@@ -63,6 +67,10 @@ struct CommonArgs {
     /// N shards into exactly the single run's results.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
+    /// Run even when the estimated time exceeds the limit for unconfirmed runs (2 h); memory
+    /// limits still apply. The estimate is printed before any run estimated above a minute.
+    #[arg(long, short = 'y')]
+    yes: bool,
 }
 
 fn cli() -> Command {
@@ -216,6 +224,8 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
+            // A failed run leaves no empty output folder it created.
+            samsde::output::remove_created_folders();
             eprintln!("error: {e}");
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
@@ -276,8 +286,9 @@ fn max_threads() -> usize {
     (8 * cores).max(64)
 }
 
-fn thread_pool(threads: Option<usize>) -> anyhow::Result<(rayon::ThreadPool, usize)> {
-    let n = match threads {
+/// `--threads`, checked (default: all cores).
+fn thread_count(threads: Option<usize>) -> anyhow::Result<usize> {
+    Ok(match threads {
         Some(0) => anyhow::bail!("--threads must be ≥ 1, got 0"),
         Some(n) if n > max_threads() => anyhow::bail!(
             "--threads must be ≤ {} (8 × the cores, at least 64), got {n}",
@@ -285,12 +296,20 @@ fn thread_pool(threads: Option<usize>) -> anyhow::Result<(rayon::ThreadPool, usi
         ),
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let pool = rayon::ThreadPoolBuilder::new()
+    })
+}
+
+/// The pool for `--threads` (checked as [`thread_count`]) and its size.
+fn pool_for(threads: Option<usize>) -> anyhow::Result<(rayon::ThreadPool, usize)> {
+    let n = thread_count(threads)?;
+    Ok((thread_pool(n)?, n))
+}
+
+fn thread_pool(n: usize) -> anyhow::Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build()
-        .with_context(|| format!("--threads {n}: cannot start the worker threads"))?;
-    Ok((pool, n))
+        .with_context(|| format!("--threads {n}: cannot start the worker threads"))
 }
 
 fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
@@ -321,7 +340,7 @@ fn merge(args: MergeArgs) -> anyhow::Result<bool> {
         )
     });
     samsde::output::check_writable(&out)?;
-    let (pool, threads) = thread_pool(args.threads)?;
+    let (pool, threads) = pool_for(args.threads)?;
     let (n_shards, n_calls, n_units) = (set.files.len(), set.calls(), set.units());
     let (name, finished) = pool.install(|| samsde::shard::merge(set, threads, None))?;
     let written = finished.write(&out)?;
@@ -352,7 +371,7 @@ fn reproduce(args: ReproduceArgs) -> anyhow::Result<bool> {
     };
     let plan = reproduce::plan(&opts)?;
     samsde::output::check_writable(&opts.out)?;
-    let (pool, threads) = thread_pool(args.threads)?;
+    let (pool, threads) = pool_for(args.threads)?;
     let total: u64 = plan.iter().map(|u| u.work).sum();
     let pb = ProgressBar::with_draw_target(Some(total.max(1)), ProgressDrawTarget::stderr());
     if args.quiet {
@@ -406,7 +425,14 @@ fn study(entry: &StudyEntry, args: CommonArgs) -> anyhow::Result<bool> {
         seed: args.seed,
         profile: args.profile.clone(),
     };
-    let prepared = (entry.prepare)(&text, &overrides).context("invalid configuration")?;
+    let threads = thread_count(args.threads)?;
+    let limits = Limits {
+        threads,
+        max_seconds: (!args.yes).then_some(budget::CONFIRM_SECONDS),
+        ..Limits::default()
+    };
+    let prepared =
+        (entry.prepare_limited)(&text, &overrides, &limits).context("invalid configuration")?;
     if args.print_config {
         emit(&prepared.config_toml()?);
         return Ok(true);
@@ -418,7 +444,11 @@ fn study(entry: &StudyEntry, args: CommonArgs) -> anyhow::Result<bool> {
         .transpose()
         .context("invalid --shard")?;
     samsde::output::check_writable(&args.out)?;
-    let (pool, threads) = thread_pool(args.threads)?;
+    let estimate = prepared.budget();
+    if !args.quiet && estimate.seconds(threads) > budget::ANNOUNCE_SECONDS {
+        eprintln!("{}: {}", entry.name, estimate.summary(threads));
+    }
+    let pool = thread_pool(threads)?;
     if let Some(spec) = shard {
         if args.json {
             anyhow::bail!("--json prints a finished report; a --shard run writes a shard file (merge the shards with `sde-check merge`)");

@@ -51,6 +51,11 @@ fn add_assign(y: &mut Matrix, x: &Matrix) {
     }
 }
 
+/// Blocks that run between two ordered merges ([`Ensemble::run`]): enough to keep every thread
+/// busy, few enough that the accumulators alive at once stay small. A constant, not a multiple
+/// of the thread count, so that shard files and the merge see the same sequence of calls.
+pub const MERGE_CHUNK: usize = 64;
+
 /// How a system advances.
 #[derive(Debug, Clone)]
 pub enum Dynamics {
@@ -263,7 +268,7 @@ impl Ensemble<'_> {
 
     /// Number of path-steps (paths × systems-independent steps), for progress and benchmarks.
     pub fn work(&self) -> u64 {
-        (self.paths * self.steps) as u64
+        (self.paths as u64).saturating_mul(self.steps as u64)
     }
 
     /// Runs all blocks (in parallel on the current rayon pool) and merges them in order.
@@ -284,21 +289,6 @@ impl Ensemble<'_> {
         }
         let block = self.block_size.max(1);
         let n_blocks = self.paths.div_ceil(block);
-        // Blocks run in parallel (or, under a shard context, only this shard's / none: see
-        // crate::shard) and are folded below in block order either way.
-        let results: Vec<Option<BlockResult<O::Acc>>> = crate::shard::units(
-            || self.describe(std::any::type_name::<O>(), n_blocks, r_max),
-            n_blocks,
-            |b| {
-                let first = b * block;
-                let p = block.min(self.paths - first);
-                let r = self.run_block(observer, first, p, r_max);
-                if let Some(cb) = progress {
-                    cb((p * self.steps) as u64);
-                }
-                r
-            },
-        );
         let ns = self.systems.len();
         let mut out = EnsembleOutput {
             acc: observer.new_acc(),
@@ -306,16 +296,43 @@ impl Ensemble<'_> {
             first_divergence_step: vec![None; ns],
             clamps: vec![0; ns],
         };
-        for r in results.into_iter().flatten() {
-            observer.merge(&mut out.acc, r.acc);
-            for s in 0..ns {
-                out.diverged[s] += r.diverged[s];
-                out.clamps[s] += r.clamps[s];
-                out.first_divergence_step[s] = match (out.first_divergence_step[s], r.first[s]) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+        // Blocks run in parallel chunks of `MERGE_CHUNK` blocks; each chunk's results are
+        // merged in block order before the next starts, so at most one chunk of accumulators
+        // is alive (memory independent of the number of paths) and the merge order — hence
+        // every bit of the output — does not depend on the thread count. Each chunk is one
+        // call of `crate::shard::units`: under a shard context only this shard's blocks (or,
+        // when merging, none) are computed; the chunking does not depend on the thread count,
+        // so shards and the merge see the same calls.
+        let chunk = MERGE_CHUNK;
+        let mut start = 0;
+        while start < n_blocks {
+            let end = n_blocks.min(start.saturating_add(chunk));
+            let results: Vec<Option<BlockResult<O::Acc>>> = crate::shard::units(
+                || self.describe(std::any::type_name::<O>(), end - start, r_max),
+                end - start,
+                |i| {
+                    let first = (start + i) * block;
+                    let p = block.min(self.paths - first);
+                    let r = self.run_block(observer, first, p, r_max);
+                    if let Some(cb) = progress {
+                        cb((p as u64).saturating_mul(self.steps as u64));
+                    }
+                    r
+                },
+            );
+            for r in results.into_iter().flatten() {
+                observer.merge(&mut out.acc, r.acc);
+                for s in 0..ns {
+                    out.diverged[s] += r.diverged[s];
+                    out.clamps[s] += r.clamps[s];
+                    out.first_divergence_step[s] = match (out.first_divergence_step[s], r.first[s])
+                    {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
             }
+            start = end;
         }
         out
     }

@@ -378,4 +378,8 @@ impl StudyDef for Def {
     fn observations(r: &ConvergenceReport) -> &[Observation] {
         &r.observations
     }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &ConvergenceConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        ConvergenceStudy::budget(config, threads)
+    }
 }

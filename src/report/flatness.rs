@@ -453,6 +453,10 @@ impl StudyDef for Def {
     fn observations(r: &FlatnessReport) -> &[Observation] {
         &r.observations
     }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &FlatnessConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        FlatnessStudy::budget(config, threads)
+    }
 }
 
 #[cfg(test)]

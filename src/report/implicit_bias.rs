@@ -1280,4 +1280,8 @@ impl StudyDef for Def {
     fn observations(r: &ImplicitBiasReport) -> &[Observation] {
         &r.observations
     }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &ImplicitBiasConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        ImplicitBiasStudy::budget(config, threads)
+    }
 }

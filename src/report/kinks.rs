@@ -565,4 +565,8 @@ impl StudyDef for Def {
     fn observations(r: &KinksReport) -> &[Observation] {
         &r.observations
     }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &KinksConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        KinksStudy::budget(config, threads)
+    }
 }

@@ -345,6 +345,10 @@ impl StudyDef for Def {
     fn observations(r: &RhoSweepReport) -> &[Observation] {
         &r.observations
     }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &RhoSweepConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        RhoSweepStudy::budget(config, threads)
+    }
 }
 
 /// `1 h 23 min`, `4.2 min`, `12 s`.

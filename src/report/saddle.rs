@@ -672,4 +672,8 @@ impl StudyDef for Def {
     fn observations(r: &SaddleReport) -> &[Observation] {
         &r.observations
     }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &SaddleConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        SaddleStudy::budget(config, threads)
+    }
 }

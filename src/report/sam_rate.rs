@@ -627,4 +627,8 @@ impl StudyDef for Def {
     fn observations(r: &SamRateReport) -> &[Observation] {
         &r.observations
     }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &SamRateConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        SamRateStudy::budget(config, threads)
+    }
 }

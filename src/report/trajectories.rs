@@ -388,4 +388,8 @@ impl StudyDef for Def {
     fn observations(r: &TrajectoriesReport) -> &[Observation] {
         &r.observations
     }
+    // Memory and work estimate (checked before anything is allocated).
+    fn budget(config: &TrajectoriesConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        TrajectoriesStudy::budget(config, threads)
+    }
 }

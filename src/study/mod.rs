@@ -2,12 +2,14 @@
 //! Report`). Nothing here writes files or knows about the CLI; see [`crate::output`] and the
 //! binary for that.
 
+pub mod budget;
 pub mod convergence;
 pub mod flatness;
 pub mod header;
 pub mod implicit_bias;
 pub mod kinks;
 pub mod msharpness;
+mod parse_errors;
 pub mod rho_sweep;
 pub mod saddle;
 pub mod sam_rate;

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::budget::Budget;
 use crate::ensemble::Start;
 use crate::error::{Error, Result};
 use crate::landscape::{Landscape, LeastSquares, Quadratic, TwoBasin, WarpedDoubleWell};
@@ -42,7 +43,9 @@ pub fn non_negative(field: &str, v: f64) -> Result<f64> {
 pub fn whole_multiple(a: f64, b: f64) -> Option<usize> {
     let r = a / b;
     let n = r.round();
-    ((r - n).abs() < 1e-9 * r.max(1.0) && n >= 1.0).then_some(n as usize)
+    // Beyond 2^53 "whole" means nothing in f64 (and the count could not be run anyway).
+    ((r - n).abs() < 1e-9 * r.max(1.0) && (1.0..=9_007_199_254_740_992.0).contains(&n))
+        .then_some(n as usize)
 }
 
 /// `t/η` as a whole number of steps (≥ 1), or an error naming `field` and `t`.
@@ -237,7 +240,132 @@ fn default_tau() -> f64 {
     0.1
 }
 
+/// What the run-time estimates need to know of a landscape, from its configuration alone
+/// ([`LandscapeConfig::budget`]).
+#[derive(Debug, Clone, Copy)]
+pub struct LandscapeSize {
+    /// Dimension `d`.
+    pub dim: usize,
+    /// The field that sets `d` (for messages).
+    pub dim_field: &'static str,
+    /// Floating-point operations of one gradient at one point.
+    pub grad_flops: f64,
+    /// Samples `N` of a finite sum.
+    pub n_samples: Option<usize>,
+    /// `true` for the centred quadratic `½xᵀHx` (linear SDEs and exact moment recursions
+    /// apply).
+    pub quadratic: bool,
+}
+
+/// What the run-time estimates need to know of an oracle ([`OracleConfig::budget`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OracleSize {
+    /// Brownian dimension `m` of its noise.
+    pub m: usize,
+    /// The noise is a general matrix `S` (`d × m` products per step).
+    pub matrix: bool,
+    /// Mini-batch size (0 without subsampling).
+    pub batch: usize,
+}
+
+/// `d ≥ 1`, or an error naming `field`.
+fn at_least_one(field: &str, v: usize) -> Result<usize> {
+    if v == 0 {
+        Err(Error::config(field, v, "must be ≥ 1"))
+    } else {
+        Ok(v)
+    }
+}
+
 impl LandscapeConfig {
+    /// The landscape's dimension and costs, checked without allocating anything, and the
+    /// memory and work of building it added to `b` (under the field names it uses).
+    pub fn budget(&self, b: &mut Budget) -> Result<LandscapeSize> {
+        use super::budget::F64;
+        Ok(match self {
+            LandscapeConfig::Quadratic { hessian } => {
+                let (d, field) = match hessian {
+                    HessianConfig::Wishart { dim, .. } => {
+                        (at_least_one("landscape.hessian.dim", *dim)?, "landscape.hessian.dim")
+                    }
+                    HessianConfig::Spectrum { eigenvalues, .. } => {
+                        if eigenvalues.is_empty() {
+                            return Err(Error::config(
+                                "landscape.hessian.eigenvalues",
+                                "[]",
+                                "must not be empty",
+                            ));
+                        }
+                        (eigenvalues.len(), "landscape.hessian.eigenvalues")
+                    }
+                    HessianConfig::Matrix { rows } => {
+                        if rows.is_empty() {
+                            return Err(Error::config("landscape.hessian.rows", "[]", "must not be empty"));
+                        }
+                        (rows.len(), "landscape.hessian.rows")
+                    }
+                };
+                let df = d as f64;
+                // Wishart: A (d × 2d), Aᵀ, AAᵀ and two d × d temporaries; a rotation: Q, its
+                // Gaussian and QR factors; a given matrix: H, Hᵀ and |H − Hᵀ|.
+                b.mem("landscape Hessian and its construction", &[field], 6.0 * df * df * F64);
+                let build = match hessian {
+                    HessianConfig::Wishart { .. } => 4.0 * df * df * df,
+                    HessianConfig::Spectrum { rotation_seed: Some(_), .. } => 4.0 * df * df * df,
+                    _ => 4.0 * df * df,
+                };
+                b.flops("building the landscape", &[field], build);
+                LandscapeSize {
+                    dim: d,
+                    dim_field: field,
+                    grad_flops: 2.0 * df * df,
+                    n_samples: None,
+                    quadratic: true,
+                }
+            }
+            LandscapeConfig::LeastSquares { n_samples, dim, .. } => {
+                let n = at_least_one("landscape.n_samples", *n_samples)?;
+                let d = at_least_one("landscape.dim", *dim)?;
+                let (nf, df) = (n as f64, d as f64);
+                // A (N × d), Aᵀ, and H = AᵀA/N with its temporaries.
+                b.mem(
+                    "landscape data and Hessian",
+                    &["landscape.n_samples", "landscape.dim"],
+                    (3.0 * nf * df + 3.0 * df * df + 3.0 * nf) * F64,
+                );
+                b.flops(
+                    "building the landscape",
+                    &["landscape.n_samples", "landscape.dim"],
+                    2.0 * nf * df * df + 4.0 * nf * df,
+                );
+                LandscapeSize {
+                    dim: d,
+                    dim_field: "landscape.dim",
+                    grad_flops: 2.0 * df * df,
+                    n_samples: Some(n),
+                    quadratic: false,
+                }
+            }
+            LandscapeConfig::TwoBasin { dim, .. } | LandscapeConfig::WarpedDoubleWell { dim, .. } => {
+                let d = at_least_one("landscape.dim", *dim)?;
+                LandscapeSize {
+                    dim: d,
+                    dim_field: "landscape.dim",
+                    grad_flops: 40.0 * d as f64,
+                    n_samples: None,
+                    quadratic: false,
+                }
+            }
+            LandscapeConfig::Custom { name } => {
+                return Err(Error::config(
+                    "landscape.kind",
+                    format!("custom ({name})"),
+                    "is a landscape given in code through the library API; a configuration file must name a built-in landscape",
+                ))
+            }
+        })
+    }
+
     /// Builds and validates.
     pub fn build(&self) -> Result<Box<dyn Landscape>> {
         Ok(match self {
@@ -334,6 +462,63 @@ pub enum OracleConfig {
 }
 
 impl OracleConfig {
+    /// The oracle's sizes on a `d`-dimensional landscape (`dim_field` sets `d`; `n_samples`
+    /// for subsampling), with the memory of building it added to `b`; checked without
+    /// allocating.
+    pub fn budget(
+        &self,
+        d: usize,
+        dim_field: &str,
+        n_samples: Option<usize>,
+        b: &mut Budget,
+    ) -> Result<OracleSize> {
+        use super::budget::F64;
+        let df = d as f64;
+        Ok(match self {
+            OracleConfig::FullBatch => OracleSize::default(),
+            OracleConfig::Additive { s, covariance, .. } => {
+                if let Some(rows) = s {
+                    let m = rows.first().map_or(0, Vec::len);
+                    b.mem("oracle.s", &["oracle.s"], 2.0 * df * m as f64 * F64);
+                    OracleSize {
+                        m,
+                        matrix: true,
+                        batch: 0,
+                    }
+                } else if covariance.is_some() {
+                    b.mem(
+                        "oracle.covariance square root",
+                        &["oracle.covariance"],
+                        8.0 * df * df * F64,
+                    );
+                    b.flops(
+                        "oracle.covariance square root",
+                        &["oracle.covariance"],
+                        20.0 * df * df * df,
+                    );
+                    OracleSize {
+                        m: d,
+                        matrix: true,
+                        batch: 0,
+                    }
+                } else {
+                    // σI is stored as a d × d matrix (and its identity while building it).
+                    b.mem("oracle noise matrix σI", &[dim_field], 2.0 * df * df * F64);
+                    OracleSize {
+                        m: d,
+                        matrix: false,
+                        batch: 0,
+                    }
+                }
+            }
+            OracleConfig::Subsampling { batch, .. } => OracleSize {
+                m: n_samples.unwrap_or(1).max(d),
+                matrix: false,
+                batch: *batch,
+            },
+        })
+    }
+
     /// Builds and validates against the landscape.
     pub fn build(&self, f: &dyn Landscape) -> Result<Oracle> {
         let d = f.dim();
@@ -449,9 +634,10 @@ impl StartConfig {
     }
 }
 
-/// Parses TOML into a config type, turning serde's message into a crate error.
+/// Parses TOML into a config type, turning serde's message into a crate error that names the
+/// field where it can ([`super::parse_errors`]).
 pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
-    toml::from_str(text).map_err(|e| Error::Parse(e.to_string()))
+    toml::from_str(text).map_err(|e| super::parse_errors::toml_error(text, &e))
 }
 
 /// A number as a title shows it: Rust's shortest round-trip form (`0.5`, `20`, `1e-5`).

@@ -264,6 +264,13 @@ impl ConvergenceConfig {
             }
             (None, Some(eta0), Some(h)) => {
                 setup::positive("schedule.eta0", eta0)?;
+                if h > super::budget::MAX_HALVINGS {
+                    return Err(Error::config(
+                        "schedule.halvings",
+                        h,
+                        format!("must be ≤ {}", super::budget::MAX_HALVINGS),
+                    ));
+                }
                 (0..=h).map(|k| eta0 / 2f64.powi(k as i32)).collect()
             }
             _ => {

@@ -42,6 +42,7 @@
 //! moment recursions), `observer.rs` (the Monte Carlo accumulator), `report.rs` (the JSON), this
 //! file (validation and the run), `tests.rs` (claims and mutation tests).
 
+mod budget;
 pub mod claims;
 mod config;
 mod exact;
@@ -51,6 +52,7 @@ mod report;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use super::budget::{Budget, Limits};
 use super::header::RunHeader;
 use super::setup;
 use super::test_function::TestFunction;
@@ -98,10 +100,18 @@ impl ConvergenceStudy {
         Self::new(setup::parse_toml(text)?)
     }
 
-    /// Validates a configuration.
+    /// Validates a configuration: sizes and the memory/work estimate first (nothing is built
+    /// before they pass), then every field.
     pub fn new(config: ConvergenceConfig) -> Result<Self> {
+        Self::budget(&config, rayon::current_num_threads())?.check(&Limits::default())?;
         let landscape = config.landscape.build()?;
         Self::validate(config, landscape)
+    }
+
+    /// The run's estimated memory and work ([`crate::study::budget`]), from the configuration
+    /// alone.
+    pub fn budget(config: &ConvergenceConfig, threads: usize) -> Result<Budget> {
+        budget::budget(config, threads, None)
     }
 
     /// Validates a configuration against a landscape given in code: any [`Landscape`] (with
@@ -114,6 +124,16 @@ impl ConvergenceStudy {
         config.landscape = super::setup::LandscapeConfig::Custom {
             name: landscape.describe(),
         };
+        let d = landscape.dim();
+        let size = super::setup::LandscapeSize {
+            dim: d,
+            dim_field: "landscape dimension",
+            grad_flops: 4.0 * (d as f64) * (d as f64),
+            n_samples: landscape.as_finite_sum().map(|f| f.n_samples()),
+            quadratic: landscape.centred_quadratic().is_some(),
+        };
+        budget::budget(&config, rayon::current_num_threads(), Some(size))?
+            .check(&Limits::default())?;
         Self::validate(config, landscape)
     }
 
@@ -256,8 +276,8 @@ impl ConvergenceStudy {
         }
         self.etas
             .iter()
-            .map(|&e| (self.steps(e) * self.config.paths) as u64)
-            .sum()
+            .map(|&e| (self.steps(e) as u64).saturating_mul(self.config.paths as u64))
+            .fold(0u64, u64::saturating_add)
     }
 
     /// Runs the study. `threads` is recorded in the report (the caller owns the rayon pool);

@@ -86,6 +86,7 @@
 //! `observer.rs` (the Monte Carlo accumulators), `verdicts.rs` (verdicts (a)–(c) and the
 //! observations), `report.rs` (the JSON), this file (validation and the run).
 
+mod budget;
 mod config;
 mod observer;
 mod report;
@@ -129,8 +130,11 @@ impl FlatnessStudy {
         Self::new(setup::parse_toml(text)?)
     }
 
-    /// Validates.
+    /// Validates: sizes and the memory/work estimate first (nothing is built before they pass),
+    /// then every field.
     pub fn new(config: FlatnessConfig) -> Result<Self> {
+        Self::budget(&config, rayon::current_num_threads())?
+            .check(&crate::study::budget::Limits::default())?;
         let c = &config;
         setup::check_ensemble(c.paths, 2, c.block_size, c.algorithms.len())?;
         setup::check_radii("rho", &c.rho, &c.algorithms)?;
@@ -226,8 +230,16 @@ impl FlatnessStudy {
     /// Path-steps of the whole run (for progress bars).
     pub fn total_work(&self) -> u64 {
         let s = &self.config.stationary;
-        2 * (self.config.paths * self.steps) as u64
-            + (s.paths as f64 * (s.horizon / s.eta).round()) as u64
+        (self.config.paths as u64)
+            .saturating_mul(self.steps as u64)
+            .saturating_mul(2)
+            .saturating_add((s.paths as f64 * (s.horizon / s.eta).round()) as u64)
+    }
+
+    /// The run's estimated memory and work ([`crate::study::budget`]), from the configuration
+    /// alone.
+    pub fn budget(config: &FlatnessConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        budget::budget(config, threads)
     }
 
     fn rho(&self, a: AlgorithmKind) -> f64 {

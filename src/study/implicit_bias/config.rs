@@ -173,8 +173,11 @@ pub struct ImplicitBiasConfig {
 }
 
 fn on_grid(grid: &[f64], v: f64) -> bool {
-    grid.iter()
-        .any(|g| (g - v).abs() <= 1e-12 * v.abs().max(1.0))
+    // `|g − ∞| ≤ 1e-12·∞` holds: a non-finite value is on no grid.
+    v.is_finite()
+        && grid
+            .iter()
+            .any(|g| (g - v).abs() <= 1e-12 * v.abs().max(1.0))
 }
 
 fn increasing_positive(field: &str, grid: &[f64]) -> Result<()> {
@@ -314,6 +317,18 @@ impl ImplicitBiasConfig {
                 "record.curve_points",
                 r.curve_points,
                 "must be ≥ 2",
+            ));
+        }
+        // The checkpoints are distinct steps: more points than steps cannot be drawn (and each
+        // point is allocated before the duplicates are dropped).
+        if r.curve_points > self.train.steps.saturating_add(1) {
+            return Err(Error::config(
+                "record.curve_points",
+                r.curve_points,
+                format!(
+                    "must be ≤ train.steps + 1 = {}",
+                    self.train.steps.saturating_add(1)
+                ),
             ));
         }
         let v = &self.verdict;

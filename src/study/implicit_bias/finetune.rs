@@ -90,8 +90,9 @@ pub fn monotone(v: &[f64]) -> bool {
 
 /// Work (steps) of one seed's fine-tuning job.
 pub fn work_per_seed(c: &ImplicitBiasConfig) -> u64 {
-    c.finetune()
-        .map_or(0, |f| (c.train.steps * (1 + 2 * f.rho.len())) as u64)
+    c.finetune().map_or(0, |f| {
+        (c.train.steps as u64).saturating_mul(1 + 2 * f.rho.len() as u64)
+    })
 }
 
 /// Runs one seed's fine-tuning job.

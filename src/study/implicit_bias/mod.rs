@@ -37,6 +37,7 @@
 //! execute in parallel and are collected in a fixed order, so results are bit-identical at any
 //! thread count.
 
+mod budget;
 mod config;
 mod finetune;
 mod report;
@@ -98,9 +99,20 @@ enum JobResult {
 }
 
 impl ImplicitBiasStudy {
-    /// Validates.
+    /// The run's estimated memory and work ([`crate::study::budget`]), from the configuration
+    /// alone.
+    pub fn budget(
+        config: &ImplicitBiasConfig,
+        threads: usize,
+    ) -> Result<crate::study::budget::Budget> {
+        budget::budget(config, threads)
+    }
+
+    /// Validates: every field, then the memory/work estimate (nothing is allocated before).
     pub fn new(config: ImplicitBiasConfig) -> Result<Self> {
         config.validate()?;
+        Self::budget(&config, rayon::current_num_threads())?
+            .check(&crate::study::budget::Limits::default())?;
         let mut methods: Vec<Method> = Vec::new();
         // Table order: GD, SGD, n-SAM, m-SAM (decreasing m), 1-SAM.
         for name in [MethodName::Gd, MethodName::Sgd, MethodName::NSam] {
@@ -131,8 +143,10 @@ impl ImplicitBiasStudy {
     /// Work units: steps over all runs.
     pub fn total_work(&self) -> u64 {
         let c = &self.config;
-        let per_seed = (self.runs_per_seed() * c.train.steps) as u64 + finetune::work_per_seed(c);
-        per_seed * c.seeds as u64
+        let per_seed = (self.runs_per_seed() as u64)
+            .saturating_mul(c.train.steps as u64)
+            .saturating_add(finetune::work_per_seed(c));
+        per_seed.saturating_mul(c.seeds as u64)
     }
 
     fn jobs(&self) -> Vec<Job> {

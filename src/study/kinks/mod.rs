@@ -28,6 +28,7 @@
 //! Determinism: each (seed, method) run is sequential and owns its data; runs execute in
 //! parallel and are collected in (seed, method) order, so results do not depend on threads.
 
+mod budget;
 mod config;
 pub mod count;
 pub mod train;
@@ -88,8 +89,16 @@ impl KinksStudy {
         Self::new(super::setup::parse_toml(text)?)
     }
 
-    /// Validates.
+    /// The run's estimated memory and work ([`crate::study::budget`]), from the configuration
+    /// alone.
+    pub fn budget(config: &KinksConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        budget::budget(config, threads)
+    }
+
+    /// Validates: sizes and the memory/work estimate first, then every field.
     pub fn new(config: KinksConfig) -> Result<Self> {
+        Self::budget(&config, rayon::current_num_threads())?
+            .check(&crate::study::budget::Limits::default())?;
         let net = config.validate()?;
         Ok(Self { config, net })
     }
@@ -101,7 +110,9 @@ impl KinksStudy {
 
     /// Total steps (the budget of every run; runs that stop early report the rest at once).
     pub fn total_work(&self) -> u64 {
-        (self.config.seeds * self.config.methods.len()) as u64 * self.config.max_steps as u64
+        (self.config.seeds as u64)
+            .saturating_mul(self.config.methods.len() as u64)
+            .saturating_mul(self.config.max_steps as u64)
     }
 
     /// The initial parameters of seed `s` (shared by every method).

@@ -354,6 +354,13 @@ impl RhoSweepConfig {
                     "must be even and ≥ 2 (the resolution diagnostic reruns at half; h = η alone is not a test)",
                 ));
             }
+            // Every profile's sub-step count is checked, not only the active one's: the
+            // recorded configuration may be re-run with `--profile`.
+            crate::study::budget::count(
+                &format!("{name}.steps × {name}.substeps"),
+                p.substeps as f64 * p.steps as f64,
+                crate::study::budget::MAX_COUNT,
+            )?;
             if p.block_size == 0 {
                 return Err(Error::config(
                     format!("{name}.block_size"),

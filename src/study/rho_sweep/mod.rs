@@ -27,6 +27,7 @@
 //! Layout: [`config`] (TOML and validation), [`run`] (systems, observer, relative error),
 //! [`verdicts`]; this file ties them into a study and its report.
 
+mod budget;
 pub mod config;
 pub mod run;
 pub mod verdicts;
@@ -141,9 +142,17 @@ impl RhoSweepStudy {
         Self::new(crate::study::setup::parse_toml(text)?)
     }
 
-    /// Validates a configuration and builds the problem.
+    /// The run's estimated memory and work ([`crate::study::budget`]), from the configuration
+    /// alone.
+    pub fn budget(config: &RhoSweepConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        budget::budget(config, threads)
+    }
+
+    /// Validates a configuration (fields, then the memory/work estimate) and builds the problem.
     pub fn new(config: RhoSweepConfig) -> Result<Self> {
         config.validate()?;
+        Self::budget(&config, rayon::current_num_threads())?
+            .check(&crate::study::budget::Limits::default())?;
         let (landscape, start) = config.problem.build()?;
         let oracle = Oracle::Additive(AdditiveNoise::isotropic(landscape.dim(), config.sigma)?);
         let pairs = run::protocol_pairs(config.rhos.len());
@@ -173,7 +182,7 @@ impl RhoSweepStudy {
     /// Work units (path-steps) for the progress bar.
     pub fn total_work(&self) -> u64 {
         let p = self.config.active();
-        (p.paths * p.steps) as u64
+        (p.paths as u64).saturating_mul(p.steps as u64)
     }
 
     /// The landscape.
@@ -306,7 +315,7 @@ impl RhoSweepStudy {
             10,
             2,
         )? * 1e6;
-        let path_steps = (p.paths * p.steps) as u64;
+        let path_steps = (p.paths as u64).saturating_mul(p.steps as u64);
         let cost = CostReport {
             path_steps,
             systems: sweep.systems.len(),

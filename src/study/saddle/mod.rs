@@ -82,6 +82,7 @@
 //! Determinism: every run is one [`Ensemble`] whose per-path records are concatenated in block
 //! order, so results are bit-identical at any thread count.
 
+mod budget;
 mod config;
 mod curves;
 mod observer;
@@ -142,8 +143,16 @@ impl SaddleStudy {
         Self::new(setup::parse_toml(text)?)
     }
 
-    /// Validates the configuration.
+    /// The run's estimated memory and work ([`crate::study::budget`]), from the configuration
+    /// alone.
+    pub fn budget(config: &SaddleConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        budget::budget(config, threads)
+    }
+
+    /// Validates the configuration: sizes and the memory/work estimate first, then every field.
     pub fn new(config: SaddleConfig) -> Result<Self> {
+        Self::budget(&config, rayon::current_num_threads())?
+            .check(&crate::study::budget::Limits::default())?;
         let c = &config;
         positive_count("block_size", c.block_size)?;
         let eta = setup::positive("eta", c.eta)?;

@@ -24,6 +24,7 @@
 //! Determinism: every path owns its ChaCha8 stream (`seed`, level, path); paths run in parallel
 //! and are collected in order, so results are bit-identical at any thread count.
 
+mod budget;
 mod config;
 pub mod nonconvex;
 pub mod oscillation;
@@ -77,8 +78,17 @@ impl SamRateStudy {
         Self::new(super::setup::parse_toml(text)?)
     }
 
-    /// Validates (including the data sets and the quadratic).
+    /// The run's estimated memory and work ([`crate::study::budget`]), from the configuration
+    /// alone.
+    pub fn budget(config: &SamRateConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        budget::budget(config, threads)
+    }
+
+    /// Validates (including the data sets and the quadratic): sizes and the memory/work
+    /// estimate first, then every field.
     pub fn new(config: SamRateConfig) -> Result<Self> {
+        Self::budget(&config, rayon::current_num_threads())?
+            .check(&crate::study::budget::Limits::default())?;
         config.validate()?;
         config.nonconvex.data.build("nonconvex")?;
         config.pl.data.build("pl")?;

@@ -17,6 +17,8 @@
 //! kept whole (at save times) for the 2-D figure. `tr ∇²f` forms the Hessian and is only
 //! computed for `d ≤ 64`.
 
+mod budget;
+
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -35,7 +37,7 @@ use crate::sde::{ModelKind, SdeForm, SdeModel};
 use crate::stats::{mean_ci, Moments};
 
 /// The embedded default configuration (`experiments/trajectories_two_basin.toml`).
-pub const DEFAULT_CONFIG: &str = include_str!("../../experiments/trajectories_two_basin.toml");
+pub const DEFAULT_CONFIG: &str = include_str!("../../../experiments/trajectories_two_basin.toml");
 
 /// Bound on stored per-path values (8 bytes each).
 pub const MAX_STORED_VALUES: usize = 20_000_000;
@@ -223,8 +225,19 @@ impl TrajectoriesStudy {
         Self::new(setup::parse_toml(text)?)
     }
 
-    /// Validates.
+    /// The run's estimated memory and work ([`crate::study::budget`]), from the configuration
+    /// alone.
+    pub fn budget(
+        config: &TrajectoriesConfig,
+        threads: usize,
+    ) -> Result<crate::study::budget::Budget> {
+        budget::budget(config, threads)
+    }
+
+    /// Validates: sizes and the memory/work estimate first, then every field.
     pub fn new(config: TrajectoriesConfig) -> Result<Self> {
+        Self::budget(&config, rayon::current_num_threads())?
+            .check(&crate::study::budget::Limits::default())?;
         let c = &config;
         setup::check_ensemble(c.paths, 2, c.block_size, c.algorithms.len())?;
         setup::check_radii("rho", &c.rho, &c.algorithms)?;
@@ -265,7 +278,13 @@ impl TrajectoriesStudy {
         if d <= MAX_TRACE_DIM {
             observables.push(Observable::TraceHessian);
         }
-        let stored = c.paths * (c.saves + 1) * 2 * c.algorithms.len() * observables.len();
+        let stored = crate::study::budget::product(&[
+            ("paths", c.paths),
+            ("saves + 1", c.saves.saturating_add(1)),
+            ("2 systems per algorithm", 2),
+            ("algorithms", c.algorithms.len()),
+            ("observables", observables.len()),
+        ])?;
         if stored > MAX_STORED_VALUES {
             return Err(Error::config(
                 "paths",
@@ -293,7 +312,7 @@ impl TrajectoriesStudy {
 
     /// Path-steps (for progress).
     pub fn total_work(&self) -> u64 {
-        (self.config.paths * self.steps) as u64
+        (self.config.paths as u64).saturating_mul(self.steps as u64)
     }
 
     fn rho(&self, a: AlgorithmKind) -> f64 {
