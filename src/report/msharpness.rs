@@ -242,4 +242,33 @@ impl StudyDef for Def {
     fn observations(r: &MSharpnessReport) -> &[Observation] {
         &r.observations
     }
+
+    /// The exact computation works on `d × d` moments and their `d² × d²` batch-law operators
+    /// (one set per micro-batch size), solved by dense linear algebra: memory `≈ 8 d⁴` bytes per
+    /// operator, work `≈ d⁶` per solve, plus the landscape's data (`N × d`).
+    fn budget(config: &MSharpnessConfig, threads: usize) -> Result<crate::study::budget::Budget> {
+        use crate::study::budget::{Budget, F64};
+        let _ = threads;
+        let mut b = Budget::new(Self::NAME);
+        let land = config.landscape.budget(&mut b)?;
+        config
+            .oracle
+            .budget(land.dim, land.dim_field, land.n_samples, &mut b)?;
+        let d = land.dim as f64;
+        let sizes = config
+            .micro_batches
+            .as_ref()
+            .map_or(8.0, |m| m.len() as f64 + 2.0);
+        b.mem(
+            "batch-law operators",
+            &[land.dim_field],
+            4.0 * d.powi(4) * F64,
+        );
+        b.flops(
+            "moment solves",
+            &[land.dim_field, "micro_batches"],
+            sizes * 2.0 * d.powi(6),
+        );
+        Ok(b)
+    }
 }
