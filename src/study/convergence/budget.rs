@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::optim::AlgorithmKind;
 use crate::sde::{ModelKind, SdeForm};
 use crate::study::budget::{self, Budget, EnsembleShape, SystemCost, F64, MAX_COUNT};
-use crate::study::setup::{self, LandscapeSize, OracleConfig};
+use crate::study::setup::{self, LandscapeConfig, LandscapeSize, OracleConfig};
 
 /// Bytes of one [`crate::stats::Moments`].
 const MOMENTS: f64 = 24.0;
@@ -206,6 +206,23 @@ pub fn budget(
         &[land.dim_field],
         (etas.len() * models.len().max(1)) as f64 * 30.0 * df * df * df,
     );
+    // Least squares with real mini-batches: the batch law acts on second moments, so its
+    // operators are d² × d² (one for the batch, one more for micro-batches) and the moment ODE
+    // takes matrix exponentials of that size at every η (≈ 30 (d²)³ flops each). They are built
+    // for the exact reference and for the exact SDE coefficients beside a Monte Carlo run.
+    if subsampling && matches!(c.landscape, LandscapeConfig::LeastSquares { .. }) {
+        let ops = 1.0 + f64::from(u8::from(c.micro_batch.is_some()));
+        b.mem(
+            "batch-law operators",
+            &[land.dim_field],
+            3.0 * ops * df.powi(4) * F64,
+        );
+        b.flops(
+            "moment ODE",
+            &[land.dim_field, "schedule.halvings/etas"],
+            etas.len() as f64 * ops * 30.0 * df.powi(6),
+        );
+    }
     b.sequential(levels);
     Ok(b)
 }
