@@ -10,29 +10,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TINY: &str = r#"
-seed = 3
-paths = 64
-block_size = 32
-algorithms = ["sgd", "usam"]
-models = ["own_sde"]
-test_functions = ["norm_sq"]
-[landscape]
-kind = "quadratic"
-hessian = { kind = "wishart", dim = 3, seed = 1 }
-[oracle]
-kind = "additive"
-sigma = 0.5
-[start]
-kind = "constant"
-value = 1.0
-[schedule]
-eta0 = 0.1
-halvings = 1
-rho0 = 0.1
-rho_power = 0.5
-horizon = 0.4
-"#;
+mod common;
+use common::TINY_CONVERGENCE as TINY;
 
 const OLD: [&str; 4] = [
     "convergence.json",

@@ -5,8 +5,6 @@
 //! `#[ignore]`d: `cargo test --release --test kinks -- --ignored` (≈ 38 CPU seconds; 20–100 s wall
 //! on 2 cores depending on load).
 
-use std::process::Command;
-
 use samsde::registry::{Overrides, StudyDef};
 use samsde::study::kinks::{KinksReport, KinksStudy, DEFAULT_CONFIG};
 use samsde::study::verdict::Decision;
@@ -181,12 +179,8 @@ fn overrides_and_profiles() {
     }
 }
 
-fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::sde_check_output as cli;
 
 #[test]
 fn cli_writes_files_and_rejects_bad_input() {
@@ -194,7 +188,7 @@ fn cli_writes_files_and_rejects_bad_input() {
     let cfg = dir.path().join("tiny.toml");
     std::fs::write(&cfg, tiny()).unwrap();
     let out = dir.path().join("out");
-    let o = cli(&[
+    let o = cli([
         "kinks",
         "-q",
         cfg.to_str().unwrap(),
@@ -237,7 +231,7 @@ fn cli_writes_files_and_rejects_bad_input() {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, text).unwrap();
         let out2 = dir.path().join("out2");
-        let o = cli(&[
+        let o = cli([
             "kinks",
             "-q",
             bad.to_str().unwrap(),

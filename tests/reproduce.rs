@@ -10,30 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CONVERGENCE: &str = r#"
-# A tiny convergence run for the tests.
-seed = 3
-paths = 64
-block_size = 32
-algorithms = ["sgd", "usam"]
-models = ["own_sde"]
-test_functions = ["norm_sq"]
-[landscape]
-kind = "quadratic"
-hessian = { kind = "wishart", dim = 3, seed = 1 }
-[oracle]
-kind = "additive"
-sigma = 0.5
-[start]
-kind = "constant"
-value = 1.0
-[schedule]
-eta0 = 0.1
-halvings = 1
-rho0 = 0.1
-rho_power = 0.5
-horizon = 0.4
-"#;
+mod common;
+use common::{p, sde_check, TINY_CONVERGENCE as CONVERGENCE};
 
 fn trajectories(paths: usize) -> String {
     // The horizon of the shipped configuration for the slow run, 2.0 for the tiny ones.
@@ -46,22 +24,6 @@ fn trajectories(paths: usize) -> String {
         .replace("paths = 1000", &format!("paths = {paths}"))
         .replace("horizon = 10.0", horizon)
         .replace("saves = 100", "saves = 20")
-}
-
-fn sde_check(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(args)
-        .output()
-        .expect("run sde-check");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 fn summary(out: &Path) -> serde_json::Value {
@@ -148,7 +110,7 @@ fn writes_the_report_and_resume_keeps_matching_results() {
     let s = setup(120);
     let conv = format!("convergence={}", p(&s.conv));
     let traj = format!("trajectories={}", p(&s.traj));
-    let (code, out, err) = sde_check(&args(&s, &conv, &traj, &[]));
+    let (code, out, err) = sde_check(args(&s, &conv, &traj, &[]));
     assert!(code == 0 || code == 1, "{out}{err}");
     for f in ["report.md", "report.html", "summary.json"] {
         assert!(s.out.join(f).is_file(), "{f} missing: {out}{err}");
@@ -194,7 +156,7 @@ fn writes_the_report_and_resume_keeps_matching_results() {
 
     // Same configurations: both kept, their files untouched.
     let before = std::fs::read(s.out.join("convergence/convergence.json")).unwrap();
-    let (code2, out2, err2) = sde_check(&args(&s, &conv, &traj, &["--resume"]));
+    let (code2, out2, err2) = sde_check(args(&s, &conv, &traj, &["--resume"]));
     assert_eq!(code2, code, "{out2}{err2}");
     assert_eq!(
         statuses(&s.out),
@@ -210,7 +172,7 @@ fn writes_the_report_and_resume_keeps_matching_results() {
 
     // A changed configuration is run again; the unchanged one is still kept.
     std::fs::write(&s.traj, trajectories(100)).unwrap();
-    let (_, out3, err3) = sde_check(&args(&s, &conv, &traj, &["--resume"]));
+    let (_, out3, err3) = sde_check(args(&s, &conv, &traj, &["--resume"]));
     assert_eq!(
         statuses(&s.out),
         [
@@ -272,7 +234,7 @@ fn interrupt_between_studies_then_resume() {
 
     // Resume with a small trajectories run: convergence is skipped, trajectories runs.
     std::fs::write(&s.traj, trajectories(120)).unwrap();
-    let (code, out, err) = sde_check(&args(&s, &conv, &traj, &["--resume"]));
+    let (code, out, err) = sde_check(args(&s, &conv, &traj, &["--resume"]));
     assert!(code == 0 || code == 1, "{out}{err}");
     assert_eq!(
         statuses(&s.out),

@@ -6,8 +6,6 @@
 //! `#[ignore]`d: `cargo test --release --test sam_rate -- --ignored` (≈ 33 CPU seconds; 20–100 s
 //! wall on 2 cores depending on load).
 
-use std::process::Command;
-
 use samsde::registry::{Overrides, StudyDef};
 use samsde::study::sam_rate::{verdicts, SamRateReport, SamRateStudy, DEFAULT_CONFIG};
 use samsde::study::verdict::Decision;
@@ -201,12 +199,8 @@ fn overrides_and_profiles() {
     assert!(Def::apply(&mut c, &seeds).is_err());
 }
 
-fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::sde_check_output as cli;
 
 #[test]
 fn cli_writes_files_and_rejects_bad_input() {
@@ -214,7 +208,7 @@ fn cli_writes_files_and_rejects_bad_input() {
     let cfg = dir.path().join("tiny.toml");
     std::fs::write(&cfg, tiny()).unwrap();
     let out = dir.path().join("out");
-    let o = cli(&[
+    let o = cli([
         "sam-rate",
         "-q",
         cfg.to_str().unwrap(),
@@ -238,7 +232,7 @@ fn cli_writes_files_and_rejects_bad_input() {
     }
     // The result file repeats its run.
     let again = dir.path().join("again");
-    let o2 = cli(&[
+    let o2 = cli([
         "sam-rate",
         "-q",
         out.join("sam_rate.json").to_str().unwrap(),
@@ -271,7 +265,7 @@ fn cli_writes_files_and_rejects_bad_input() {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, text).unwrap();
         let out2 = dir.path().join("out2");
-        let o = cli(&[
+        let o = cli([
             "sam-rate",
             "-q",
             bad.to_str().unwrap(),
@@ -290,7 +284,7 @@ fn cli_writes_files_and_rejects_bad_input() {
         tiny().replace("level = 0.95", "level = 0.95\nbogus = 1"),
     )
     .unwrap();
-    let o = cli(&[
+    let o = cli([
         "sam-rate",
         "-q",
         bad.to_str().unwrap(),

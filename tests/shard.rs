@@ -7,23 +7,9 @@
 //! Run: `cargo test --release --test shard` (about a minute on two cores).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn sde_check(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(args)
-        .output()
-        .expect("run sde-check");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+mod common;
+use common::{p, sde_check};
 
 /// The result JSON with the fields that legitimately differ between processes removed: the
 /// wall time (`elapsed_s`, at any depth), the worker thread count, and `rho-sweep`'s `cost`
@@ -90,12 +76,12 @@ fn check_bit_identical(study: &str, config: &str, n: usize) -> String {
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, config).unwrap();
     let single = dir.path().join("single");
-    let (code, _, err) = sde_check(&[study, p(&cfg), "--out", p(&single), "-q", "--threads", "2"]);
+    let (code, _, err) = sde_check([study, p(&cfg), "--out", p(&single), "-q", "--threads", "2"]);
     assert!(code == 0 || code == 1, "{study} single run: {err}");
     let shards = dir.path().join("shards");
     for i in 1..=n {
         let spec = format!("{i}/{n}");
-        let (code, out, err) = sde_check(&[
+        let (code, out, err) = sde_check([
             study,
             p(&cfg),
             "--shard",
@@ -111,7 +97,7 @@ fn check_bit_identical(study: &str, config: &str, n: usize) -> String {
     let shard_files = files(&shards);
     assert_eq!(shard_files.len(), n, "{study}: one file per shard");
     let merged = dir.path().join("merged");
-    let (code, out, err) = sde_check(&["merge", p(&shards), "--out", p(&merged), "--threads", "2"]);
+    let (code, out, err) = sde_check(["merge", p(&shards), "--out", p(&merged), "--threads", "2"]);
     assert!(code == 0 || code == 1, "{study} merge: {out}{err}");
     let a = files(&single);
     let b = files(&merged);
@@ -245,7 +231,7 @@ fn shards_that_do_not_belong_together_are_refused() {
     let other = dir.path().join("d.toml");
     std::fs::write(&other, CONVERGENCE.replace("seed = 3", "seed = 4")).unwrap();
     let run = |cfg: &Path, spec: &str, out: &Path| {
-        let (code, o, e) = sde_check(&[
+        let (code, o, e) = sde_check([
             "convergence",
             p(cfg),
             "--shard",
@@ -290,7 +276,7 @@ fn shards_that_do_not_belong_together_are_refused() {
     refuse(&[p(&cfg), p(&s2)], &["not a samsde shard file"]);
     // Bad --shard values name the option and the value.
     for bad in ["0/2", "3/2", "x"] {
-        let (code, _, e) = sde_check(&["convergence", p(&cfg), "--shard", bad, "--out", p(&b)]);
+        let (code, _, e) = sde_check(["convergence", p(&cfg), "--shard", bad, "--out", p(&b)]);
         assert_eq!(code, 2, "{bad}: {e}");
         assert!(e.contains("--shard") && e.contains(bad), "{bad}: {e}");
     }

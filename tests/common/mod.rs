@@ -68,6 +68,11 @@ where
     )
 }
 
+/// A path as `&str` (test paths are UTF-8), for argument lists.
+pub fn p(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
+
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
