@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{Error, Result};
+use crate::linalg::Matrix;
 
 /// `n` labelled points in dimension `d` (features stored sample-major).
 #[derive(Debug, Clone)]
@@ -120,6 +121,21 @@ impl Classification {
     /// Features `x_i`.
     pub fn x(&self, i: usize) -> &[f64] {
         &self.x[i * self.d..(i + 1) * self.d]
+    }
+
+    /// `Σ_i c_i x_i x_iᵀ` added to `h` (the Hessian of a margin loss: `c_i` its curvature at
+    /// the margin, divided by `n`), samples in index order.
+    pub fn add_weighted_gram(&self, h: &mut Matrix, c: impl Fn(usize) -> f64) {
+        let d = self.d;
+        for i in 0..self.n() {
+            let xi = self.x(i);
+            let ci = c(i);
+            for r in 0..d {
+                for k in 0..d {
+                    h[(r, k)] += ci * xi[r] * xi[k];
+                }
+            }
+        }
     }
 
     /// Label `y_i ∈ {−1, +1}`.

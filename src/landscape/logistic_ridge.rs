@@ -169,16 +169,10 @@ impl Landscape for LogisticRidge {
         let d = self.dim();
         let n = self.data.n() as f64;
         let mut h = Matrix::identity(d, d) * self.lambda;
-        for i in 0..self.data.n() {
-            let xi = self.data.x(i);
+        self.data.add_weighted_gram(&mut h, |i| {
             let s = sigmoid(-self.data.margin(i, w));
-            let c = s * (1.0 - s) / n;
-            for r in 0..d {
-                for k in 0..d {
-                    h[(r, k)] += c * xi[r] * xi[k];
-                }
-            }
-        }
+            s * (1.0 - s) / n
+        });
         h
     }
     fn describe(&self) -> String {

@@ -100,15 +100,8 @@ impl Landscape for SigmoidLoss {
         let d = self.dim();
         let n = self.data.n();
         let mut h = Matrix::zeros(d, d);
-        for i in 0..n {
-            let xi = self.data.x(i);
-            let c = self.curvature(i, w) / n as f64;
-            for r in 0..d {
-                for k in 0..d {
-                    h[(r, k)] += c * xi[r] * xi[k];
-                }
-            }
-        }
+        self.data
+            .add_weighted_gram(&mut h, |i| self.curvature(i, w) / n as f64);
         h
     }
     fn describe(&self) -> String {
