@@ -147,6 +147,8 @@ pub struct ModelWorkspace {
     hz: Matrix,
     diff: Matrix,
     tmp: (Vec<f64>, Vec<f64>),
+    /// Closed-form SAM: per path `‖g‖², g·w, g·Hw`, then the coefficients `s, ρa, c_g, c_gg`.
+    sam: Vec<[f64; 4]>,
     general: Option<GeneralWorkspace>,
     affine: Option<super::musam::AffineWorkspace>,
     second: Option<SecondOrderScratch>,
@@ -254,6 +256,7 @@ impl SdeModel {
             hz: Matrix::zeros(d, p),
             diff: Matrix::zeros(d, p),
             tmp: (vec![0.0; d], vec![0.0; d]),
+            sam: vec![[0.0; 4]; p],
             general: match &self.form {
                 Form::MonteCarlo(m) => Some(m.workspace(f, oracle)),
                 Form::Closed { .. } | Form::Affine(_) | Form::SecondOrder => None,
@@ -509,6 +512,7 @@ impl SdeModel {
                     (&ws.g, &ws.hg, dw, &ws.hz),
                     (sigma, rho, h, sqrt_eta),
                     tables,
+                    &mut ws.sam,
                 );
                 return;
             }
@@ -657,17 +661,48 @@ fn sgd_subsampling_diffusion(
     }
 }
 
-/// One Euler–Maruyama step of closed-form SAM, fused into one pass per column:
+/// One Euler–Maruyama step of closed-form SAM:
 /// `x += −h (g + s Hg) + √η D ΔW` with the drift coefficient `s = ρ φ(r)/(‖g‖ + ε)`,
 /// `r = ‖g‖/σ`, and `D ΔW = σ w + (ρ/2)[2a Hw + (c − a)((ĝ·w) Hĝ + (ĝ·Hw) ĝ)]`
 /// (one table evaluation per path and step serves both; `w = ΔW`).
+///
+/// Three sweeps over the block, each with independent work per path so that the processor
+/// overlaps paths: the three dot products of every path, the table evaluation and scalar
+/// coefficients of every path (`coefs`), then one fused update pass.
 fn sam_update(
     x: &mut Matrix,
     (g, hg, w, hw): (&Matrix, &Matrix, &Matrix, &Matrix),
     (sigma, rho, h, sqrt_eta): (f64, f64, f64, f64),
     tables: &SamTables,
+    coefs: &mut [[f64; 4]],
 ) {
     let d = g.nrows();
+    let gs = g.as_slice().chunks_exact(d);
+    let ws = w.as_slice().chunks_exact(d);
+    let hws = hw.as_slice().chunks_exact(d);
+    for (cf, ((gc, wc), hwc)) in coefs.iter_mut().zip(gs.zip(ws).zip(hws)) {
+        let (gc, wc, hwc) = (&gc[..d], &wc[..d], &hwc[..d]);
+        // ‖g‖², g·w, g·Hw in one sweep, each summed in index order from −0.0 like
+        // `Iterator::sum`, so the bits are those of separate sums.
+        let (mut n2, mut gw, mut ghw) = (-0.0, -0.0, -0.0);
+        for i in 0..d {
+            n2 += gc[i] * gc[i];
+            gw += gc[i] * wc[i];
+            ghw += gc[i] * hwc[i];
+        }
+        *cf = [n2, gw, ghw, 0.0];
+    }
+    for cf in coefs.iter_mut() {
+        let [n2, gw, ghw, _] = *cf;
+        let n = n2.sqrt();
+        let coef = tables.eval(n / sigma);
+        let inv = 1.0 / (n + NORM_EPS);
+        let c = rho * coef.phi * inv;
+        let g_dot_w = gw * inv;
+        let g_dot_hw = ghw * inv;
+        let k = 0.5 * rho * (coef.c - coef.a);
+        *cf = [c, rho * coef.a, k * g_dot_w * inv, k * g_dot_hw * inv];
+    }
     let cols = x.as_mut_slice().chunks_exact_mut(d).zip(
         g.as_slice()
             .chunks_exact(d)
@@ -678,31 +713,21 @@ fn sam_update(
                     .zip(hw.as_slice().chunks_exact(d)),
             ),
     );
-    for (xc, ((gc, hgc), (wc, hwc))) in cols {
+    for ((xc, ((gc, hgc), (wc, hwc))), cf) in cols.zip(coefs.iter()) {
         let (xc, gc, hgc, wc, hwc) = (&mut xc[..d], &gc[..d], &hgc[..d], &wc[..d], &hwc[..d]);
-        // ‖g‖², g·w, g·Hw in one sweep, each summed in index order from −0.0 like
-        // `Iterator::sum`, so the bits are those of separate sums.
-        let (mut n2, mut gw, mut ghw) = (-0.0, -0.0, -0.0);
-        for i in 0..d {
-            n2 += gc[i] * gc[i];
-            gw += gc[i] * wc[i];
-            ghw += gc[i] * hwc[i];
-        }
-        let n = n2.sqrt();
-        let coef = tables.eval(n / sigma);
-        let inv = 1.0 / (n + NORM_EPS);
-        let c = rho * coef.phi * inv;
-        let g_dot_w = gw * inv;
-        let g_dot_hw = ghw * inv;
-        let k = 0.5 * rho * (coef.c - coef.a);
-        let (ca, cg, cgg) = (rho * coef.a, k * g_dot_w * inv, k * g_dot_hw * inv);
-        for i in 0..d {
-            let mut v = -h * gc[i];
-            if c != 0.0 {
-                v -= h * c * hgc[i];
+        let [c, ca, cg, cgg] = *cf;
+        if c != 0.0 {
+            for i in 0..d {
+                let v = -h * gc[i] - h * c * hgc[i];
+                let diff = sigma * wc[i] + ca * hwc[i] + cg * hgc[i] + cgg * gc[i];
+                xc[i] = (xc[i] + v) + sqrt_eta * diff;
             }
-            let diff = sigma * wc[i] + ca * hwc[i] + cg * hgc[i] + cgg * gc[i];
-            xc[i] = (xc[i] + v) + sqrt_eta * diff;
+        } else {
+            for i in 0..d {
+                let v = -h * gc[i];
+                let diff = sigma * wc[i] + ca * hwc[i] + cg * hgc[i] + cgg * gc[i];
+                xc[i] = (xc[i] + v) + sqrt_eta * diff;
+            }
         }
     }
 }
