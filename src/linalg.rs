@@ -120,7 +120,7 @@ mod avx512_product {
     /// 512-bit registers (the last one masked by `zmask`), then, when `Y`, one segment of
     /// ≤ 4 rows in a 256-bit register (masked by `ymask`).
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)] // [segment][column] tiles
     unsafe fn pass<const Z: usize, const Y: bool, const C: usize>(
         ap: *const f64,
         d: usize,
