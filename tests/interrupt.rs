@@ -59,7 +59,7 @@ fn interrupt(
     if let Some(c) = config {
         cmd.arg(c);
     }
-    cmd.args(["--out", common::p(&out), "--quiet"])
+    cmd.args(["--out", common::p(out), "--quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if let Some(ms) = delay_ms {

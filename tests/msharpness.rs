@@ -112,7 +112,7 @@ fn unstable_step_size_is_named_with_readable_numbers() {
         ("rho = 0.2", "rho = 300.0", "eta and rho ", "m = 1"),
     ] {
         let s = study(&DEFAULT_CONFIG.replace(from, to)).expect("valid until it runs");
-        let e = s.run(1).err().expect("no stationary law").to_string();
+        let e = s.run(1).expect_err("no stationary law").to_string();
         assert!(e.starts_with(field), "{to}: {e}");
         assert!(
             e.contains(row) && e.contains("spectral radius"),
