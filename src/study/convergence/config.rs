@@ -208,9 +208,9 @@ pub struct Pair {
 }
 
 impl ConvergenceConfig {
-    /// The title: `title` if given, else generated from the models, the reference, the
-    /// landscape, the noise, the micro-batch size and the ρ schedule (so it cannot go stale when
-    /// they change).
+    /// The title: `title` if given, else generated from the models (first- vs second-order),
+    /// the landscape, the noise, the micro-batch size and the ρ schedule (so it cannot go stale
+    /// when they change).
     pub fn display_title(&self) -> String {
         if !self.title.trim().is_empty() {
             return self.title.clone();
@@ -225,21 +225,19 @@ impl ConvergenceConfig {
             Some(e0) => format!("ρ = {} (η/{})^{}", n(s.rho0), n(e0), n(s.rho_power)),
             None => format!("ρ = {}", n(s.rho0)),
         };
+        // Short enough for the figure's title line (≈ 100 characters): the reference (exact or
+        // Monte Carlo) is in the legend, not here.
         let what = if self.models.iter().any(|m| m.ends_with("sde2")) {
-            "First- vs second-order SDEs: weak error"
+            "First- vs second-order SDEs"
         } else {
             "Weak error"
-        };
-        let how = match self.reference {
-            Reference::Exact => " (exact moments)",
-            Reference::MonteCarlo => "",
         };
         let micro = match self.micro_batch {
             Some(m) => format!(", m = {m}"),
             None => String::new(),
         };
         format!(
-            "{what}{how} on the {}, {}{micro}, {rho}",
+            "{what} on the {}, {}{micro}, {rho}",
             self.landscape.describe(),
             self.oracle.describe()
         )

@@ -42,8 +42,7 @@ pub enum TwoBasinConfig {
 }
 
 impl FlatnessConfig {
-    /// The title: `title` if given, else generated from the landscape, `η`, `σ` and whether the
-    /// second-order models run too.
+    /// The title: `title` if given, else generated from the landscape, `η` and `σ`.
     pub fn display_title(&self) -> String {
         if !self.title.trim().is_empty() {
             return self.title.clone();
@@ -70,13 +69,8 @@ impl FlatnessConfig {
                 )
             }
         };
-        let what = if self.second_order {
-            "Flat-basin preference, discrete vs first- vs second-order SDE,"
-        } else {
-            "Flat-basin preference"
-        };
         format!(
-            "{what} on the {land}, η = {}, σ = {}",
+            "Flat-basin preference on the {land}, η = {}, σ = {}",
             n(self.eta),
             n(self.sigma)
         )
