@@ -7,7 +7,8 @@
 //!
 //! A second group times the bulk normal generator alone (20 normals for each of 256 paths per
 //! iteration, the Brownian increments of one block-step), a third the subsampled-SGD step of
-//! `sde-check bench`'s problem (e).
+//! `sde-check bench`'s problem (e), a fourth the `20 × 20 · 20 × 256` product and the SAM
+//! table evaluation alone.
 //!
 //! Run: `cargo bench --bench hot_loop` (figures recorded in BENCHMARKS.md).
 
@@ -150,6 +151,27 @@ fn bench(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("sgd_subsampling", |b| {
         b.iter(|| pool.install(|| ens.run(&Null, None).acc))
+    });
+    group.finish();
+
+    // The two per-path kernels of closed-form SAM and the quadratic problems alone: one
+    // `H X` product of a 20 × 256 block (throughput in columns) and 256 evaluations of the
+    // tables φ, a, c at `r = ‖∇f‖/σ` values typical of the bench (0 to 3).
+    let h = f.h().clone();
+    let x = samsde::linalg::Matrix::from_fn(d, 256, |i, j| ((i + 3 * j) % 7) as f64 - 3.0);
+    let mut y = samsde::linalg::Matrix::zeros(d, 256);
+    let mut group = c.benchmark_group("kernels_d20");
+    group.throughput(Throughput::Elements(256));
+    group.bench_function("square_times_20x256", |b| {
+        b.iter(|| {
+            samsde::linalg::square_times(&h, &x, &mut y);
+            y[(3, 7)]
+        })
+    });
+    let tables = samsde::sde::model::shared_tables(d);
+    let rs: Vec<f64> = (0..256).map(|j| 3.0 * j as f64 / 255.0).collect();
+    group.bench_function("sam_tables_eval_256", |b| {
+        b.iter(|| rs.iter().map(|&r| tables.eval(r).phi).sum::<f64>())
     });
     group.finish();
 }

@@ -135,9 +135,13 @@ impl BlockNormals {
     #[target_feature(enable = "avx2,avx512f,avx512vl")]
     unsafe fn fill_avx512(&mut self, out: &mut [f64], m: usize, scale: f64) {
         // SAFETY (of the calls inside): the features are enabled for this function.
-        self.fill_with(out, m, scale, |k, c, lo, hi| unsafe {
-            avx512::normals_block(k, c, lo, hi)
-        })
+        self.fill_with_store(
+            out,
+            m,
+            scale,
+            |k, c, lo, hi| unsafe { avx512::normals_block(k, c, lo, hi) },
+            |z, out, m, take, scale| unsafe { avx512::store_lanes(z, out, m, take, scale) },
+        )
     }
 
     /// The portable path (also the reference the SIMD path is tested against).
@@ -150,6 +154,18 @@ impl BlockNormals {
     fn fill_with<F>(&mut self, out: &mut [f64], m: usize, scale: f64, block: F)
     where
         F: Fn(&[u32; 8], u64, &[u32; LANES], &[u32; LANES]) -> [[f64; LANES]; PER_BLOCK],
+    {
+        self.fill_with_store(out, m, scale, block, store_lanes)
+    }
+
+    /// As [`Self::fill_with`]; `store(z, out, m, take, scale)` writes the first `take` normals
+    /// of a whole block of [`LANES`] paths, `out[l·m + t] = scale · z[t][l]` (a narrower last
+    /// group is written here).
+    #[inline(always)]
+    fn fill_with_store<F, S>(&mut self, out: &mut [f64], m: usize, scale: f64, block: F, store: S)
+    where
+        F: Fn(&[u32; 8], u64, &[u32; LANES], &[u32; LANES]) -> [[f64; LANES]; PER_BLOCK],
+        S: Fn(&[[f64; LANES]; PER_BLOCK], &mut [f64], usize, usize, f64),
     {
         if m == 0 {
             return;
@@ -168,10 +184,15 @@ impl BlockNormals {
                 let z = block(&key, g.counter, &g.nonce_lo, &g.nonce_hi);
                 g.counter += 1;
                 let take = PER_BLOCK.min(m - i);
-                for l in 0..g.width {
-                    let col = &mut out[(g.first + l) * m + i..(g.first + l) * m + i + take];
-                    for (t, o) in col.iter_mut().enumerate() {
-                        *o = scale * z[t][l];
+                if g.width == LANES {
+                    let end = (g.first + LANES - 1) * m + i + take;
+                    store(&z, &mut out[g.first * m + i..end], m, take, scale);
+                } else {
+                    for l in 0..g.width {
+                        let col = &mut out[(g.first + l) * m + i..(g.first + l) * m + i + take];
+                        for (t, o) in col.iter_mut().enumerate() {
+                            *o = scale * z[t][l];
+                        }
                     }
                 }
                 if take < PER_BLOCK {
@@ -180,6 +201,17 @@ impl BlockNormals {
                 }
                 i += take;
             }
+        }
+    }
+}
+
+/// `out[l·m + t] = scale · z[t][l]` for every lane `l` and `t < take` (`out` starts at lane
+/// 0's first slot and ends after lane `LANES − 1`'s last).
+#[inline(always)]
+fn store_lanes(z: &[[f64; LANES]; PER_BLOCK], out: &mut [f64], m: usize, take: usize, scale: f64) {
+    for l in 0..LANES {
+        for (t, o) in out[l * m..l * m + take].iter_mut().enumerate() {
+            *o = scale * z[t][l];
         }
     }
 }
@@ -811,6 +843,58 @@ mod avx512 {
         let r = _mm512_sqrt_pd(_mm512_mul_pd(pd(-2.0), ln8(u)));
         let (c, s) = cos_sin8(_mm512_srli_epi64::<12>(b));
         (_mm512_mul_pd(r, c), _mm512_mul_pd(r, s))
+    }
+
+    /// The portable `store_lanes` by an 8 × 8 transpose in registers: one (masked) 512-bit
+    /// store per lane instead of `take` scalar ones; the same multiplications, so the same
+    /// bits.
+    #[inline(always)]
+    pub(super) unsafe fn store_lanes(
+        z: &[[f64; LANES]; PER_BLOCK],
+        out: &mut [f64],
+        m: usize,
+        take: usize,
+        scale: f64,
+    ) {
+        debug_assert!(take <= PER_BLOCK && out.len() == (LANES - 1) * m + take);
+        let r: [__m512d; 8] = std::array::from_fn(|t| _mm512_loadu_pd(z[t].as_ptr()));
+        // Pairs: a[2k] = (r[2k][0], r[2k+1][0], r[2k][2], r[2k+1][2], …), a[2k+1] the odd lanes.
+        let a = [
+            _mm512_unpacklo_pd(r[0], r[1]),
+            _mm512_unpackhi_pd(r[0], r[1]),
+            _mm512_unpacklo_pd(r[2], r[3]),
+            _mm512_unpackhi_pd(r[2], r[3]),
+            _mm512_unpacklo_pd(r[4], r[5]),
+            _mm512_unpackhi_pd(r[4], r[5]),
+            _mm512_unpacklo_pd(r[6], r[7]),
+            _mm512_unpackhi_pd(r[6], r[7]),
+        ];
+        // Quads: rows 0–3 (or 4–7) of lanes {0, 4}, {2, 6} (from the unpacklo pairs) and
+        // {1, 5}, {3, 7} (from the unpackhi pairs).
+        let lo2 = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+        let hi2 = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+        let b = [
+            _mm512_permutex2var_pd(a[0], lo2, a[2]), // lanes 0, 4 of rows 0–3
+            _mm512_permutex2var_pd(a[1], lo2, a[3]), // lanes 1, 5
+            _mm512_permutex2var_pd(a[0], hi2, a[2]), // lanes 2, 6
+            _mm512_permutex2var_pd(a[1], hi2, a[3]), // lanes 3, 7
+            _mm512_permutex2var_pd(a[4], lo2, a[6]), // the same for rows 4–7
+            _mm512_permutex2var_pd(a[5], lo2, a[7]),
+            _mm512_permutex2var_pd(a[4], hi2, a[6]),
+            _mm512_permutex2var_pd(a[5], hi2, a[7]),
+        ];
+        let lo4 = _mm512_setr_epi64(0, 1, 2, 3, 8, 9, 10, 11);
+        let hi4 = _mm512_setr_epi64(4, 5, 6, 7, 12, 13, 14, 15);
+        let mask: __mmask8 = ((1u16 << take) - 1) as __mmask8;
+        let sv = _mm512_set1_pd(scale);
+        let o = out.as_mut_ptr();
+        for q in 0..4 {
+            // Lane q and lane q + 4.
+            let lane_q = _mm512_permutex2var_pd(b[q], lo4, b[q + 4]);
+            let lane_q4 = _mm512_permutex2var_pd(b[q], hi4, b[q + 4]);
+            _mm512_mask_storeu_pd(o.add(q * m), mask, _mm512_mul_pd(sv, lane_q));
+            _mm512_mask_storeu_pd(o.add((q + 4) * m), mask, _mm512_mul_pd(sv, lane_q4));
+        }
     }
 
     #[inline(always)]
