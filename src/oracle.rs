@@ -102,6 +102,49 @@ impl AdditiveNoise {
     }
 }
 
+/// A source of uniform integers `0..n` for mini-batch draws.
+///
+/// * A path of the ensemble engine draws from its SIMD ChaCha8 word stream
+///   ([`crate::ensemble::normals::PathWords`]) by Lemire's method ([`lemire_below`]): exactly
+///   uniform, one 32-bit word per draw except with probability `< n/2³²`.
+/// * A `ChaCha8Rng` (studies that step one path at a time: schedules, the general SDE form's
+///   inner Monte Carlo) uses `rand`'s `random_range`, unchanged so that those studies keep
+///   their numbers.
+pub trait UniformBelow {
+    /// A uniform integer in `0..n` (`n ≥ 1`).
+    fn below(&mut self, n: u32) -> u32;
+}
+
+impl UniformBelow for ChaCha8Rng {
+    #[inline]
+    fn below(&mut self, n: u32) -> u32 {
+        self.random_range(0..=n - 1)
+    }
+}
+
+impl UniformBelow for crate::ensemble::normals::PathWords<'_> {
+    #[inline(always)]
+    fn below(&mut self, n: u32) -> u32 {
+        lemire_below(n, || self.next_u32())
+    }
+}
+
+/// Lemire's unbiased bounded draw ("Fast random integer generation in an interval", 2019): a
+/// uniform integer in `0..n` (`n ≥ 1`) from uniform 32-bit words. `w·n = 2³²·q + r`; the
+/// `(2³² mod n)` smallest values of `r` are rejected, leaving exactly `⌊2³²/n⌋` words per `q`.
+#[inline(always)]
+pub fn lemire_below(n: u32, mut word: impl FnMut() -> u32) -> u32 {
+    debug_assert!(n >= 1);
+    let mut m = u64::from(word()) * u64::from(n);
+    if (m as u32) < n {
+        let threshold = n.wrapping_neg() % n;
+        while (m as u32) < threshold {
+            m = u64::from(word()) * u64::from(n);
+        }
+    }
+    (m >> 32) as u32
+}
+
 /// Finite-sum mini-batch sampling.
 #[derive(Debug, Clone, Copy)]
 pub struct Subsampling {
@@ -131,18 +174,20 @@ impl Subsampling {
     /// membership checks) followed by a Fisher–Yates shuffle, because Floyd's positions are not
     /// uniform. Every position is then a uniform index and consecutive runs of `m` positions form
     /// a uniformly random partition into micro-batches — what m-SAM needs, shared by every
-    /// system of a path.
-    pub fn draw(&self, rng: &mut ChaCha8Rng, out: &mut [u32]) {
+    /// system of a path. The bounded integers come from `rng` ([`UniformBelow`]).
+    pub fn draw<R: UniformBelow + ?Sized>(&self, rng: &mut R, out: &mut [u32]) {
         let (b, n) = (self.batch, self.n);
         if self.replacement {
             for o in out.iter_mut() {
-                *o = rng.random_range(0..n as u32);
+                *o = rng.below(n as u32);
             }
             return;
         }
-        for (len, j) in ((n - b)..n).enumerate() {
-            let t = rng.random_range(0..=j as u32);
-            out[len] = if out[..len].contains(&t) { j as u32 } else { t };
+        for len in 0..b {
+            let j = (n - b + len) as u32;
+            let t = rng.below(j + 1);
+            let seen = out[..len].iter().fold(false, |s, &v| s | (v == t));
+            out[len] = if seen { j } else { t };
         }
         crate::optim::msam::shuffle(out, rng);
     }
@@ -156,15 +201,7 @@ impl Subsampling {
         out: &mut [f64],
         tmp: &mut [f64],
     ) {
-        out.fill(0.0);
-        for &i in batch {
-            f.sample_grad_into(i as usize, x, tmp);
-            for (o, t) in out.iter_mut().zip(tmp.iter()) {
-                *o += t;
-            }
-        }
-        let inv = 1.0 / batch.len() as f64;
-        out.iter_mut().for_each(|o| *o *= inv);
+        f.batch_grad_into(batch, x, out, tmp);
     }
 
     /// `out = ∇²f_γ(x) v`; `tmp` is scratch of length `d`.
