@@ -449,6 +449,73 @@ mod tests {
         }
     }
 
+    /// Lemire's draw rejects exactly the words whose low product half falls below
+    /// `2³² mod n` and then takes the next word.
+    #[test]
+    fn lemire_rejects_and_retries() {
+        // n = 3: threshold 2³² mod 3 = 1, so only w = 0 (product 0) is rejected.
+        let mut words = [0u32, 0, u32::MAX, 7].into_iter();
+        assert_eq!(lemire_below(3, || words.next().unwrap()), 2);
+        assert_eq!(words.next(), Some(7));
+        // Without rejection the result is ⌊w n / 2³²⌋ (here w n = 5·2³² + 10, low half 10 ≥ n).
+        let w = 0x8000_0001u32;
+        assert_eq!(lemire_below(10, || w), 5);
+        assert_eq!(lemire_below(1, || 123), 0);
+    }
+
+    /// The engine's draws (SIMD lane words + Lemire) are exactly those of the scalar reference
+    /// (the same stream through `ChaCha8Rng::next_u32` + Lemire), path by path, whatever the
+    /// block the path is in — and they are uniform at every position without replacement:
+    /// counts ~ Binomial(64 × 1000, 1/7) per (position, index), sd ≈ 88.5; tolerance 500 ≈ 5.6 sd.
+    #[test]
+    fn engine_draws_match_reference_and_are_uniform() {
+        use crate::ensemble::normals::BlockWords;
+        use rand::Rng;
+        struct Reference(ChaCha8Rng);
+        impl UniformBelow for Reference {
+            fn below(&mut self, n: u32) -> u32 {
+                lemire_below(n, || self.0.next_u32())
+            }
+        }
+        let s = Subsampling {
+            batch: 3,
+            replacement: false,
+            n: 7,
+        };
+        let seed = 11;
+        let streams: Vec<u64> = (0..64).map(|j| crate::ensemble::rng::stream_id(2, j)).collect();
+        let mut block = BlockWords::new(seed, &streams);
+        // The last 13 paths again, as a block of their own.
+        let mut tail = BlockWords::new(seed, &streams[51..]);
+        let mut refs: Vec<Reference> = streams
+            .iter()
+            .map(|&st| Reference(crate::ensemble::rng::path_rng(seed, st)))
+            .collect();
+        let mut counts = [[0u32; 7]; 3];
+        let (mut a, mut b, mut c) = ([0u32; 3], [0u32; 3], [0u32; 3]);
+        for _ in 0..1000 {
+            for (j, r) in refs.iter_mut().enumerate() {
+                s.draw(&mut block.path(j), &mut a);
+                s.draw(r, &mut b);
+                assert_eq!(a, b, "path {j}");
+                if j >= 51 {
+                    s.draw(&mut tail.path(j - 51), &mut c);
+                    assert_eq!(a, c, "path {j} in another block");
+                }
+                assert!(a[0] != a[1] && a[0] != a[2] && a[1] != a[2]);
+                for (pos, &i) in a.iter().enumerate() {
+                    counts[pos][i as usize] += 1;
+                }
+            }
+        }
+        let expected = 64_000.0 / 7.0;
+        for row in counts {
+            for k in row {
+                assert!((k as f64 - expected).abs() < 500.0, "{counts:?}");
+            }
+        }
+    }
+
     /// The exact covariance formula agrees with the empirical covariance of drawn mini-batch
     /// gradients, with and without replacement.
     #[test]
