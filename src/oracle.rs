@@ -483,7 +483,9 @@ mod tests {
             n: 7,
         };
         let seed = 11;
-        let streams: Vec<u64> = (0..64).map(|j| crate::ensemble::rng::stream_id(2, j)).collect();
+        let streams: Vec<u64> = (0..64)
+            .map(|j| crate::ensemble::rng::stream_id(2, j))
+            .collect();
         let mut block = BlockWords::new(seed, &streams);
         // The last 13 paths again, as a block of their own.
         let mut tail = BlockWords::new(seed, &streams[51..]);

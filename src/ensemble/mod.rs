@@ -11,7 +11,8 @@
 //!   are exact and the per-path difference has small variance;
 //! * with the subsampling oracle, discrete systems draw mini-batch indices from an auxiliary
 //!   stream, independent of `W` (independent ensembles, docs/theory.md §4); all discrete systems of a path
-//!   share the same batches.
+//!   share the same batches. A run whose systems are all discrete under subsampling draws no
+//!   Brownian increments at all (nothing would read them).
 //!
 //! Paths are processed in fixed-size blocks (`d × P` matrices, one path per column) so that
 //! landscapes with a batched form do one matrix–matrix product per evaluation; rayon runs

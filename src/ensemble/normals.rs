@@ -774,10 +774,7 @@ mod avx2 {
         let pi = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
         let mut w = [[0u32; LANES]; 16];
         for (wi, xi) in w.iter_mut().zip(x) {
-            _mm256_storeu_si256(
-                wi.as_mut_ptr().cast(),
-                _mm256_permutevar8x32_epi32(xi, pi),
-            );
+            _mm256_storeu_si256(wi.as_mut_ptr().cast(), _mm256_permutevar8x32_epi32(xi, pi));
         }
         w
     }

@@ -304,7 +304,10 @@ mod avx2 {
         }
         let bsz = batches.len() / p;
         assert!(at.len() == n * d && out.len() == xs.len() && batches.len() == bsz * p);
-        assert!(batches.iter().all(|&i| (i as usize) < n), "sample index out of range");
+        assert!(
+            batches.iter().all(|&i| (i as usize) < n),
+            "sample index out of range"
+        );
         for ((x, o), batch) in xs
             .chunks_exact(d)
             .zip(out.chunks_exact_mut(d))
@@ -489,7 +492,12 @@ mod tests {
         ls.batch_grad_block(&batches, &xs, &mut block, &mut tmp);
         for j in 0..p {
             let mut col = vec![0.0; d];
-            ls.batch_grad_into(&batches[j * b..(j + 1) * b], &xs[j * d..(j + 1) * d], &mut col, &mut tmp);
+            ls.batch_grad_into(
+                &batches[j * b..(j + 1) * b],
+                &xs[j * d..(j + 1) * d],
+                &mut col,
+                &mut tmp,
+            );
             for k in 0..d {
                 assert_eq!(col[k].to_bits(), block[j * d + k].to_bits(), "path {j}");
             }
