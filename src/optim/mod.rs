@@ -81,18 +81,8 @@ pub fn oracle_grad_batch(
         Oracle::Subsampling(s) => {
             let fs = f.as_finite_sum().expect("validated: finite sum");
             let batches = noise.batches.expect("subsampling oracle needs batches");
-            let d = f.dim();
-            let b = s.batch;
-            let xs = xs.as_slice();
-            for (j, o) in out.as_mut_slice().chunks_exact_mut(d).enumerate() {
-                s.grad(
-                    fs,
-                    &batches[j * b..(j + 1) * b],
-                    &xs[j * d..(j + 1) * d],
-                    o,
-                    tmp,
-                );
-            }
+            debug_assert_eq!(batches.len(), s.batch * xs.ncols());
+            fs.batch_grad_block(batches, xs.as_slice(), out.as_mut_slice(), tmp);
         }
     }
 }
