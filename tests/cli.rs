@@ -15,9 +15,9 @@ fn run_config(dir: &Path, toml: &str) -> (i32, String, String, std::path::PathBu
     let out = dir.join("out");
     let (code, so, se) = sde_check([
         "convergence",
-        cfg.to_str().unwrap(),
+        common::p(&cfg),
         "--out",
-        out.to_str().unwrap(),
+        common::p(&out),
         "--quiet",
     ]);
     (code, so, se, out)
@@ -89,9 +89,9 @@ fn tiny_run_writes_every_file_with_the_json_contract() {
     let json_path = out.join("convergence.json");
     let (code, _, stderr) = sde_check([
         "convergence",
-        json_path.to_str().unwrap(),
+        common::p(&json_path),
         "--out",
-        out3.to_str().unwrap(),
+        common::p(&out3),
         "--quiet",
     ]);
     assert!(code == 0 || code == 1, "exit {code}: {stderr}");
@@ -103,7 +103,7 @@ fn tiny_run_writes_every_file_with_the_json_contract() {
     other["study"] = "saddle".into();
     let other_path = dir2.path().join("other.json");
     std::fs::write(&other_path, other.to_string()).unwrap();
-    let (code, _, stderr) = sde_check(["convergence", other_path.to_str().unwrap()]);
+    let (code, _, stderr) = sde_check(["convergence", common::p(&other_path)]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("study") && stderr.contains("saddle"),
@@ -127,7 +127,7 @@ fn bad_out_fails_before_the_run() {
         "--yes",
         "--quiet",
         "--out",
-        file.to_str().unwrap(),
+        common::p(&file),
     ]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--out"), "{stderr}");

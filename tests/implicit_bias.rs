@@ -7,7 +7,6 @@
 //! --ignored`.
 
 use std::path::Path;
-use std::process::Command;
 
 use samsde::registry::{find, Overrides};
 use samsde::study::implicit_bias::{
@@ -15,6 +14,9 @@ use samsde::study::implicit_bias::{
 };
 use samsde::study::setup::parse_toml;
 use samsde::study::verdict::Decision;
+
+mod common;
+use common::{p, sde_check};
 
 const SMALL: &str = r#"
 seed = 7
@@ -207,18 +209,6 @@ fn progress_adds_up_to_the_total_work() {
     assert_eq!(done.into_inner(), study.total_work());
 }
 
-fn sde_check(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(args)
-        .output()
-        .expect("run sde-check");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn tiny() -> String {
     SMALL
         .replace("steps = 3000", "steps = 400")
@@ -228,15 +218,14 @@ fn tiny() -> String {
 
 #[test]
 fn cli_writes_every_file_and_reruns_from_its_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, tiny()).unwrap();
+    let dir = common::tempdir();
+    let cfg = common::write_file(dir.path(), "c.toml", &tiny());
     let out = dir.path().join("out");
-    let (code, stdout, stderr) = sde_check(&[
+    let (code, stdout, stderr) = sde_check([
         "implicit-bias",
-        cfg.to_str().unwrap(),
+        p(&cfg),
         "--out",
-        out.to_str().unwrap(),
+        p(&out),
         "--quiet",
         "--threads",
         "2",
@@ -263,33 +252,27 @@ fn cli_writes_every_file_and_reruns_from_its_json() {
         "implicit_bias_finetune.png",
         "implicit_bias_finetune.svg",
     ] {
-        let p = out.join(f);
+        let file = out.join(f);
         assert!(
-            p.metadata().map(|m| m.len() > 100).unwrap_or(false),
+            file.metadata().map(|m| m.len() > 100).unwrap_or(false),
             "{f} missing or empty"
         );
     }
-    // Tidy CSVs: one header line, then rows with as many fields.
-    let runs = std::fs::read_to_string(out.join("implicit_bias_runs.csv")).unwrap();
-    let header_fields = runs.lines().next().unwrap().split(',').count();
-    assert!(runs
-        .lines()
-        .skip(1)
-        .all(|l| l.split(',').count() == header_fields));
+    // Tidy CSVs: one header line, then rows with as many fields (read strictly).
+    let (_, runs) = common::read_csv_strict(&out.join("implicit_bias_runs.csv"));
     // 3 seeds × (GD, SGD, 2 n-SAM, 2 5-SAM, 2 1-SAM) + 3 seeds × 2 fine-tuning arms.
-    assert_eq!(runs.lines().count() - 1, 3 * 8 + 3 * 2);
+    assert_eq!(runs.len(), 3 * 8 + 3 * 2);
     let json = out.join("implicit_bias.json");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let v = common::read_json(&json);
     assert_eq!(v["study"], "implicit-bias");
     assert!(v["verdicts"].as_array().unwrap().len() >= 15);
     // The result JSON repeats the run.
     let out2 = dir.path().join("out2");
-    let (code2, _, stderr2) = sde_check(&[
+    let (code2, _, stderr2) = sde_check([
         "implicit-bias",
-        json.to_str().unwrap(),
+        p(&json),
         "--out",
-        out2.to_str().unwrap(),
+        p(&out2),
         "--quiet",
         "--threads",
         "1",
@@ -302,17 +285,10 @@ fn cli_writes_every_file_and_reruns_from_its_json() {
 }
 
 fn expect_config_error(toml: &str, args: &[&str], needle: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(&cfg, toml).unwrap();
+    let dir = common::tempdir();
+    let cfg = common::write_file(dir.path(), "c.toml", toml);
     let out = dir.path().join("out");
-    let mut all = vec![
-        "implicit-bias",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ];
+    let mut all = vec!["implicit-bias", p(&cfg), "--out", p(&out), "--quiet"];
     all.extend_from_slice(args);
     let (code, _, stderr) = sde_check(&all);
     assert_eq!(code, 2, "{needle}: {stderr}");

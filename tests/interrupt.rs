@@ -59,7 +59,7 @@ fn interrupt(
     if let Some(c) = config {
         cmd.arg(c);
     }
-    cmd.args(["--out", out.to_str().unwrap(), "--quiet"])
+    cmd.args(["--out", common::p(out), "--quiet"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     if let Some(ms) = delay_ms {
@@ -87,7 +87,7 @@ fn interrupt(
 #[test]
 fn signals_during_the_computation_keep_previous_results() {
     for signal in ["-INT", "-TERM"] {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = common::tempdir();
         let out = dir.path().join("out");
         prepare_old_results(&out);
         // The embedded default computes for several seconds before writing anything.
@@ -101,7 +101,7 @@ fn signals_during_the_computation_keep_previous_results() {
 #[test]
 fn signals_during_the_write_phase_keep_previous_results() {
     for signal in ["-INT", "-TERM"] {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = common::tempdir();
         let cfg = dir.path().join("c.toml");
         std::fs::write(&cfg, TINY).unwrap();
         let out = dir.path().join("out");
@@ -133,7 +133,7 @@ fn every_study_keeps_previous_results_when_interrupted() {
     let mut n = 0;
     for entry in samsde::registry::studies() {
         for signal in ["-INT", "-TERM"] {
-            let dir = tempfile::tempdir().unwrap();
+            let dir = common::tempdir();
             let out = dir.path().join("out");
             std::fs::create_dir_all(&out).unwrap();
             let old = [
@@ -145,7 +145,7 @@ fn every_study_keeps_previous_results_when_interrupted() {
                 std::fs::write(out.join(f), format!("previous {f}")).unwrap();
             }
             let child = Command::new(env!("CARGO_BIN_EXE_sde-check"))
-                .args([entry.name, "--out", out.to_str().unwrap(), "--quiet"])
+                .args([entry.name, "--out", common::p(&out), "--quiet"])
                 .env("SAMSDE_TEST_WRITE_DELAY_MS", "3000")
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
@@ -203,7 +203,7 @@ fn every_study_keeps_previous_results_when_interrupted() {
 /// the same folder sweeps the dead process's temporary and writes a complete new set.
 #[test]
 fn a_killed_run_leaves_previous_results_and_the_next_run_sweeps_its_temporary() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, TINY).unwrap();
     let out = dir.path().join("out");
@@ -230,7 +230,7 @@ fn a_killed_run_leaves_previous_results_and_the_next_run_sweeps_its_temporary() 
         );
     }
     let status = Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(["convergence", cfg.to_str().unwrap(), "--out"])
+        .args(["convergence", common::p(&cfg), "--out"])
         .arg(&out)
         .arg("--quiet")
         .stdout(Stdio::null())
@@ -260,7 +260,7 @@ fn a_killed_run_leaves_previous_results_and_the_next_run_sweeps_its_temporary() 
 #[test]
 fn an_interrupted_run_removes_the_output_folders_it_created() {
     for signal in ["-INT", "-TERM"] {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = common::tempdir();
         let out = dir.path().join("new").join("deeper");
         let (code, stderr) = interrupt(None, &out, None, Duration::from_millis(1500), signal);
         assert_eq!(code, Some(130), "{signal}: {stderr}");

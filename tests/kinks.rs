@@ -184,17 +184,11 @@ use common::sde_check_output as cli;
 
 #[test]
 fn cli_writes_files_and_rejects_bad_input() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let cfg = dir.path().join("tiny.toml");
     std::fs::write(&cfg, tiny()).unwrap();
     let out = dir.path().join("out");
-    let o = cli([
-        "kinks",
-        "-q",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = cli(["kinks", "-q", common::p(&cfg), "--out", common::p(&out)]);
     assert!(
         o.status.code() == Some(0) || o.status.code() == Some(1),
         "{o:?}"
@@ -231,13 +225,7 @@ fn cli_writes_files_and_rejects_bad_input() {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, text).unwrap();
         let out2 = dir.path().join("out2");
-        let o = cli([
-            "kinks",
-            "-q",
-            bad.to_str().unwrap(),
-            "--out",
-            out2.to_str().unwrap(),
-        ]);
+        let o = cli(["kinks", "-q", common::p(&bad), "--out", common::p(&out2)]);
         assert_eq!(o.status.code(), Some(2), "{field}");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(field), "{field}: {err}");

@@ -100,3 +100,32 @@ fn configuration_errors_name_the_field() {
         assert!(e.starts_with(field), "{field}: {e}");
     }
 }
+
+/// A step size (or radius) without a stationary law: the run fails naming the field(s), the
+/// value and the row, with the blown-up spectral radius in scientific notation, not as the
+/// 40-digit number `{:.4}` prints.
+#[test]
+fn unstable_step_size_is_named_with_readable_numbers() {
+    for (from, to, field, row) in [
+        ("eta = 0.05", "eta = 1e20", "eta ", "SGD"),
+        ("eta = 0.05", "eta = 50.0", "eta ", "SGD"),
+        ("rho = 0.2", "rho = 300.0", "eta and rho ", "m = 1"),
+    ] {
+        let s = study(&DEFAULT_CONFIG.replace(from, to)).expect("valid until it runs");
+        let e = s.run(1).expect_err("no stationary law").to_string();
+        assert!(e.starts_with(field), "{to}: {e}");
+        assert!(
+            e.contains(row) && e.contains("spectral radius"),
+            "{to}: {e}"
+        );
+        let longest_digits = e
+            .split(|c: char| !c.is_ascii_digit())
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        assert!(
+            longest_digits <= 8,
+            "{to}: a number spelled out at length in {e}"
+        );
+    }
+}

@@ -239,3 +239,132 @@ fn titles_come_from_the_config() {
         f.display_title()
     );
 }
+
+/// The shipped experiments carry no `title` (a hard-coded one repeats parameters and goes stale
+/// when a user edits them): every study's generated title changes with the parameter it shows,
+/// and a custom `title` still wins.
+#[test]
+fn generated_titles_follow_every_study_parameter() {
+    use samsde::study::convergence::ConvergenceConfig;
+    use samsde::study::flatness::FlatnessConfig;
+    use samsde::study::kinks::KinksConfig;
+    use samsde::study::msharpness::MSharpnessConfig;
+    use samsde::study::sam_rate::SamRateConfig;
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        assert!(
+            !table.contains_key("title"),
+            "{} hard-codes a title",
+            path.display()
+        );
+    }
+    let shipped = |name: &str| std::fs::read_to_string(root.join(name)).unwrap();
+
+    // `(what, title of the shipped file, title after the edit, expected in the edited title,
+    // title with a custom `title`)`.
+    fn check(what: &str, before: String, after: String, expect: &[&str], custom: String) {
+        assert_ne!(before, after, "{what}: the title did not change");
+        for e in expect {
+            assert!(after.contains(e), "{what}: {e:?} not in {after:?}");
+            assert!(!before.contains(e), "{what}: {e:?} already in {before:?}");
+        }
+        assert_eq!(custom, "mine", "{what}: a custom title must win");
+    }
+    fn with_title(text: &str) -> String {
+        format!("title = \"mine\"\n{text}")
+    }
+
+    // The second-order convergence experiments: dimension, noise and ρ schedule; what is
+    // compared (first- vs second-order SDEs) comes from the models.
+    let text = shipped("convergence_second_order.toml");
+    let c = |t: &str| {
+        toml::from_str::<ConvergenceConfig>(t)
+            .unwrap()
+            .display_title()
+    };
+    let before = c(&text);
+    for e in ["First- vs second-order SDEs", "d = 20", "σ = 0.5"] {
+        assert!(before.contains(e), "{e:?} not in {before:?}");
+    }
+    let edited = text
+        .replace("dim = 20", "dim = 7")
+        .replace("sigma = 0.5", "sigma = 0.25");
+    check(
+        "convergence_second_order",
+        before,
+        c(&edited),
+        &["d = 7", "σ = 0.25"],
+        c(&with_title(&text)),
+    );
+    let fixed = c(&shipped("convergence_second_order_fixed_rho.toml"));
+    assert!(fixed.contains("ρ = 0.3 fixed"), "{fixed}");
+    let mc = c(&shipped("convergence_least_squares_mc.toml"));
+    assert!(
+        mc.contains("N = 32") && mc.contains("B = 4") && mc.contains("m = 2"),
+        "{mc}"
+    );
+
+    // Flatness with the second-order models.
+    let text = shipped("flatness_second_order.toml");
+    let f = |t: &str| toml::from_str::<FlatnessConfig>(t).unwrap().display_title();
+    let before = f(&text);
+    check(
+        "flatness_second_order",
+        before,
+        f(&text.replace("sigma = 7.5", "sigma = 6.5")),
+        &["σ = 6.5"],
+        f(&with_title(&text)),
+    );
+
+    // sam-rate: the data, batch, ridge and η of its three parts.
+    let text = shipped("sam_rate.toml");
+    let sr = |t: &str| toml::from_str::<SamRateConfig>(t).unwrap().display_title();
+    let edited = text
+        .replace("ridge = 0.1 ", "ridge = 0.25 ")
+        .replace("eta = 0.5", "eta = 0.4")
+        .replace(
+            "n_samples = 100, dim = 10, label_noise = 0.1, data_seed = 7",
+            "n_samples = 60, dim = 10, label_noise = 0.1, data_seed = 7",
+        );
+    check(
+        "sam_rate",
+        sr(&text),
+        sr(&edited),
+        &["λ = 0.25", "η = 0.4", "n = 60"],
+        sr(&with_title(&text)),
+    );
+
+    // kinks: width, η_max and SAM's ρ.
+    let text = shipped("kinks.toml");
+    let k = |t: &str| toml::from_str::<KinksConfig>(t).unwrap().display_title();
+    let edited = text
+        .replace("hidden = 100", "hidden = 40")
+        .replace("lr_max = 5e-5", "lr_max = 2e-5")
+        .replacen("rho = 0.3", "rho = 0.2", 1);
+    check(
+        "kinks",
+        k(&text),
+        k(&edited),
+        &["m = 40", "η_max = 0.00002", "sam ρ = 0.2"],
+        k(&with_title(&text)),
+    );
+
+    // msharpness: the least-squares problem.
+    let text = shipped("msharpness_least_squares.toml");
+    let m = |t: &str| {
+        toml::from_str::<MSharpnessConfig>(t)
+            .unwrap()
+            .display_title()
+    };
+    check(
+        "msharpness",
+        m(&text),
+        m(&text.replace("n_samples = 32", "n_samples = 48")),
+        &["N = 48"],
+        m(&with_title(&text)),
+    );
+}

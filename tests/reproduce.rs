@@ -72,7 +72,7 @@ struct Setup {
 }
 
 fn setup(traj_paths: usize) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let conv = dir.path().join("conv.toml");
     std::fs::write(&conv, CONVERGENCE).unwrap();
     let traj = dir.path().join("traj.toml");

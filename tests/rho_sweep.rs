@@ -5,10 +5,12 @@
 //! Run: `cargo test --release --test rho_sweep`. The shipped quick profiles are run by
 //! `sde-check rho-sweep [experiments/rho_sweep_*.toml]` (see README); they take minutes.
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
 
 use samsde::study::rho_sweep::{RhoSweepReport, RhoSweepStudy};
+
+mod common;
+use common::{p, sde_check};
 
 fn config(problem: &str, sizes: &str) -> String {
     format!(
@@ -125,29 +127,10 @@ init_scale = 1.0"#;
     }
 }
 
-fn sde_check(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(args)
-        .output()
-        .expect("run sde-check");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn cli_run(dir: &Path, toml: &str, extra: &[&str]) -> (i32, String, String, std::path::PathBuf) {
-    let cfg = dir.join("c.toml");
-    std::fs::write(&cfg, toml).unwrap();
+fn cli_run(dir: &Path, toml: &str, extra: &[&str]) -> (i32, String, String, PathBuf) {
+    let cfg = common::write_file(dir, "c.toml", toml);
     let out = dir.join("out");
-    let mut args = vec![
-        "rho-sweep",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ];
+    let mut args = vec!["rho-sweep", p(&cfg), "--out", p(&out), "--quiet"];
     args.extend_from_slice(extra);
     let (code, so, se) = sde_check(&args);
     (code, so, se, out)
@@ -155,7 +138,7 @@ fn cli_run(dir: &Path, toml: &str, extra: &[&str]) -> (i32, String, String, std:
 
 #[test]
 fn cli_writes_every_file_and_the_result_repeats_its_run() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let (code, so, se, out) = cli_run(dir.path(), &config(QUADRATIC, QUADRATIC_SIZES), &[]);
     assert!(code == 0 || code == 1, "exit {code}: {se}");
     for f in [
@@ -166,31 +149,29 @@ fn cli_writes_every_file_and_the_result_repeats_its_run() {
     ] {
         assert!(out.join(f).exists(), "{f} missing; stdout: {so}");
     }
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("rho_sweep.json")).unwrap()).unwrap();
+    let json = common::read_json(&out.join("rho_sweep.json"));
     assert_eq!(json["study"], "rho-sweep");
     assert!(json["config"]["problem"]["kind"] == "quadratic");
     assert_eq!(json["pairs"].as_array().unwrap().len(), 34);
-    let csv = std::fs::read_to_string(out.join("rho_sweep.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 34);
+    let (_, rows) = common::read_csv_strict(&out.join("rho_sweep.csv"));
+    assert_eq!(rows.len(), 34);
     // The result file repeats the run (its `config` field is read back).
     let out2 = dir.path().join("again");
-    let (code2, _, se2) = sde_check(&[
+    let (code2, _, se2) = sde_check([
         "rho-sweep",
-        out.join("rho_sweep.json").to_str().unwrap(),
+        p(&out.join("rho_sweep.json")),
         "--out",
-        out2.to_str().unwrap(),
+        p(&out2),
         "--quiet",
     ]);
     assert_eq!(code, code2, "{se2}");
-    let again: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out2.join("rho_sweep.json")).unwrap()).unwrap();
+    let again = common::read_json(&out2.join("rho_sweep.json"));
     assert_eq!(json["pairs"], again["pairs"]);
 }
 
 #[test]
 fn bad_input_exits_2_names_the_field_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let cases = [
         ("eta = 0.01", "eta = -0.01", "eta"),
         ("rhos = [0.005, 0.01, 0.3]", "rhos = [0.01, 0.005]", "rhos"),
@@ -223,7 +204,7 @@ fn bad_input_exits_2_names_the_field_and_writes_nothing() {
 /// `--profile paper` selects the paper sizes and prints its estimated time before the run.
 #[test]
 fn paper_profile_prints_its_estimate() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let (code, so, se, _) = cli_run(
         dir.path(),
         &config(QUADRATIC, QUADRATIC_SIZES),

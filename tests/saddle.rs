@@ -3,8 +3,6 @@
 //! Fast tests run a tiny configuration; the full default run is `#[ignore]`d:
 //! `cargo test --release --test saddle -- --ignored`.
 
-use std::process::Command;
-
 use samsde::ensemble::{BlockView, Ensemble, Observer, Start, System};
 use samsde::landscape::Quadratic;
 use samsde::linalg::Vector;
@@ -14,6 +12,8 @@ use samsde::study::saddle::{
     crossing, wilson, Outcome, SaddleConfig, SaddleReport, SaddleStudy, DEFAULT_CONFIG,
 };
 use samsde::study::setup::parse_toml;
+
+mod common;
 
 /// A small configuration exercising every part in well under a second.
 const TINY: &str = r#"
@@ -456,18 +456,19 @@ fn statistics_helpers() {
 
 #[test]
 fn cli_writes_files_and_exit_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("tiny.toml");
-    std::fs::write(&cfg, TINY).unwrap();
+    let dir = common::tempdir();
+    let cfg = common::write_file(dir.path(), "tiny.toml", TINY);
     let out = dir.path().join("out");
-    let status = Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(["saddle", "-q", "--threads", "2", "--out"])
-        .arg(&out)
-        .arg(&cfg)
-        .status()
-        .unwrap();
-    let code = status.code().unwrap();
-    assert!(code == 0 || code == 1, "exit {code}");
+    let (code, _, stderr) = common::sde_check([
+        "saddle",
+        "-q",
+        "--threads",
+        "2",
+        "--out",
+        common::p(&out),
+        common::p(&cfg),
+    ]);
+    assert!(code == 0 || code == 1, "exit {code}: {stderr}");
     for f in [
         "saddle.json",
         "saddle_phase.csv",
@@ -480,17 +481,16 @@ fn cli_writes_files_and_exit_codes() {
         assert!(out.join(f).exists(), "{f} missing");
     }
     // A bad configuration: exit 2, nothing written.
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, TINY.replace("eta = 0.01", "eta = -1.0")).unwrap();
+    let bad = common::write_file(
+        dir.path(),
+        "bad.toml",
+        &TINY.replace("eta = 0.01", "eta = -1.0"),
+    );
     let out2 = dir.path().join("out2");
-    let o = Command::new(env!("CARGO_BIN_EXE_sde-check"))
-        .args(["saddle", "-q", "--out"])
-        .arg(&out2)
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("eta"));
+    let (code, _, stderr) =
+        common::sde_check(["saddle", "-q", "--out", common::p(&out2), common::p(&bad)]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("eta"), "{stderr}");
     assert!(!out2.exists());
 }
 

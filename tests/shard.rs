@@ -72,7 +72,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 
 /// Single run vs `n` shards + merge; returns the merge's stdout.
 fn check_bit_identical(study: &str, config: &str, n: usize) -> String {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, config).unwrap();
     let single = dir.path().join("single");
@@ -225,7 +225,7 @@ block_size = 2
 
 #[test]
 fn shards_that_do_not_belong_together_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::tempdir();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, CONVERGENCE).unwrap();
     let other = dir.path().join("d.toml");

@@ -5,11 +5,18 @@
 #
 #   bash bench/peers/run.sh [RUNS] [PATHS] [STEPS]      (defaults 3, 10000, 1000)
 #
+# Environment: TOOLS (default "numpy numba numba-prange jax diffrax torchsde") picks the peers,
+# THREADS (default "1 2") the thread counts; e.g. TOOLS="numpy numba" THREADS=1 for the fastest
+# peers only.
+#
 # Results (one JSON object per line) go to bench/peers/results/<date>.jsonl.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 runs="${1:-3}"; paths="${2:-10000}"; steps="${3:-1000}"
+tools=" ${TOOLS:-numpy numba numba-prange jax diffrax torchsde} "
+threads="${THREADS:-1 2}"
+want() { [[ "$tools" == *" $1 "* ]]; }
 mkdir -p "$here/results"
 out="$here/results/$(date -u +%Y%m%dT%H%M%SZ).jsonl"
 data="$here/results/problems-$steps.json"
@@ -24,16 +31,16 @@ common=(--data "$data" --paths "$paths" --steps "$steps" --out "$out")
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) · $(nproc) cores · load $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$out.txt"
 for r in $(seq "$runs"); do
-  for t in 1 2; do
+  for t in $threads; do
     ./target/release/sde-check bench --paths "$paths" --steps "$steps" --threads "$t" --json \
       | "$venv" "$here/engine_rows.py" --run "$r" >> "$out"
     if [ "$t" = 1 ]; then thr=("${one_thread[@]}"); else thr=(env OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2); fi
-    (cd "$here" && "${thr[@]}" "$venv" numpy_peer.py "${common[@]}" --threads "$t")
-    (cd "$here" && NUMBA_NUM_THREADS="$t" "$venv" numba_peer.py "${common[@]}" --threads "$t")
-    (cd "$here" && NUMBA_NUM_THREADS="$t" "$venv" numba_peer.py "${common[@]}" --threads "$t" --variant prange)
-    (cd "$here" && "$venv" jax_peer.py "${common[@]}" --threads "$t")
-    (cd "$here" && "$venv" diffrax_peer.py "${common[@]}" --threads "$t")
-    (cd "$here" && "${thr[@]}" "$sys_py" torchsde_peer.py "${common[@]}" --threads "$t")
+    if want numpy; then (cd "$here" && "${thr[@]}" "$venv" numpy_peer.py "${common[@]}" --threads "$t"); fi
+    if want numba; then (cd "$here" && NUMBA_NUM_THREADS="$t" "$venv" numba_peer.py "${common[@]}" --threads "$t"); fi
+    if want numba-prange; then (cd "$here" && NUMBA_NUM_THREADS="$t" "$venv" numba_peer.py "${common[@]}" --threads "$t" --variant prange); fi
+    if want jax; then (cd "$here" && "$venv" jax_peer.py "${common[@]}" --threads "$t"); fi
+    if want diffrax; then (cd "$here" && "$venv" diffrax_peer.py "${common[@]}" --threads "$t"); fi
+    if want torchsde; then (cd "$here" && "${thr[@]}" "$sys_py" torchsde_peer.py "${common[@]}" --threads "$t"); fi
   done
 done 2>&1 | tee -a "$out.txt"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out.txt"

@@ -36,3 +36,16 @@ for p in problems:
         print(f"| {p} | {tool} | {thr} | {len(rs)} | {med(rs, 'wall_s'):.3f} | {med(rs, 'cpu_s'):.3f} | "
               f"{med(rs, 'path_steps_per_s') / 1e6:.2f} M | {cpu_rate / 1e6:.2f} M | {ratio:.2f}× | "
               f"{r0['mean']:.5f} [{r0['lo']:.5f}, {r0['hi']:.5f}] | {exs} | {agree} |")
+
+# Thread scaling of sde-check: median wall rate at 2 threads over the median at 1 thread.
+scal = []
+for p in problems:
+    one, two = groups.get((p, "sde-check", 1)), groups.get((p, "sde-check", 2))
+    if one and two:
+        scal.append((p, med(one, "path_steps_per_s"), med(two, "path_steps_per_s")))
+if scal:
+    print()
+    print("| problem | sde-check path-steps/s, 1 thread | 2 threads | 2 ÷ 1 |")
+    print("|---|---|---|---|")
+    for p, a, b in scal:
+        print(f"| {p} | {a / 1e6:.2f} M | {b / 1e6:.2f} M | {b / a:.2f}× |")

@@ -38,7 +38,7 @@ fn run_of<'a>(r: &'a KinksReport, method: &str, seed: usize) -> Option<&'a RunRe
 pub fn table(r: &KinksReport) -> String {
     let c = &r.header.config;
     let mut s = String::new();
-    let _ = writeln!(s, "{}", c.title);
+    let _ = writeln!(s, "{}", c.display_title());
     let _ = writeln!(
         s,
         "{} · {} seeds · seed {} · {} thread(s) · {:.1} s",
@@ -288,7 +288,7 @@ pub fn draw_functions<DB: DrawingBackend>(
         .titled(
             &format!(
                 "{} — fitted functions, {drawn} (dots: data; ▲: counted kinks; grey ticks: uncounted breakpoints)",
-                c.title
+                c.display_title()
             ),
             font(20.0),
         )
@@ -396,7 +396,7 @@ pub fn draw_counts<DB: DrawingBackend>(
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1600.0).clamp(0.5, 3.0);
     let root = root
-        .titled(&c.title, crate::plot::font(20.0 * sc))
+        .titled(&c.display_title(), crate::plot::font(20.0 * sc))
         .map_err(draw_err)?;
     let panels = root.split_evenly((1, 2));
     let cats: Vec<String> = (0..c.seeds).map(|s| format!("seed {s}")).collect();

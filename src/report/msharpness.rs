@@ -18,7 +18,7 @@ use crate::study::verdict::{Observation, Verdict};
 pub fn table(r: &MSharpnessReport) -> String {
     let mut s = String::new();
     let c = &r.header.config;
-    let _ = writeln!(s, "{}", c.title);
+    let _ = writeln!(s, "{}", c.display_title());
     let _ = writeln!(
         s,
         "{} · B = {} · η = {} · ρ = {} · exact moments · {:.2} s",
@@ -105,7 +105,10 @@ pub fn draw_figure<DB: DrawingBackend>(
         .titled(
             &format!(
                 "{}   (η = {}, ρ = {}, B = {}; exact moments)",
-                c.title, c.eta, c.rho, r.batch
+                c.display_title(),
+                c.eta,
+                c.rho,
+                r.batch
             ),
             crate::plot::font(20.0 * sc),
         )

@@ -34,7 +34,7 @@ pub fn table(r: &SamRateReport) -> String {
     let mut s = String::new();
     let c = &r.header.config;
     let n = &r.nonconvex;
-    let _ = writeln!(s, "{}", c.title);
+    let _ = writeln!(s, "{}", c.display_title());
     let _ = writeln!(
         s,
         "seed {} · {} thread(s) · {:.1} s · {}% intervals",
@@ -332,7 +332,10 @@ pub fn draw_figure<DB: DrawingBackend>(
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 2100.0).clamp(0.5, 3.0);
     let root = root
-        .titled(&r.header.config.title, crate::plot::font(22.0 * sc))
+        .titled(
+            &r.header.config.display_title(),
+            crate::plot::font(22.0 * sc),
+        )
         .map_err(draw_err)?;
     let panels = root.split_evenly((1, 3));
     let n = &r.nonconvex;

@@ -41,16 +41,13 @@ use crate::sde::musam::{affine_sde, implicit_penalty};
 /// The embedded default configuration.
 pub const DEFAULT_CONFIG: &str = include_str!("../../experiments/msharpness_least_squares.toml");
 
-fn default_title() -> String {
-    "m-sharpness through the SDE".into()
-}
-
 /// Configuration (TOML; unknown keys are errors).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MSharpnessConfig {
-    /// Figure and table title.
-    #[serde(default = "default_title")]
+    /// Figure and table title; empty or absent: generated from the landscape (see
+    /// [`Self::display_title`]).
+    #[serde(default)]
     pub title: String,
     /// The objective (must be `least_squares`).
     pub landscape: LandscapeConfig,
@@ -64,6 +61,20 @@ pub struct MSharpnessConfig {
     pub eta: f64,
     /// Radius `ρ`.
     pub rho: f64,
+}
+
+impl MSharpnessConfig {
+    /// The title: `title` if given, else generated from the landscape (the figure adds `η`, `ρ`
+    /// and `B`), so it cannot go stale when the problem changes.
+    pub fn display_title(&self) -> String {
+        if !self.title.trim().is_empty() {
+            return self.title.clone();
+        }
+        format!(
+            "m-sharpness through the SDE: m-USAM on the {}",
+            self.landscape.describe()
+        )
+    }
 }
 
 /// Reads a (discrete, SDE) pair of values off a row.
@@ -221,8 +232,24 @@ impl MSharpnessStudy {
             },
         )?;
         let eta = self.config.eta;
-        let disc = DiscreteMoments::new(&law, eta, rho).stationary()?;
-        let sde = affine_sde(&law, eta, rho, false).stationary()?;
+        // No stationary law: name the step size (and the radius, for m-USAM) and the row.
+        let unstable = |e: Error| {
+            if rho == 0.0 {
+                Error::config("eta", eta, format!("is too large for SGD: {e}; lower eta"))
+            } else {
+                Error::config(
+                    "eta and rho",
+                    format!("{} and {}", setup::title_num(eta), setup::title_num(rho)),
+                    format!("are too large for m-USAM with m = {m}: {e}; lower either"),
+                )
+            }
+        };
+        let disc = DiscreteMoments::new(&law, eta, rho)
+            .stationary()
+            .map_err(unstable)?;
+        let sde = affine_sde(&law, eta, rho, false)
+            .stationary()
+            .map_err(unstable)?;
         let (h, q) = (self.fs.h_mean(), self.fs.c_mean());
         let f0 = self.landscape.loss(&vec![0.0; x_star.len()]);
         let loss = |s: &MomentState| s.quadratic(&h, &q, f0) - f_star;

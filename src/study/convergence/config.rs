@@ -208,8 +208,9 @@ pub struct Pair {
 }
 
 impl ConvergenceConfig {
-    /// The title: `title` if given, else generated from the landscape, the noise and the ρ
-    /// schedule (so it cannot go stale when they change).
+    /// The title: `title` if given, else generated from the models (first- vs second-order),
+    /// the landscape, the noise, the micro-batch size and the ρ schedule (so it cannot go stale
+    /// when they change).
     pub fn display_title(&self) -> String {
         if !self.title.trim().is_empty() {
             return self.title.clone();
@@ -220,13 +221,23 @@ impl ConvergenceConfig {
             .eta0
             .or_else(|| s.etas.as_ref().and_then(|e| e.first().copied()));
         let rho = match eta0 {
-            Some(e0) if s.rho_power != 0.0 => {
-                format!("ρ = {} (η/{})^{}", n(s.rho0), n(e0), n(s.rho_power))
-            }
-            _ => format!("ρ = {}", n(s.rho0)),
+            _ if s.rho_power == 0.0 => format!("ρ = {} fixed", n(s.rho0)),
+            Some(e0) => format!("ρ = {} (η/{})^{}", n(s.rho0), n(e0), n(s.rho_power)),
+            None => format!("ρ = {}", n(s.rho0)),
+        };
+        // Short enough for the figure's title line (≈ 100 characters): the reference (exact or
+        // Monte Carlo) is in the legend, not here.
+        let what = if self.models.iter().any(|m| m.ends_with("sde2")) {
+            "First- vs second-order SDEs"
+        } else {
+            "Weak error"
+        };
+        let micro = match self.micro_batch {
+            Some(m) => format!(", m = {m}"),
+            None => String::new(),
         };
         format!(
-            "Weak error on the {}, {}, {rho}",
+            "{what} on the {}, {}{micro}, {rho}",
             self.landscape.describe(),
             self.oracle.describe()
         )

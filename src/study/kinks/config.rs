@@ -13,7 +13,9 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../../experiments/kinks.toml")
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KinksConfig {
-    /// Title of the report and figures.
+    /// Title of the report and figures; empty or absent: generated from the parameters (see
+    /// [`Self::display_title`]).
+    #[serde(default)]
     pub title: String,
     /// Master seed: seed number `s` draws its initialisation from an independent stream.
     pub seed: u64,
@@ -140,6 +142,26 @@ pub struct KinksVerdictConfig {
 }
 
 impl KinksConfig {
+    /// The title: `title` if given, else generated from the width, the data, `η_max` and the
+    /// judged SAM method's `ρ` (so it cannot go stale when they change).
+    pub fn display_title(&self) -> String {
+        if !self.title.trim().is_empty() {
+            return self.title.clone();
+        }
+        let n = setup::title_num;
+        let sam = match self.methods.iter().find(|m| m.name == self.verdict.sam) {
+            Some(m) => format!(", {} ρ = {}", m.name, n(m.rho)),
+            None => String::new(),
+        };
+        format!(
+            "Kinks of 2-layer ReLU fits in 1-D (Paper 2): m = {} units, {} points, \
+             η_max = {}{sam}",
+            self.hidden,
+            self.data.x.len(),
+            n(self.lr_max)
+        )
+    }
+
     /// Validates every field; returns the network.
     pub fn validate(&self) -> Result<ReluNet1d> {
         if self.seeds == 0 {

@@ -13,7 +13,9 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../../experiments/sam_rate.tom
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamRateConfig {
-    /// Title of the report and figure.
+    /// Title of the report and figure; empty or absent: generated from the parameters (see
+    /// [`Self::display_title`]).
+    #[serde(default)]
     pub title: String,
     /// Master seed (mini-batch streams, probe directions, starts).
     pub seed: u64,
@@ -186,6 +188,30 @@ fn check_probes(field: &str, p: &ProbeConfig) -> Result<()> {
 }
 
 impl SamRateConfig {
+    /// The title: `title` if given, else generated from the three parts' data, batch sizes,
+    /// ridge and `η` (so it cannot go stale when they change).
+    pub fn display_title(&self) -> String {
+        if !self.title.trim().is_empty() {
+            return self.title.clone();
+        }
+        let n = setup::title_num;
+        let (nc, pl, o) = (&self.nonconvex, &self.pl, &self.oscillation);
+        format!(
+            "SAM's convergence rate (Paper 2, Theorem 2): sigmoid loss (n = {}, d = {}, b = {}), \
+             logistic + ridge (n = {}, d = {}, λ = {}, b = {}); contrast: normalized SAM on a \
+             d = {} quadratic, η = {}",
+            nc.data.n_samples,
+            nc.data.dim,
+            nc.batch,
+            pl.data.n_samples,
+            pl.data.dim,
+            n(pl.ridge),
+            pl.batch,
+            o.eigenvalues.len(),
+            n(o.eta)
+        )
+    }
+
     /// Validates every field that does not need the data.
     pub fn validate(&self) -> Result<()> {
         if !(self.level > 0.0 && self.level < 1.0) {
