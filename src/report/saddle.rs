@@ -2,8 +2,10 @@
 //!
 //! Files: `saddle.json` (the report), `saddle_phase.csv` (one row per phase-diagram cell),
 //! `saddle_curves.csv` (one row per curve point), `saddle_phase.png/.svg` (heat maps with the
-//! predicted boundaries), `saddle_curves.png/.svg` (distance to the saddle with quantile bands,
-//! and escape-time distributions).
+//! predicted boundaries, each panel with its legend and a note under it saying what the line
+//! is — for full-batch SAM a sufficient condition, not the basin), `saddle_curves.png/.svg`
+//! (distance to the saddle with quantile bands, medians drawn only while at most half the
+//! paths have escaped, and escape-time distributions).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
