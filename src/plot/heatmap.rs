@@ -213,7 +213,8 @@ pub fn draw_heatmap<DB: DrawingBackend>(
             .map_err(draw_err)?;
         }
         let items = p.curves.len() + usize::from(!p.crossings.is_empty());
-        let style = TextStyle::from(super::font(15.0 * s).color(&RGBColor(40, 40, 40)))
+        let style = super::font(15.0 * s)
+            .color(&RGBColor(40, 40, 40))
             .pos(Pos::new(HPos::Center, VPos::Top));
         for (i, line) in p.note.iter().enumerate() {
             na.draw(&Text::new(

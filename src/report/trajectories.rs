@@ -413,7 +413,8 @@ fn draw_surface_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, sc: f6
     let y = h / 2;
     let seg = (36.0 * sc) as i32;
     let r = (3.5 * sc).round().max(2.0) as i32;
-    let style = TextStyle::from(crate::plot::font(13.0 * sc).color(&WHITE))
+    let style = crate::plot::font(13.0 * sc)
+        .color(&WHITE)
         .pos(Pos::new(HPos::Left, VPos::Center));
     let line = |c: RGBColor| c.stroke_width((1.5 * sc).round().max(1.0) as u32);
     let mut x = x0 + (10.0 * sc) as i32;
