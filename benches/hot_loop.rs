@@ -7,14 +7,16 @@
 //!
 //! A second group times the bulk normal generator alone (20 normals for each of 256 paths per
 //! iteration, the Brownian increments of one block-step), a third the subsampled-SGD step of
-//! `sde-check bench`'s problem (e).
+//! `sde-check bench`'s problem (e), a fourth the `20 × 20 · 20 × 256` product and the SAM
+//! table evaluation alone, a fifth problem (e)'s two kernels (mini-batch draws and
+//! least-squares mini-batch gradients for a block of 256 paths).
 //!
 //! Run: `cargo bench --bench hot_loop` (figures recorded in BENCHMARKS.md).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use samsde::ensemble::normals::BlockNormals;
+use samsde::ensemble::normals::{BlockNormals, BlockWords};
 use samsde::ensemble::{BlockView, Dynamics, Ensemble, Observer, Start, System};
-use samsde::landscape::Quadratic;
+use samsde::landscape::{FiniteSum, Quadratic};
 use samsde::linalg::Vector;
 use samsde::optim::{AlgorithmKind, Discrete};
 use samsde::oracle::{AdditiveNoise, Oracle};
@@ -150,6 +152,55 @@ fn bench(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("sgd_subsampling", |b| {
         b.iter(|| pool.install(|| ens.run(&Null, None).acc))
+    });
+    group.finish();
+
+    // The two per-path kernels of closed-form SAM and the quadratic problems alone: one
+    // `H X` product of a 20 × 256 block (throughput in columns) and 256 evaluations of the
+    // tables φ, a, c at `r = ‖∇f‖/σ` values typical of the bench (0 to 3).
+    let h = f.h().clone();
+    let x = samsde::linalg::Matrix::from_fn(d, 256, |i, j| ((i + 3 * j) % 7) as f64 - 3.0);
+    let mut y = samsde::linalg::Matrix::zeros(d, 256);
+    let mut group = c.benchmark_group("kernels_d20");
+    group.throughput(Throughput::Elements(256));
+    group.bench_function("square_times_20x256", |b| {
+        b.iter(|| {
+            samsde::linalg::square_times(&h, &x, &mut y);
+            y[(3, 7)]
+        })
+    });
+    let tables = samsde::sde::model::shared_tables(d);
+    let rs: Vec<f64> = (0..256).map(|j| 3.0 * j as f64 / 255.0).collect();
+    group.bench_function("sam_tables_eval_256", |b| {
+        b.iter(|| rs.iter().map(|&r| tables.eval(r).phi).sum::<f64>())
+    });
+    group.finish();
+
+    // Problem (e)'s two kernels alone, for one block-step of 256 paths: the mini-batch draws
+    // (B = 4 of N = 32 without replacement, from the paths' SIMD ChaCha8 word streams) and the
+    // least-squares mini-batch gradients of the block.
+    let sampling = samsde::bench::subsampling();
+    let streams: Vec<u64> = (0..256).collect();
+    let mut words = BlockWords::new(1, &streams);
+    let mut batches = vec![0u32; 4 * 256];
+    let mut group = c.benchmark_group("sgd_subsampling_kernels");
+    group.throughput(Throughput::Elements(256));
+    group.bench_function("draw_block_256", |b| {
+        b.iter(|| {
+            for (j, chunk) in batches.chunks_exact_mut(4).enumerate() {
+                sampling.draw(&mut words.path(j), chunk);
+            }
+            batches[5]
+        })
+    });
+    let xs: Vec<f64> = (0..d * 256).map(|k| (k as f64 * 0.1).sin()).collect();
+    let mut grads = vec![0.0; d * 256];
+    let mut tmp = vec![0.0; d];
+    group.bench_function("batch_grad_block_256", |b| {
+        b.iter(|| {
+            ls.batch_grad_block(&batches, &xs, &mut grads, &mut tmp);
+            grads[7]
+        })
     });
     group.finish();
 }

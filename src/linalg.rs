@@ -80,11 +80,14 @@ pub fn quad_form(h: &Matrix, x: &[f64]) -> f64 {
 
 /// `out = A X` for a square `A` (`d × d`) and a block `X` (`d × P`), all column-major.
 ///
-/// For `d ≤ 64` on processors with AVX-512F this is a register-blocked kernel (8 rows × 4
-/// columns of accumulators, `A` read straight from its column-major storage, no packing)
-/// that computes each entry as `Σ_k a_ik x_kj` in the order `k = 0, 1, …` with separate
-/// multiplies and adds — the same rounding as the plain loop, which the tests check bit for
-/// bit. Otherwise it is nalgebra's `gemm`.
+/// For `d ≤ 64` on processors with AVX-512F/VL this is a register-blocked kernel, `A` read
+/// straight from its column-major storage (no packing): the rows are cut into segments of 8
+/// (one 512-bit register) with a last segment of 1–4 rows in a 256-bit register (so `d = 20`
+/// is 8 + 8 + 4 rows and no lane computes padding), and up to three segments × four columns
+/// of accumulators are kept in registers while `k` runs over the columns of `A`. Each entry is
+/// `Σ_k a_ik x_kj` in the order `k = 0, 1, …` with separate multiplies and adds — the same
+/// rounding as the plain loop, which the tests check bit for bit. Otherwise it is nalgebra's
+/// `gemm`.
 pub fn square_times(a: &Matrix, x: &Matrix, out: &mut Matrix) {
     let d = a.nrows();
     assert!(
@@ -93,9 +96,15 @@ pub fn square_times(a: &Matrix, x: &Matrix, out: &mut Matrix) {
     );
     #[cfg(target_arch = "x86_64")]
     {
-        if d <= 64 && d > 0 && std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F was detected; the slices have the asserted shapes.
-            unsafe { square_times_avx512(a.as_slice(), d, x.as_slice(), out.as_mut_slice()) };
+        if d <= 64
+            && d > 0
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: AVX-512F/VL were detected; the slices have the asserted shapes.
+            unsafe {
+                avx512_product::square_times(a.as_slice(), d, x.as_slice(), out.as_mut_slice())
+            };
             return;
         }
     }
@@ -103,51 +112,124 @@ pub fn square_times(a: &Matrix, x: &Matrix, out: &mut Matrix) {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn square_times_avx512(a: &[f64], d: usize, x: &[f64], out: &mut [f64]) {
+mod avx512_product {
+    //! The register-blocked `A X` of [`super::square_times`].
     use std::arch::x86_64::*;
-    let p = x.len() / d;
-    let chunks = d.div_ceil(8);
-    let tail = d - 8 * (chunks - 1);
-    let mask_of = |rb: usize| -> __mmask8 {
-        if rb + 1 == chunks {
-            ((1u16 << tail) - 1) as __mmask8
-        } else {
-            0xff
-        }
-    };
-    let ap = a.as_ptr();
-    let xp = x.as_ptr();
-    let op = out.as_mut_ptr();
-    let mut j = 0;
-    while j + 4 <= p {
-        for rb in 0..chunks {
-            let mask = mask_of(rb);
-            let mut acc = [_mm512_setzero_pd(); 4];
-            for k in 0..d {
-                let col = _mm512_maskz_loadu_pd(mask, ap.add(k * d + rb * 8));
-                for (c, acc_c) in acc.iter_mut().enumerate() {
-                    let xv = _mm512_set1_pd(*xp.add((j + c) * d + k));
-                    *acc_c = _mm512_add_pd(*acc_c, _mm512_mul_pd(col, xv));
+
+    /// Rows `r0 ..` of `out[:, j .. j + C] = A x[:, j .. j + C]`: `Z` segments of 8 rows in
+    /// 512-bit registers (the last one masked by `zmask`), then, when `Y`, one segment of
+    /// ≤ 4 rows in a 256-bit register (masked by `ymask`).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)] // [segment][column] tiles
+    unsafe fn pass<const Z: usize, const Y: bool, const C: usize>(
+        ap: *const f64,
+        d: usize,
+        xp: *const f64,
+        op: *mut f64,
+        r0: usize,
+        j: usize,
+        zmask: __mmask8,
+        ymask: __mmask8,
+    ) {
+        let mut accz = [[_mm512_setzero_pd(); C]; Z];
+        let mut accy = [_mm256_setzero_pd(); C];
+        for k in 0..d {
+            let col = ap.add(k * d + r0);
+            let mut az = [_mm512_setzero_pd(); Z];
+            for (s, a) in az.iter_mut().enumerate() {
+                let m = if s + 1 == Z { zmask } else { 0xff };
+                *a = _mm512_maskz_loadu_pd(m, col.add(8 * s));
+            }
+            let ay = if Y {
+                _mm256_maskz_loadu_pd(ymask, col.add(8 * Z))
+            } else {
+                _mm256_setzero_pd()
+            };
+            for c in 0..C {
+                let xv = *xp.add((j + c) * d + k);
+                let xz = _mm512_set1_pd(xv);
+                for s in 0..Z {
+                    accz[s][c] = _mm512_add_pd(accz[s][c], _mm512_mul_pd(az[s], xz));
+                }
+                if Y {
+                    let xy = _mm256_set1_pd(xv);
+                    accy[c] = _mm256_add_pd(accy[c], _mm256_mul_pd(ay, xy));
                 }
             }
-            for (c, acc_c) in acc.iter().enumerate() {
-                _mm512_mask_storeu_pd(op.add((j + c) * d + rb * 8), mask, *acc_c);
+        }
+        for c in 0..C {
+            let o = op.add((j + c) * d + r0);
+            for s in 0..Z {
+                let m = if s + 1 == Z { zmask } else { 0xff };
+                _mm512_mask_storeu_pd(o.add(8 * s), m, accz[s][c]);
+            }
+            if Y {
+                _mm256_mask_storeu_pd(o.add(8 * Z), ymask, accy[c]);
             }
         }
-        j += 4;
     }
-    while j < p {
-        for rb in 0..chunks {
-            let mask = mask_of(rb);
-            let mut acc = _mm512_setzero_pd();
-            for k in 0..d {
-                let col = _mm512_maskz_loadu_pd(mask, ap.add(k * d + rb * 8));
-                acc = _mm512_add_pd(acc, _mm512_mul_pd(col, _mm512_set1_pd(*xp.add(j * d + k))));
+
+    /// Every row segment of columns `j .. j + C`.
+    #[inline(always)]
+    unsafe fn columns<const C: usize>(
+        ap: *const f64,
+        d: usize,
+        xp: *const f64,
+        op: *mut f64,
+        j: usize,
+    ) {
+        let full = d / 8;
+        let rem = d % 8;
+        // Segments: `full` of 8 rows, then a masked 512-bit one (5–7 rows) or a 256-bit one
+        // (1–4 rows). Passes take up to three segments.
+        let (zsegs, ytail) = match rem {
+            0 => (full, 0),
+            1..=4 => (full, rem),
+            _ => (full + 1, 0),
+        };
+        let last_zmask: __mmask8 = if rem > 4 {
+            ((1u16 << rem) - 1) as __mmask8
+        } else {
+            0xff
+        };
+        let ymask: __mmask8 = ((1u16 << ytail) - 1) as __mmask8;
+        let mut s = 0;
+        loop {
+            let left = zsegs - s;
+            let r0 = 8 * s;
+            // The last pass takes the 256-bit tail with at most two 512-bit segments.
+            let tail = ytail > 0 && left <= 2;
+            let take = if tail { left } else { left.min(3) };
+            let mask = if s + take == zsegs { last_zmask } else { 0xff };
+            match (take, tail) {
+                (3, false) => pass::<3, false, C>(ap, d, xp, op, r0, j, mask, 0),
+                (2, false) => pass::<2, false, C>(ap, d, xp, op, r0, j, mask, 0),
+                (1, false) => pass::<1, false, C>(ap, d, xp, op, r0, j, mask, 0),
+                (2, true) => pass::<2, true, C>(ap, d, xp, op, r0, j, mask, ymask),
+                (1, true) => pass::<1, true, C>(ap, d, xp, op, r0, j, mask, ymask),
+                (0, true) => pass::<0, true, C>(ap, d, xp, op, r0, j, 0xff, ymask),
+                _ => unreachable!("passes take 1–3 segments"),
             }
-            _mm512_mask_storeu_pd(op.add(j * d + rb * 8), mask, acc);
+            s += take;
+            if s >= zsegs && (tail || ytail == 0) {
+                break;
+            }
         }
-        j += 1;
+    }
+
+    #[target_feature(enable = "avx512f,avx512vl")]
+    pub(super) unsafe fn square_times(a: &[f64], d: usize, x: &[f64], out: &mut [f64]) {
+        let p = x.len() / d;
+        let (ap, xp, op) = (a.as_ptr(), x.as_ptr(), out.as_mut_ptr());
+        let mut j = 0;
+        while j + 4 <= p {
+            columns::<4>(ap, d, xp, op, j);
+            j += 4;
+        }
+        while j < p {
+            columns::<1>(ap, d, xp, op, j);
+            j += 1;
+        }
     }
 }
 
@@ -164,7 +246,12 @@ mod tests {
     /// around the 8-row chunks and 4-column blocks.
     #[test]
     fn square_times_matches_plain_loop() {
-        for d in [1, 3, 8, 9, 20, 33] {
+        #[cfg(target_arch = "x86_64")]
+        let kernel = std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl");
+        #[cfg(not(target_arch = "x86_64"))]
+        let kernel = false;
+        for d in [1, 3, 4, 5, 8, 9, 12, 13, 16, 20, 24, 25, 33, 64] {
             for p in [1, 4, 7, 13] {
                 let a = Matrix::from_fn(d, d, |i, j| ((i * 7 + j * 3) % 11) as f64 * 0.37 - 1.1);
                 let x = Matrix::from_fn(d, p, |i, j| ((i * 5 + j * 13) % 17) as f64 * 0.21 - 1.6);
@@ -177,8 +264,13 @@ mod tests {
                             s += a[(i, k)] * x[(k, j)];
                         }
                         let got = out[(i, j)];
-                        // nalgebra's gemm (no AVX-512) may round differently: 1e-12 then.
-                        assert!(got == s || (got - s).abs() < 1e-12, "d {d} p {p}");
+                        if kernel {
+                            assert_eq!(got.to_bits(), s.to_bits(), "d {d} p {p} ({i}, {j})");
+                        } else {
+                            // nalgebra's gemm (no AVX-512) may round differently: 1e-12 then
+                            // (entries are O(10), sums of ≤ 64 products).
+                            assert!((got - s).abs() < 1e-12, "d {d} p {p}");
+                        }
                     }
                 }
             }

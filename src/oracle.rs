@@ -102,6 +102,49 @@ impl AdditiveNoise {
     }
 }
 
+/// A source of uniform integers `0..n` for mini-batch draws.
+///
+/// * A path of the ensemble engine draws from its SIMD ChaCha8 word stream
+///   ([`crate::ensemble::normals::PathWords`]) by Lemire's method ([`lemire_below`]): exactly
+///   uniform, one 32-bit word per draw except with probability `< n/2³²`.
+/// * A `ChaCha8Rng` (studies that step one path at a time: schedules, the general SDE form's
+///   inner Monte Carlo) uses `rand`'s `random_range`, unchanged so that those studies keep
+///   their numbers.
+pub trait UniformBelow {
+    /// A uniform integer in `0..n` (`n ≥ 1`).
+    fn below(&mut self, n: u32) -> u32;
+}
+
+impl UniformBelow for ChaCha8Rng {
+    #[inline]
+    fn below(&mut self, n: u32) -> u32 {
+        self.random_range(0..=n - 1)
+    }
+}
+
+impl UniformBelow for crate::ensemble::normals::PathWords<'_> {
+    #[inline(always)]
+    fn below(&mut self, n: u32) -> u32 {
+        lemire_below(n, || self.next_u32())
+    }
+}
+
+/// Lemire's unbiased bounded draw ("Fast random integer generation in an interval", 2019): a
+/// uniform integer in `0..n` (`n ≥ 1`) from uniform 32-bit words. `w·n = 2³²·q + r`; the
+/// `(2³² mod n)` smallest values of `r` are rejected, leaving exactly `⌊2³²/n⌋` words per `q`.
+#[inline(always)]
+pub fn lemire_below(n: u32, mut word: impl FnMut() -> u32) -> u32 {
+    debug_assert!(n >= 1);
+    let mut m = u64::from(word()) * u64::from(n);
+    if (m as u32) < n {
+        let threshold = n.wrapping_neg() % n;
+        while (m as u32) < threshold {
+            m = u64::from(word()) * u64::from(n);
+        }
+    }
+    (m >> 32) as u32
+}
+
 /// Finite-sum mini-batch sampling.
 #[derive(Debug, Clone, Copy)]
 pub struct Subsampling {
@@ -131,18 +174,20 @@ impl Subsampling {
     /// membership checks) followed by a Fisher–Yates shuffle, because Floyd's positions are not
     /// uniform. Every position is then a uniform index and consecutive runs of `m` positions form
     /// a uniformly random partition into micro-batches — what m-SAM needs, shared by every
-    /// system of a path.
-    pub fn draw(&self, rng: &mut ChaCha8Rng, out: &mut [u32]) {
+    /// system of a path. The bounded integers come from `rng` ([`UniformBelow`]).
+    pub fn draw<R: UniformBelow + ?Sized>(&self, rng: &mut R, out: &mut [u32]) {
         let (b, n) = (self.batch, self.n);
         if self.replacement {
             for o in out.iter_mut() {
-                *o = rng.random_range(0..n as u32);
+                *o = rng.below(n as u32);
             }
             return;
         }
-        for (len, j) in ((n - b)..n).enumerate() {
-            let t = rng.random_range(0..=j as u32);
-            out[len] = if out[..len].contains(&t) { j as u32 } else { t };
+        for len in 0..b {
+            let j = (n - b + len) as u32;
+            let t = rng.below(j + 1);
+            let seen = out[..len].iter().fold(false, |s, &v| s | (v == t));
+            out[len] = if seen { j } else { t };
         }
         crate::optim::msam::shuffle(out, rng);
     }
@@ -156,15 +201,7 @@ impl Subsampling {
         out: &mut [f64],
         tmp: &mut [f64],
     ) {
-        out.fill(0.0);
-        for &i in batch {
-            f.sample_grad_into(i as usize, x, tmp);
-            for (o, t) in out.iter_mut().zip(tmp.iter()) {
-                *o += t;
-            }
-        }
-        let inv = 1.0 / batch.len() as f64;
-        out.iter_mut().for_each(|o| *o *= inv);
+        f.batch_grad_into(batch, x, out, tmp);
     }
 
     /// `out = ∇²f_γ(x) v`; `tmp` is scratch of length `d`.
@@ -408,6 +445,75 @@ mod tests {
         for row in counts {
             for c in row {
                 assert!((c as f64 - 8000.0).abs() < 450.0, "{counts:?}");
+            }
+        }
+    }
+
+    /// Lemire's draw rejects exactly the words whose low product half falls below
+    /// `2³² mod n` and then takes the next word.
+    #[test]
+    fn lemire_rejects_and_retries() {
+        // n = 3: threshold 2³² mod 3 = 1, so only w = 0 (product 0) is rejected.
+        let mut words = [0u32, 0, u32::MAX, 7].into_iter();
+        assert_eq!(lemire_below(3, || words.next().unwrap()), 2);
+        assert_eq!(words.next(), Some(7));
+        // Without rejection the result is ⌊w n / 2³²⌋ (here w n = 5·2³² + 10, low half 10 ≥ n).
+        let w = 0x8000_0001u32;
+        assert_eq!(lemire_below(10, || w), 5);
+        assert_eq!(lemire_below(1, || 123), 0);
+    }
+
+    /// The engine's draws (SIMD lane words + Lemire) are exactly those of the scalar reference
+    /// (the same stream through `ChaCha8Rng::next_u32` + Lemire), path by path, whatever the
+    /// block the path is in — and they are uniform at every position without replacement:
+    /// counts ~ Binomial(64 × 1000, 1/7) per (position, index), sd ≈ 88.5; tolerance 500 ≈ 5.6 sd.
+    #[test]
+    fn engine_draws_match_reference_and_are_uniform() {
+        use crate::ensemble::normals::BlockWords;
+        use rand::Rng;
+        struct Reference(ChaCha8Rng);
+        impl UniformBelow for Reference {
+            fn below(&mut self, n: u32) -> u32 {
+                lemire_below(n, || self.0.next_u32())
+            }
+        }
+        let s = Subsampling {
+            batch: 3,
+            replacement: false,
+            n: 7,
+        };
+        let seed = 11;
+        let streams: Vec<u64> = (0..64)
+            .map(|j| crate::ensemble::rng::stream_id(2, j))
+            .collect();
+        let mut block = BlockWords::new(seed, &streams);
+        // The last 13 paths again, as a block of their own.
+        let mut tail = BlockWords::new(seed, &streams[51..]);
+        let mut refs: Vec<Reference> = streams
+            .iter()
+            .map(|&st| Reference(crate::ensemble::rng::path_rng(seed, st)))
+            .collect();
+        let mut counts = [[0u32; 7]; 3];
+        let (mut a, mut b, mut c) = ([0u32; 3], [0u32; 3], [0u32; 3]);
+        for _ in 0..1000 {
+            for (j, r) in refs.iter_mut().enumerate() {
+                s.draw(&mut block.path(j), &mut a);
+                s.draw(r, &mut b);
+                assert_eq!(a, b, "path {j}");
+                if j >= 51 {
+                    s.draw(&mut tail.path(j - 51), &mut c);
+                    assert_eq!(a, c, "path {j} in another block");
+                }
+                assert!(a[0] != a[1] && a[0] != a[2] && a[1] != a[2]);
+                for (pos, &i) in a.iter().enumerate() {
+                    counts[pos][i as usize] += 1;
+                }
+            }
+        }
+        let expected = 64_000.0 / 7.0;
+        for row in counts {
+            for k in row {
+                assert!((k as f64 - expected).abs() < 500.0, "{counts:?}");
             }
         }
     }

@@ -11,7 +11,8 @@
 //!   are exact and the per-path difference has small variance;
 //! * with the subsampling oracle, discrete systems draw mini-batch indices from an auxiliary
 //!   stream, independent of `W` (independent ensembles, docs/theory.md §4); all discrete systems of a path
-//!   share the same batches.
+//!   share the same batches. A run whose systems are all discrete under subsampling draws no
+//!   Brownian increments at all (nothing would read them).
 //!
 //! Paths are processed in fixed-size blocks (`d × P` matrices, one path per column) so that
 //! landscapes with a batched form do one matrix–matrix product per evaluation; rayon runs
@@ -31,6 +32,8 @@ pub mod rng;
 
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
+
+use normals::BlockWords;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +52,20 @@ fn add_assign(y: &mut Matrix, x: &Matrix) {
     for (a, b) in y.as_mut_slice().iter_mut().zip(x.as_slice()) {
         *a += b;
     }
+}
+
+/// `‖x‖²` in four interleaved partial sums (it pipelines; only compared with the bound).
+#[inline]
+fn norm_sq(x: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let mut chunks = x.chunks_exact(4);
+    for c in chunks.by_ref() {
+        for l in 0..4 {
+            acc[l] += c[l] * c[l];
+        }
+    }
+    let rest: f64 = chunks.remainder().iter().map(|v| v * v).sum();
+    (acc[0] + acc[2]) + (acc[1] + acc[3]) + rest
 }
 
 /// Blocks that run between two ordered merges ([`Ensemble::run`]): enough to keep every thread
@@ -254,6 +271,18 @@ impl Ensemble<'_> {
         m
     }
 
+    /// Whether a system consumes the Brownian increments: Euler systems, exact transitions,
+    /// and discrete systems under the additive oracle (their noise is coupled to `W`). A run
+    /// of discrete systems under subsampling only draws mini-batches and skips the normals
+    /// (nothing reads them, so no system's numbers change).
+    fn needs_brownian(&self) -> bool {
+        self.systems.iter().any(|s| match &s.dynamics {
+            Dynamics::Euler { .. } | Dynamics::ExactOu(_) => true,
+            Dynamics::Discrete(_) => self.oracle.is_additive(),
+            Dynamics::MicroBatch(_) => false,
+        })
+    }
+
     /// Finest number of sub-steps (every Euler system's `r` must divide it).
     pub fn finest_substeps(&self) -> usize {
         self.systems
@@ -372,16 +401,22 @@ impl Ensemble<'_> {
     ) -> BlockResult<O::Acc> {
         let f = self.landscape;
         let d = f.dim();
-        let m = self.noise_dim();
+        let m = if self.needs_brownian() {
+            self.noise_dim()
+        } else {
+            0
+        };
         let ns = self.systems.len();
         let streams: Vec<u64> = (first..first + p)
             .map(|j| rng::stream_id(self.level, j as u64))
             .collect();
         let mut main = BlockNormals::new(self.seed, &streams);
-        let mut batch_rng: Vec<ChaCha8Rng> = streams
-            .iter()
-            .map(|&s| rng::aux_rng(self.seed, "batch", s))
-            .collect();
+        // Mini-batch indices: path j's words are those of `aux_rng(seed, "batch", stream_j)`.
+        let batch_streams = match self.oracle {
+            Oracle::Subsampling(_) => &streams[..],
+            _ => &[],
+        };
+        let mut batch_words = BlockWords::new(rng::aux_seed(self.seed, "batch"), batch_streams);
         let mut aux: Vec<Vec<ChaCha8Rng>> = self
             .systems
             .iter()
@@ -604,8 +639,8 @@ impl Ensemble<'_> {
                     }
                 }
                 Oracle::Subsampling(sub) if has_discrete => {
-                    for (chunk, r) in batches.chunks_exact_mut(batch).zip(batch_rng.iter_mut()) {
-                        sub.draw(r, chunk);
+                    for (j, chunk) in batches.chunks_exact_mut(batch).enumerate() {
+                        sub.draw(&mut batch_words.path(j), chunk);
                     }
                     StepNoise {
                         z: None,
@@ -649,7 +684,7 @@ impl Ensemble<'_> {
                         c.fill(0.0);
                         continue;
                     }
-                    let n2: f64 = c.iter().map(|v| v * v).sum();
+                    let n2 = norm_sq(c);
                     if !n2.is_finite() || n2 > bound2 {
                         *live = false;
                         diverged[si] += 1;

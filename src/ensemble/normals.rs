@@ -135,9 +135,13 @@ impl BlockNormals {
     #[target_feature(enable = "avx2,avx512f,avx512vl")]
     unsafe fn fill_avx512(&mut self, out: &mut [f64], m: usize, scale: f64) {
         // SAFETY (of the calls inside): the features are enabled for this function.
-        self.fill_with(out, m, scale, |k, c, lo, hi| unsafe {
-            avx512::normals_block(k, c, lo, hi)
-        })
+        self.fill_with_store(
+            out,
+            m,
+            scale,
+            |k, c, lo, hi| unsafe { avx512::normals_block(k, c, lo, hi) },
+            |z, out, m, take, scale| unsafe { avx512::store_lanes(z, out, m, take, scale) },
+        )
     }
 
     /// The portable path (also the reference the SIMD path is tested against).
@@ -150,6 +154,18 @@ impl BlockNormals {
     fn fill_with<F>(&mut self, out: &mut [f64], m: usize, scale: f64, block: F)
     where
         F: Fn(&[u32; 8], u64, &[u32; LANES], &[u32; LANES]) -> [[f64; LANES]; PER_BLOCK],
+    {
+        self.fill_with_store(out, m, scale, block, store_lanes)
+    }
+
+    /// As [`Self::fill_with`]; `store(z, out, m, take, scale)` writes the first `take` normals
+    /// of a whole block of [`LANES`] paths, `out[l·m + t] = scale · z[t][l]` (a narrower last
+    /// group is written here).
+    #[inline(always)]
+    fn fill_with_store<F, S>(&mut self, out: &mut [f64], m: usize, scale: f64, block: F, store: S)
+    where
+        F: Fn(&[u32; 8], u64, &[u32; LANES], &[u32; LANES]) -> [[f64; LANES]; PER_BLOCK],
+        S: Fn(&[[f64; LANES]; PER_BLOCK], &mut [f64], usize, usize, f64),
     {
         if m == 0 {
             return;
@@ -168,10 +184,15 @@ impl BlockNormals {
                 let z = block(&key, g.counter, &g.nonce_lo, &g.nonce_hi);
                 g.counter += 1;
                 let take = PER_BLOCK.min(m - i);
-                for l in 0..g.width {
-                    let col = &mut out[(g.first + l) * m + i..(g.first + l) * m + i + take];
-                    for (t, o) in col.iter_mut().enumerate() {
-                        *o = scale * z[t][l];
+                if g.width == LANES {
+                    let end = (g.first + LANES - 1) * m + i + take;
+                    store(&z, &mut out[g.first * m + i..end], m, take, scale);
+                } else {
+                    for l in 0..g.width {
+                        let col = &mut out[(g.first + l) * m + i..(g.first + l) * m + i + take];
+                        for (t, o) in col.iter_mut().enumerate() {
+                            *o = scale * z[t][l];
+                        }
                     }
                 }
                 if take < PER_BLOCK {
@@ -182,6 +203,157 @@ impl BlockNormals {
             }
         }
     }
+}
+
+/// `out[l·m + t] = scale · z[t][l]` for every lane `l` and `t < take` (`out` starts at lane
+/// 0's first slot and ends after lane `LANES − 1`'s last).
+#[inline(always)]
+fn store_lanes(z: &[[f64; LANES]; PER_BLOCK], out: &mut [f64], m: usize, take: usize, scale: f64) {
+    for l in 0..LANES {
+        for (t, o) in out[l * m..l * m + take].iter_mut().enumerate() {
+            *o = scale * z[t][l];
+        }
+    }
+}
+
+/// Words per ChaCha block and lane.
+const WORDS_PER_BLOCK: usize = 16;
+
+/// One group of up to [`LANES`] paths whose uniform words come from the same ChaCha block
+/// counter; each lane keeps the words it has not consumed yet.
+#[derive(Debug, Clone)]
+struct WordGroup {
+    nonce_lo: [u32; LANES],
+    nonce_hi: [u32; LANES],
+    /// Next ChaCha block index (shared by the lanes).
+    counter: u64,
+    /// Lane `l`'s words not yet handed out are `words[l][pos[l]..]`.
+    words: [Vec<u32>; LANES],
+    pos: [usize; LANES],
+    width: usize,
+}
+
+impl WordGroup {
+    /// Appends the next ChaCha block of every lane to its unread words.
+    #[inline(never)]
+    fn refill(&mut self, key: &[u32; 8]) {
+        let w = words_block(key, self.counter, &self.nonce_lo, &self.nonce_hi);
+        self.counter += 1;
+        for l in 0..self.width {
+            let v = &mut self.words[l];
+            // Drop the words read so far only when the buffer would otherwise grow (a lane
+            // that has consumed fewer words keeps its unread ones, however many).
+            if self.pos[l] == v.len() {
+                v.clear();
+                self.pos[l] = 0;
+            } else if v.len() + WORDS_PER_BLOCK > v.capacity() {
+                v.drain(..self.pos[l]);
+                self.pos[l] = 0;
+            }
+            v.extend(w.iter().map(|row| row[l]));
+        }
+    }
+}
+
+/// Uniform 32-bit words for the paths of one block, each path from its own ChaCha8 stream:
+/// path `j`'s words are exactly `next_u32` of `ChaCha8Rng::seed_from_u64(seed)` with
+/// `set_stream(streams[j])` (test `words_match_rand_chacha`). Eight paths share one SIMD
+/// ChaCha computation (the kernels of [`BlockNormals`]); unlike normals, paths may consume
+/// different numbers of words (rejection sampling), so each lane keeps its unread words and a
+/// lane that runs dry refills its whole group. A path's words therefore do not depend on the
+/// block size, its lane, the other paths or the thread count.
+#[derive(Debug, Clone)]
+pub struct BlockWords {
+    key: [u32; 8],
+    groups: Vec<WordGroup>,
+}
+
+impl BlockWords {
+    /// Streams `streams[j]` under `seed`, one per path `j` of the block.
+    pub fn new(seed: u64, streams: &[u64]) -> Self {
+        let key = key_of_seed(seed);
+        let groups = streams
+            .chunks(LANES)
+            .map(|chunk| {
+                let mut nonce_lo = [0u32; LANES];
+                let mut nonce_hi = [0u32; LANES];
+                for (l, &s) in chunk.iter().enumerate() {
+                    nonce_lo[l] = s as u32;
+                    nonce_hi[l] = (s >> 32) as u32;
+                }
+                WordGroup {
+                    nonce_lo,
+                    nonce_hi,
+                    counter: 0,
+                    words: std::array::from_fn(|_| Vec::with_capacity(8 * WORDS_PER_BLOCK)),
+                    pos: [0; LANES],
+                    width: chunk.len(),
+                }
+            })
+            .collect();
+        Self { key, groups }
+    }
+
+    /// Number of paths.
+    pub fn paths(&self) -> usize {
+        self.groups.iter().map(|g| g.width).sum()
+    }
+
+    /// The word source of path `j`.
+    #[inline]
+    pub fn path(&mut self, j: usize) -> PathWords<'_> {
+        PathWords {
+            key: &self.key,
+            group: &mut self.groups[j / LANES],
+            lane: j % LANES,
+        }
+    }
+}
+
+/// One path's uniform words (see [`BlockWords`]).
+#[derive(Debug)]
+pub struct PathWords<'a> {
+    key: &'a [u32; 8],
+    group: &'a mut WordGroup,
+    lane: usize,
+}
+
+impl PathWords<'_> {
+    /// The path's next uniform 32-bit word.
+    #[inline(always)]
+    pub fn next_u32(&mut self) -> u32 {
+        let l = self.lane;
+        if self.group.pos[l] == self.group.words[l].len() {
+            self.group.refill(self.key);
+        }
+        let w = self.group.words[l][self.group.pos[l]];
+        self.group.pos[l] += 1;
+        w
+    }
+}
+
+/// The ChaCha8 block `counter` of each lane's stream, `w[i][lane]` (the SIMD kernel where the
+/// processor has one; bit for bit [`chacha8_lanes`]).
+fn words_block(
+    key: &[u32; 8],
+    counter: u64,
+    nonce_lo: &[u32; LANES],
+    nonce_hi: &[u32; LANES],
+) -> [[u32; LANES]; WORDS_PER_BLOCK] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: AVX-512F/VL (and so AVX2) were detected at run time.
+            return unsafe { avx2::words_block::<true>(key, counter, nonce_lo, nonce_hi) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was detected at run time.
+            return unsafe { avx2::words_block::<false>(key, counter, nonce_lo, nonce_hi) };
+        }
+    }
+    chacha8_lanes(key, counter, nonce_lo, nonce_hi)
 }
 
 /// One ChaCha8 block for every lane, then Box–Muller on its 16 words: `z[i][lane]`.
@@ -615,6 +787,40 @@ mod avx2 {
         z
     }
 
+    /// The raw words of the ChaCha8 block of eight lanes in path order, `w[i][path]`
+    /// (`ROL`: AVX-512VL rotates).
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn words_block<const ROL: bool>(
+        key: &[u32; 8],
+        counter: u64,
+        nonce_lo: &[u32; LANES],
+        nonce_hi: &[u32; LANES],
+    ) -> [[u32; LANES]; 16] {
+        let x = if ROL {
+            // SAFETY: the caller detected AVX-512F/VL.
+            unsafe { words_rol(key, counter, nonce_lo, nonce_hi) }
+        } else {
+            chacha8::<false>(key, counter, nonce_lo, nonce_hi)
+        };
+        // Lane `l` runs path `π(l)`; `π` is an involution, so path `p` sits in lane `π(p)`.
+        let pi = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+        let mut w = [[0u32; LANES]; 16];
+        for (wi, xi) in w.iter_mut().zip(x) {
+            _mm256_storeu_si256(wi.as_mut_ptr().cast(), _mm256_permutevar8x32_epi32(xi, pi));
+        }
+        w
+    }
+
+    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    unsafe fn words_rol(
+        key: &[u32; 8],
+        counter: u64,
+        nonce_lo: &[u32; LANES],
+        nonce_hi: &[u32; LANES],
+    ) -> [__m256i; 16] {
+        chacha8::<true>(key, counter, nonce_lo, nonce_hi)
+    }
+
     /// The ChaCha8 block of eight lanes, lane `l` running path `π(l)` (see `normals_block`),
     /// with the given quarter round.
     #[inline(always)]
@@ -813,6 +1019,58 @@ mod avx512 {
         (_mm512_mul_pd(r, c), _mm512_mul_pd(r, s))
     }
 
+    /// The portable `store_lanes` by an 8 × 8 transpose in registers: one (masked) 512-bit
+    /// store per lane instead of `take` scalar ones; the same multiplications, so the same
+    /// bits.
+    #[inline(always)]
+    pub(super) unsafe fn store_lanes(
+        z: &[[f64; LANES]; PER_BLOCK],
+        out: &mut [f64],
+        m: usize,
+        take: usize,
+        scale: f64,
+    ) {
+        debug_assert!(take <= PER_BLOCK && out.len() == (LANES - 1) * m + take);
+        let r: [__m512d; 8] = std::array::from_fn(|t| _mm512_loadu_pd(z[t].as_ptr()));
+        // Pairs: a[2k] = (r[2k][0], r[2k+1][0], r[2k][2], r[2k+1][2], …), a[2k+1] the odd lanes.
+        let a = [
+            _mm512_unpacklo_pd(r[0], r[1]),
+            _mm512_unpackhi_pd(r[0], r[1]),
+            _mm512_unpacklo_pd(r[2], r[3]),
+            _mm512_unpackhi_pd(r[2], r[3]),
+            _mm512_unpacklo_pd(r[4], r[5]),
+            _mm512_unpackhi_pd(r[4], r[5]),
+            _mm512_unpacklo_pd(r[6], r[7]),
+            _mm512_unpackhi_pd(r[6], r[7]),
+        ];
+        // Quads: rows 0–3 (or 4–7) of lanes {0, 4}, {2, 6} (from the unpacklo pairs) and
+        // {1, 5}, {3, 7} (from the unpackhi pairs).
+        let lo2 = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+        let hi2 = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+        let b = [
+            _mm512_permutex2var_pd(a[0], lo2, a[2]), // lanes 0, 4 of rows 0–3
+            _mm512_permutex2var_pd(a[1], lo2, a[3]), // lanes 1, 5
+            _mm512_permutex2var_pd(a[0], hi2, a[2]), // lanes 2, 6
+            _mm512_permutex2var_pd(a[1], hi2, a[3]), // lanes 3, 7
+            _mm512_permutex2var_pd(a[4], lo2, a[6]), // the same for rows 4–7
+            _mm512_permutex2var_pd(a[5], lo2, a[7]),
+            _mm512_permutex2var_pd(a[4], hi2, a[6]),
+            _mm512_permutex2var_pd(a[5], hi2, a[7]),
+        ];
+        let lo4 = _mm512_setr_epi64(0, 1, 2, 3, 8, 9, 10, 11);
+        let hi4 = _mm512_setr_epi64(4, 5, 6, 7, 12, 13, 14, 15);
+        let mask: __mmask8 = ((1u16 << take) - 1) as __mmask8;
+        let sv = _mm512_set1_pd(scale);
+        let o = out.as_mut_ptr();
+        for q in 0..4 {
+            // Lane q and lane q + 4.
+            let lane_q = _mm512_permutex2var_pd(b[q], lo4, b[q + 4]);
+            let lane_q4 = _mm512_permutex2var_pd(b[q], hi4, b[q + 4]);
+            _mm512_mask_storeu_pd(o.add(q * m), mask, _mm512_mul_pd(sv, lane_q));
+            _mm512_mask_storeu_pd(o.add((q + 4) * m), mask, _mm512_mul_pd(sv, lane_q4));
+        }
+    }
+
     #[inline(always)]
     unsafe fn join(lo: __m256i, hi: __m256i) -> __m512i {
         _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
@@ -870,6 +1128,32 @@ mod tests {
                 let w = chacha8_lanes(&key, counter, &lo, &hi);
                 for (i, wi) in w.iter().enumerate() {
                     assert_eq!(wi[l], r.next_u32(), "stream {s} block {counter} word {i}");
+                }
+            }
+        }
+    }
+
+    /// Each path's words are its `rand_chacha` stream word for word, whatever the block size,
+    /// lane or how the other paths consume theirs (paths here take different amounts).
+    #[test]
+    fn words_match_rand_chacha() {
+        let seed = 77;
+        let streams: Vec<u64> = (0..19).map(|j| (5u64 << 40) | (3 * j)).collect();
+        let mut words = BlockWords::new(seed, &streams);
+        assert_eq!(words.paths(), 19);
+        let mut refs: Vec<ChaCha8Rng> = streams
+            .iter()
+            .map(|&s| {
+                let mut r = ChaCha8Rng::seed_from_u64(seed);
+                r.set_stream(s);
+                r
+            })
+            .collect();
+        for round in 0..40 {
+            for (j, r) in refs.iter_mut().enumerate() {
+                // Path j takes 1 + (j + round) mod 7 words this round.
+                for _ in 0..1 + (j + round) % 7 {
+                    assert_eq!(words.path(j).next_u32(), r.next_u32(), "path {j}");
                 }
             }
         }

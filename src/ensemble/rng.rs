@@ -9,7 +9,9 @@
 //!
 //! The Brownian increments and the `ζ` of exact transitions turn their stream's words into
 //! normals with the bulk Box–Muller generator of [`super::normals`] (eight paths per SIMD
-//! register); the other auxiliary draws use `rand_distr`'s samplers on a `ChaCha8Rng`.
+//! register); the engine's mini-batch indices take their stream's 32-bit words from the same
+//! SIMD ChaCha8 kernel ([`super::normals::BlockWords`]) through Lemire's bounded draw; the
+//! other auxiliary draws use `rand_distr`'s samplers on a `ChaCha8Rng`.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

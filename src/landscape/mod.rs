@@ -314,6 +314,35 @@ pub trait FiniteSum: Landscape {
     fn sample_grad_into(&self, i: usize, x: &[f64], out: &mut [f64]);
     /// `out = ∇²f_i(x) v`.
     fn sample_hess_vec_into(&self, i: usize, x: &[f64], v: &[f64], out: &mut [f64]);
+    /// `out = (1/|γ|) Σ_{i∈γ} ∇f_i(x)` for the mini-batch `γ = batch`; `tmp` is scratch of
+    /// length `d`. The default sums [`FiniteSum::sample_grad_into`] one sample at a time; a
+    /// landscape with a tighter form overrides it (least squares does, for the SGD hot loop).
+    fn batch_grad_into(&self, batch: &[u32], x: &[f64], out: &mut [f64], tmp: &mut [f64]) {
+        out.fill(0.0);
+        for &i in batch {
+            self.sample_grad_into(i as usize, x, tmp);
+            for (o, t) in out.iter_mut().zip(tmp.iter()) {
+                *o += t;
+            }
+        }
+        let inv = 1.0 / batch.len() as f64;
+        out.iter_mut().for_each(|o| *o *= inv);
+    }
+    /// [`FiniteSum::batch_grad_into`] for a block of paths: `xs` and `out` are `d × P`
+    /// column-major (one path per column), `batches` holds `B` indices per path, path-major.
+    /// The default calls `batch_grad_into` per column.
+    fn batch_grad_block(&self, batches: &[u32], xs: &[f64], out: &mut [f64], tmp: &mut [f64]) {
+        let d = self.dim();
+        let p = xs.len() / d.max(1);
+        let b = batches.len() / p.max(1);
+        for ((x, o), batch) in xs
+            .chunks_exact(d)
+            .zip(out.chunks_exact_mut(d))
+            .zip(batches.chunks_exact(b))
+        {
+            self.batch_grad_into(batch, x, o, tmp);
+        }
+    }
 }
 
 /// Central finite-difference checks of a landscape's derivatives (used by tests).

@@ -81,18 +81,8 @@ pub fn oracle_grad_batch(
         Oracle::Subsampling(s) => {
             let fs = f.as_finite_sum().expect("validated: finite sum");
             let batches = noise.batches.expect("subsampling oracle needs batches");
-            let d = f.dim();
-            let b = s.batch;
-            let xs = xs.as_slice();
-            for (j, o) in out.as_mut_slice().chunks_exact_mut(d).enumerate() {
-                s.grad(
-                    fs,
-                    &batches[j * b..(j + 1) * b],
-                    &xs[j * d..(j + 1) * d],
-                    o,
-                    tmp,
-                );
-            }
+            debug_assert_eq!(batches.len(), s.batch * xs.ncols());
+            fs.batch_grad_block(batches, xs.as_slice(), out.as_mut_slice(), tmp);
         }
     }
 }
@@ -118,6 +108,11 @@ impl Discrete {
         noise: &StepNoise,
         ws: &mut DiscreteWorkspace,
     ) {
+        if let (Oracle::Additive(_), Some(z), AlgorithmKind::Sgd | AlgorithmKind::Usam) =
+            (oracle, noise.z, self.kind)
+        {
+            return self.step_additive(f, x, z, ws);
+        }
         oracle_grad_batch(f, oracle, x, noise, &mut ws.g, &mut ws.tmp);
         if self.kind == AlgorithmKind::Sgd {
             axpy(-self.eta, &ws.g, x);
@@ -149,5 +144,38 @@ impl Discrete {
         }
         oracle_grad_batch(f, oracle, &ws.y, noise, &mut ws.g, &mut ws.tmp);
         axpy(-self.eta, &ws.g, x);
+    }
+
+    /// SGD and USAM with additive noise `∇f_γ = ∇f + z`, in fused slice loops: one product
+    /// and one pass per gradient (`y = x + ρ(∇f(x) + z)`, then `x += −η(∇f(y) + z)`; SGD
+    /// skips `y`). The same operations in the same order as the general path, so the same
+    /// bits.
+    fn step_additive(
+        &self,
+        f: &dyn Landscape,
+        x: &mut Matrix,
+        z: &Matrix,
+        ws: &mut DiscreteWorkspace,
+    ) {
+        let (eta, rho) = (self.eta, self.rho);
+        f.grad_batch(x, &mut ws.g);
+        if self.kind == AlgorithmKind::Usam {
+            let y = ws.y.as_mut_slice().iter_mut();
+            for ((yi, (xi, gi)), zi) in y
+                .zip(x.as_slice().iter().zip(ws.g.as_slice()))
+                .zip(z.as_slice())
+            {
+                *yi = xi + rho * (gi + zi);
+            }
+            f.grad_batch(&ws.y, &mut ws.g);
+        }
+        for ((xi, gi), zi) in x
+            .as_mut_slice()
+            .iter_mut()
+            .zip(ws.g.as_slice())
+            .zip(z.as_slice())
+        {
+            *xi += -eta * (gi + zi);
+        }
     }
 }

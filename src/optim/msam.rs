@@ -20,7 +20,7 @@
 //! also returns `f(x)`, which the first gradient pass yields for free on landscapes that
 //! override [`Landscape::loss_grad_into`].
 
-use rand::{Rng, RngExt};
+use crate::oracle::UniformBelow;
 
 use super::NORM_EPS;
 use crate::error::{Error, Result};
@@ -74,9 +74,9 @@ pub fn group_grad(f: &dyn FiniteSum, group: &[u32], x: &[f64], out: &mut [f64], 
 /// Fisher–Yates shuffle of a batch (uniform over orderings), so consecutive groups form a
 /// uniformly random partition even when the batch was drawn in a non-uniform order (Floyd's
 /// algorithm gives uniform *sets*, not uniform positions).
-pub fn shuffle<R: Rng + ?Sized>(batch: &mut [u32], rng: &mut R) {
+pub fn shuffle<R: UniformBelow + ?Sized>(batch: &mut [u32], rng: &mut R) {
     for i in (1..batch.len()).rev() {
-        let j = rng.random_range(0..=i as u32) as usize;
+        let j = rng.below(i as u32 + 1) as usize;
         batch.swap(i, j);
     }
 }

@@ -147,8 +147,8 @@ pub struct ModelWorkspace {
     hz: Matrix,
     diff: Matrix,
     tmp: (Vec<f64>, Vec<f64>),
-    /// Per-path drift coefficient when the diffusion already evaluated it (SAM's tables).
-    col_coef: Vec<f64>,
+    /// Closed-form SAM: per path `‖g‖², g·w, g·Hw`, then the coefficients `s, ρa, c_g, c_gg`.
+    sam: Vec<[f64; 4]>,
     general: Option<GeneralWorkspace>,
     affine: Option<super::musam::AffineWorkspace>,
     second: Option<SecondOrderScratch>,
@@ -256,7 +256,7 @@ impl SdeModel {
             hz: Matrix::zeros(d, p),
             diff: Matrix::zeros(d, p),
             tmp: (vec![0.0; d], vec![0.0; d]),
-            col_coef: vec![0.0; p],
+            sam: vec![[0.0; 4]; p],
             general: match &self.form {
                 Form::MonteCarlo(m) => Some(m.workspace(f, oracle)),
                 Form::Closed { .. } | Form::Affine(_) | Form::SecondOrder => None,
@@ -491,7 +491,6 @@ impl SdeModel {
         }
         // Diffusion √η D ΔW into ws.diff (it needs x before the update).
         let mut diffusion = noisy;
-        let mut coef_known = false;
         match oracle {
             Oracle::Subsampling(_) if noisy => {
                 // Only SGD reaches here (others use the Monte Carlo form).
@@ -508,28 +507,21 @@ impl SdeModel {
                 f.hess_vec_batch(x, dw, &mut ws.hz);
                 let sigma = sigma.expect("closed-form SAM needs σ");
                 let tables = tables.expect("closed-form SAM needs tables");
-                sam_diffusion(
-                    &ws.g,
-                    &ws.hg,
-                    dw,
-                    &ws.hz,
-                    (sigma, rho),
+                sam_update(
+                    x,
+                    (&ws.g, &ws.hg, dw, &ws.hz),
+                    (sigma, rho, h, sqrt_eta),
                     tables,
-                    &mut ws.diff,
-                    &mut ws.col_coef,
+                    &mut ws.sam,
                 );
-                coef_known = true;
+                return;
             }
         }
         // x += −h (g + s Hg) + √η (diffusion or z).
         for (j, xc) in x.as_mut_slice().chunks_exact_mut(d).enumerate() {
             let r = j * d..(j + 1) * d;
             let gc = &ws.g.as_slice()[r.clone()];
-            let c = if coef_known {
-                ws.col_coef[j]
-            } else {
-                drift_coef(gc)
-            };
+            let c = drift_coef(gc);
             let hgc = &ws.hg.as_slice()[r.clone()];
             for (i, xi) in xc.iter_mut().enumerate() {
                 let mut v = -h * gc[i];
@@ -669,22 +661,49 @@ fn sgd_subsampling_diffusion(
     }
 }
 
-/// `out = σ w + (ρ/2)[2a Hw + (c − a)((ĝ·w) Hĝ + (ĝ·Hw) ĝ)]` per column (closed-form SAM),
-/// and the drift coefficient `ρ φ(‖g‖/σ)/(‖g‖ + ε)` of each column in `drift_coef` (one table
-/// evaluation per path and step serves both).
-#[allow(clippy::too_many_arguments)]
-fn sam_diffusion(
-    g: &Matrix,
-    hg: &Matrix,
-    w: &Matrix,
-    hw: &Matrix,
-    (sigma, rho): (f64, f64),
+/// One Euler–Maruyama step of closed-form SAM:
+/// `x += −h (g + s Hg) + √η D ΔW` with the drift coefficient `s = ρ φ(r)/(‖g‖ + ε)`,
+/// `r = ‖g‖/σ`, and `D ΔW = σ w + (ρ/2)[2a Hw + (c − a)((ĝ·w) Hĝ + (ĝ·Hw) ĝ)]`
+/// (one table evaluation per path and step serves both; `w = ΔW`).
+///
+/// Three sweeps over the block, each with independent work per path so that the processor
+/// overlaps paths: the three dot products of every path, the table evaluation and scalar
+/// coefficients of every path (`coefs`), then one fused update pass.
+fn sam_update(
+    x: &mut Matrix,
+    (g, hg, w, hw): (&Matrix, &Matrix, &Matrix, &Matrix),
+    (sigma, rho, h, sqrt_eta): (f64, f64, f64, f64),
     tables: &SamTables,
-    out: &mut Matrix,
-    drift_coef: &mut [f64],
+    coefs: &mut [[f64; 4]],
 ) {
     let d = g.nrows();
-    let cols = out.as_mut_slice().chunks_exact_mut(d).zip(
+    let gs = g.as_slice().chunks_exact(d);
+    let ws = w.as_slice().chunks_exact(d);
+    let hws = hw.as_slice().chunks_exact(d);
+    for (cf, ((gc, wc), hwc)) in coefs.iter_mut().zip(gs.zip(ws).zip(hws)) {
+        let (gc, wc, hwc) = (&gc[..d], &wc[..d], &hwc[..d]);
+        // ‖g‖², g·w, g·Hw in one sweep, each summed in index order from −0.0 like
+        // `Iterator::sum`, so the bits are those of separate sums.
+        let (mut n2, mut gw, mut ghw) = (-0.0, -0.0, -0.0);
+        for i in 0..d {
+            n2 += gc[i] * gc[i];
+            gw += gc[i] * wc[i];
+            ghw += gc[i] * hwc[i];
+        }
+        *cf = [n2, gw, ghw, 0.0];
+    }
+    for cf in coefs.iter_mut() {
+        let [n2, gw, ghw, _] = *cf;
+        let n = n2.sqrt();
+        let coef = tables.eval(n / sigma);
+        let inv = 1.0 / (n + NORM_EPS);
+        let c = rho * coef.phi * inv;
+        let g_dot_w = gw * inv;
+        let g_dot_hw = ghw * inv;
+        let k = 0.5 * rho * (coef.c - coef.a);
+        *cf = [c, rho * coef.a, k * g_dot_w * inv, k * g_dot_hw * inv];
+    }
+    let cols = x.as_mut_slice().chunks_exact_mut(d).zip(
         g.as_slice()
             .chunks_exact(d)
             .zip(hg.as_slice().chunks_exact(d))
@@ -694,18 +713,21 @@ fn sam_diffusion(
                     .zip(hw.as_slice().chunks_exact(d)),
             ),
     );
-    for ((o, ((gc, hgc), (wc, hwc))), dc) in cols.zip(drift_coef.iter_mut()) {
-        let n = norm(gc);
-        let coef = tables.eval(n / sigma);
-        let inv = 1.0 / (n + NORM_EPS);
-        *dc = rho * coef.phi * inv;
-        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
-        let g_dot_w = dot(gc, wc) * inv;
-        let g_dot_hw = dot(gc, hwc) * inv;
-        let k = 0.5 * rho * (coef.c - coef.a);
-        let (ca, cg, cgg) = (rho * coef.a, k * g_dot_w * inv, k * g_dot_hw * inv);
-        for i in 0..d {
-            o[i] = sigma * wc[i] + ca * hwc[i] + cg * hgc[i] + cgg * gc[i];
+    for ((xc, ((gc, hgc), (wc, hwc))), cf) in cols.zip(coefs.iter()) {
+        let (xc, gc, hgc, wc, hwc) = (&mut xc[..d], &gc[..d], &hgc[..d], &wc[..d], &hwc[..d]);
+        let [c, ca, cg, cgg] = *cf;
+        if c != 0.0 {
+            for i in 0..d {
+                let v = -h * gc[i] - h * c * hgc[i];
+                let diff = sigma * wc[i] + ca * hwc[i] + cg * hgc[i] + cgg * gc[i];
+                xc[i] = (xc[i] + v) + sqrt_eta * diff;
+            }
+        } else {
+            for i in 0..d {
+                let v = -h * gc[i];
+                let diff = sigma * wc[i] + ca * hwc[i] + cg * hgc[i] + cgg * gc[i];
+                xc[i] = (xc[i] + v) + sqrt_eta * diff;
+            }
         }
     }
 }

@@ -69,8 +69,9 @@
 //! Build time of one table (release / optimised test profile, one thread, 401 quadratures,
 //! measured with the ignored test `table_build_time` on a 2-core machine): 35–60 ms for
 //! `d = 20`, 35–65 ms for `d = 1000` (20–30 ms for `d = 2`, ≈ 40 ms for `d = 10 000`).
-//! [`SamTables::eval`] does not allocate: an `O(1)` knot index (one `asinh`) and one cubic
-//! Hermite interpolation, ≈ 40 ns per call.
+//! [`SamTables::eval`] does not allocate: an `O(1)` knot index (a lookup by the exponent and
+//! top mantissa bits of `r`, then at most one comparison step) and one cubic Hermite
+//! interpolation.
 
 use statrs::function::erf::erf;
 use statrs::function::gamma::ln_gamma;
@@ -88,6 +89,16 @@ const TABLE_MIN_END: f64 = 200.0;
 /// `r_end = max(TABLE_MIN_END, TABLE_END_PER_SQRT_M √(d−1))`: the large-`r` expansions
 /// are accurate to `O(m³/r⁶) ≲ 1e-10` beyond it.
 const TABLE_END_PER_SQRT_M: f64 = 40.0;
+
+/// Mantissa bits of `r` that select its knot bucket (128 buckets per octave).
+const BUCKET_BITS: u32 = 7;
+/// Below this `r` lies in the first interval (the first knot after 0 is `sinh(β/n) ≥ 0.015`).
+const BUCKET_MIN: f64 = 1.0 / 1024.0;
+
+/// Exponent and top [`BUCKET_BITS`] mantissa bits of a positive `r`: monotone in `r`.
+fn bucket_key(r: f64) -> u64 {
+    r.to_bits() >> (52 - BUCKET_BITS)
+}
 
 /// φ, a, c at one r.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,9 +129,9 @@ pub struct SamTables {
     d: usize,
     /// Last knot; beyond it the large-`r` expansions are used.
     r_end: f64,
-    /// `n/β` with `β = asinh(r_end/GRID_SCALE)`: knot index of `r` is
-    /// `⌊asinh(r/GRID_SCALE) n/β⌋`.
-    n_over_beta: f64,
+    /// Knot index by the bits of `r` ([`bucket_key`]): `bucket[b]` is the interval that holds
+    /// the lower end of bucket `b`, for `r ∈ [BUCKET_MIN, r_end]`.
+    bucket: Vec<u16>,
     /// `n + 1 = TABLE_INTERVALS + 1` knots at `r_i = GRID_SCALE sinh(β i/n)`.
     knots: Vec<Knot>,
 }
@@ -136,7 +147,7 @@ impl SamTables {
         let gl = GaussLegendre::new();
         let n = TABLE_INTERVALS;
         let beta = (r_end / GRID_SCALE).asinh();
-        let knots = (0..=n)
+        let knots: Vec<Knot> = (0..=n)
             .map(|i| {
                 let r = if i == n {
                     r_end
@@ -157,10 +168,18 @@ impl SamTables {
                 }
             })
             .collect();
+        let base = bucket_key(BUCKET_MIN);
+        let bucket = (base..=bucket_key(r_end))
+            .map(|key| {
+                let lo = f64::from_bits(key << (52 - BUCKET_BITS));
+                let i = knots.partition_point(|k| k.r <= lo).saturating_sub(1);
+                i.min(n - 1) as u16
+            })
+            .collect();
         SamTables {
             d,
             r_end,
-            n_over_beta: n as f64 / beta,
+            bucket,
             knots,
         }
     }
@@ -168,6 +187,25 @@ impl SamTables {
     /// The dimension `d` the tables were built for.
     pub fn dim(&self) -> usize {
         self.d
+    }
+
+    /// The knot interval `i` (`0 ≤ i < n`) with `r_i ≤ r < r_{i+1}` (the last one also up to
+    /// `r_end`), for `0 < r < r_end`.
+    fn interval(&self, r: f64) -> usize {
+        let n = self.knots.len() - 1;
+        // The interval holding the lower end of r's bucket, then forward to the last knot
+        // ≤ r: a bucket is 2^-BUCKET_BITS of an octave wide (≤ 0.8 % of r) and the knots are
+        // ≥ 1.5 % of r apart, so this is at most one step. (At a knot both neighbouring
+        // intervals give the knot's values exactly: t = 0 or t = 1.)
+        let mut i = if r < BUCKET_MIN {
+            0
+        } else {
+            self.bucket[(bucket_key(r) - bucket_key(BUCKET_MIN)) as usize] as usize
+        };
+        while i + 1 < n && r >= self.knots[i + 1].r {
+            i += 1;
+        }
+        i
     }
 
     /// Interpolated coefficients at `r ≥ 0` (negative r is treated as 0; +inf gives the
@@ -193,19 +231,7 @@ impl SamTables {
         if r >= self.r_end {
             return large_r(self.d, r);
         }
-        let n = self.knots.len() - 1;
-        // Knots are r_i = GRID_SCALE sinh(β i/n): invert, then fix a possible off-by-one
-        // from rounding.
-        // asinh(t) = ln(t + √(t² + 1)): the plain formula (not `f64::asinh`, which is ≈ 5×
-        // slower) is exact to a few ulp here, and the index only has to be right to ±1.
-        let t = r / GRID_SCALE;
-        let mut i = ((t + (t * t + 1.0).sqrt()).ln() * self.n_over_beta) as usize;
-        i = i.min(n - 1);
-        if i > 0 && r < self.knots[i].r {
-            i -= 1;
-        } else if i + 1 < n && r > self.knots[i + 1].r {
-            i += 1;
-        }
+        let i = self.interval(r);
         let k0 = &self.knots[i];
         let k1 = &self.knots[i + 1];
         let h = k1.r - k0.r;
@@ -644,6 +670,42 @@ mod tests {
             assert!((q.phi - e.phi).abs() < 1e-9, "d={d}: {q:?} vs {e:?}");
             assert!((q.a - e.a).abs() < 1e-9, "d={d}: {q:?} vs {e:?}");
             assert!((q.c - e.c).abs() < 1e-9, "d={d}: {q:?} vs {e:?}");
+        }
+    }
+
+    /// The bucket lookup finds the interval `r_i ≤ r < r_{i+1}` for random `r`, every knot,
+    /// its neighbours one ulp away, and the bucket boundaries, for small and large `d`.
+    #[test]
+    fn interval_lookup_is_exact() {
+        use rand::RngExt;
+        for d in [1, 2, 20, 1000] {
+            let t = SamTables::new(d);
+            let n = t.knots.len() - 1;
+            let check = |r: f64| {
+                if !(r > 0.0 && r < t.r_end) {
+                    return;
+                }
+                let i = t.interval(r);
+                assert!(i < n, "d {d} r {r}");
+                assert!(t.knots[i].r <= r, "d {d} r {r} i {i}");
+                assert!(i + 1 == n || r < t.knots[i + 1].r, "d {d} r {r} i {i}");
+            };
+            for k in &t.knots {
+                check(k.r);
+                check(f64::from_bits(k.r.to_bits() + 1));
+                check(f64::from_bits(k.r.to_bits() - 1));
+            }
+            let base = bucket_key(BUCKET_MIN);
+            for b in 0..t.bucket.len() as u64 {
+                let lo = f64::from_bits((base + b) << (52 - BUCKET_BITS));
+                check(lo);
+                check(f64::from_bits(lo.to_bits() - 1));
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(d as u64);
+            for _ in 0..100_000 {
+                let u: f64 = rng.random();
+                check(t.r_end * u * u * u);
+            }
         }
     }
 
