@@ -34,8 +34,15 @@ fn bands_are_ordered_and_deterministic() {
                 assert!(band.ci_lo[j] <= band.mean[j] && band.mean[j] <= band.ci_hi[j]);
             }
         }
+        // Sample paths at every step (T/η = 200 steps) from the start point, not at the saves.
+        assert_eq!(a.sample_every, 1);
         assert_eq!(s.samples.len(), 6);
-        assert_eq!(s.samples[0].len(), a.times.len());
+        assert!(
+            s.samples.iter().all(|p| p.len() == 201),
+            "{}",
+            s.samples[0].len()
+        );
+        assert_eq!(s.samples[0][0], vec![0.02, 0.1]);
     }
     a.header.elapsed_s = 0.0;
     b.header.elapsed_s = 0.0;
@@ -94,13 +101,17 @@ fn figures_render_to_svg() {
         samsde::report::trajectories::draw_bands(a, &r)
     })
     .unwrap();
-    assert!(svg.contains("discrete: mean, CI, 5–95%") && svg.contains("t = kη"));
+    // One legend for the grid, saying which band is which.
+    assert_eq!(svg.matches("discrete algorithm: mean (solid)").count(), 1);
+    assert!(svg.contains("5–95 % of paths (hatched, dotted edges)") && svg.contains("t = kη"));
     let s = TrajectoriesStudy::from_toml(&tiny()).unwrap();
     let svg = samsde::plot::render_svg_string((1400, 1160), |a| {
         samsde::report::trajectories::draw_surfaces(a, &r, s.landscape())
     })
     .unwrap();
-    assert!(svg.contains("USAM on f + (ρ/2)‖∇f‖²") && svg.contains("F − min F"));
+    // What F is, and that the colour scale is non-linear (which transform).
+    assert!(svg.contains("USAM: F = f + (ρ/2)‖∇f‖²") && svg.contains("F − min F"));
+    assert!(svg.contains("NON-LINEAR") && svg.contains("log₁₀(1 + (F − min F)/"));
 }
 
 #[test]

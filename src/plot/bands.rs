@@ -8,10 +8,17 @@
 //! the range's edge, so a band whose upper quantile is "escaped" (`+∞`) runs along the top edge;
 //! `NaN` breaks a line. On a log `x` axis, points with `x ≤ 0` are skipped. Colours come from [`PALETTE`] by `color` index; the legend lists the
 //! entries of [`BandPanel::legend`] (so one colour can stand for a solid/dashed pair).
+//!
+//! [`draw_bands_with`] adds, through [`BandExtras`]: hatched bands with dotted edges (so a band
+//! stays legible where it overlaps another series' filled band), a shaded region above a level
+//! (e.g. "escaped"), markers, reference-line texts in the right margin (outside the data, where
+//! no curve can cover them) and lines that stop at the frame instead of running along it. A
+//! figure with several panels draws one legend for all of them with [`draw_legend`].
 
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{draw_err, try_ensure_fonts, PALETTE};
 use crate::Result;
@@ -62,6 +69,90 @@ pub struct LegendEntry {
     /// Dashed sample line.
     pub dashed: bool,
 }
+
+/// How a band is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BandFill {
+    /// Translucent fill (the default).
+    #[default]
+    Filled,
+    /// Dotted edges and thin vertical hatching in the series' colour, no fill: another series'
+    /// filled band under it stays visible.
+    Hatched,
+}
+
+/// Marker shapes of [`BandMarker`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerShape {
+    /// Upward triangle (e.g. "left upwards: escaped").
+    TriangleUp,
+    /// Filled circle.
+    Circle,
+}
+
+/// A marker at a data point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BandMarker {
+    /// Abscissa.
+    pub x: f64,
+    /// Ordinate (clamped to the panel's range).
+    pub y: f64,
+    /// Colour index into [`PALETTE`] (`None`: black).
+    pub color: Option<usize>,
+    /// Shape.
+    pub shape: MarkerShape,
+    /// White inside with a coloured edge (else filled).
+    pub hollow: bool,
+}
+
+/// Additions to a [`BandPanel`], drawn by [`draw_bands_with`]; `Default` adds nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BandExtras {
+    /// `fills[i][j]`: how band `j` of series `i` is drawn (missing entries: filled).
+    pub fills: Vec<Vec<BandFill>>,
+    /// Shade the panel light grey from this `y` up to its top (e.g. the escaped region).
+    pub shade_above: Option<f64>,
+    /// Markers, drawn on top of everything.
+    pub markers: Vec<BandMarker>,
+    /// Write the texts of [`BandPanel::hlines`] in the right margin at the line's height
+    /// (outside the data, where no curve can cover them) instead of above the line.
+    pub hline_labels_outside: bool,
+    /// A line stops where it leaves the `y` range (instead of running along the frame). Bands
+    /// are still clipped to the frame.
+    pub lines_stop_at_frame: bool,
+}
+
+/// What a [`LegendItem`]'s sample shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LegendSample {
+    /// A line (solid or dashed) over its bands, widest first: `(fill, opacity)`.
+    Series {
+        /// Dashed line.
+        dashed: bool,
+        /// The bands under it.
+        bands: Vec<(BandFill, f64)>,
+    },
+    /// A grey dotted reference line.
+    Reference,
+    /// The light grey shading of [`BandExtras::shade_above`].
+    Shade,
+    /// A marker.
+    Marker(MarkerShape, bool),
+}
+
+/// One entry of a figure-level legend ([`draw_legend`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegendItem {
+    /// Text.
+    pub text: String,
+    /// Colour index into [`PALETTE`] (`None`: black).
+    pub color: Option<usize>,
+    /// The sample drawn left of the text.
+    pub sample: LegendSample,
+}
+
+/// Light grey of [`BandExtras::shade_above`].
+const SHADE: RGBColor = RGBColor(225, 225, 225);
 
 /// A panel.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,12 +237,26 @@ fn fmt_tick(v: f64) -> String {
 
 /// Draws one panel.
 pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPanel) -> Result<()> {
+    draw_bands_with(area, p, &BandExtras::default())
+}
+
+/// Hatch lines of a hatched band: at every `k`-th point, about 30 across the panel.
+fn hatch_stride(n: usize) -> usize {
+    (n / 30).max(1)
+}
+
+/// Draws one panel with [`BandExtras`].
+pub fn draw_bands_with<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    p: &BandPanel,
+    ex: &BandExtras,
+) -> Result<()> {
     try_ensure_fonts()?;
     let (w, h) = area.dim_in_pixel();
     // Text scales with the panel but not below 3/4 of the design size (legibility in grids).
     let s = (w as f64 / 700.0).min(h as f64 / 480.0).clamp(0.75, 4.0);
     let sz = |v: f64| (v * s).round().max(1.0);
-    let font = |v: f64| ("sans-serif", sz(v)).into_font();
+    let font = |v: f64| super::font(v * s);
     let yr = p.y_range;
     let y_ok = yr.1 > yr.0 && (!p.log_y || yr.0 > 0.0);
     let x_ok = p.x_range.1 > p.x_range.0 && (!p.log_x || p.x_range.0 > 0.0);
@@ -179,6 +284,20 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
         .caption(&p.title, font(20.0))
         .x_label_area_size(sz(50.0) as u32)
         .y_label_area_size(sz(72.0) as u32);
+    let outside_labels = ex.hline_labels_outside && !p.hlines.is_empty();
+    if outside_labels {
+        let widest = p
+            .hlines
+            .iter()
+            .map(|(_, t)| {
+                area.estimate_text_size(t, &TextStyle::from(font(14.0)))
+                    .map_or(0, |(w, _)| w)
+            })
+            .max()
+            .unwrap_or(0);
+        // A right margin, not a label area (plotters would mirror the tick labels into one).
+        builder.margin_right(widest + sz(16.0) as u32);
+    }
     // A point at fraction `u` of the x axis (geometric on a log axis): where texts go.
     let x_at = |u: f64| {
         let (a, b) = p.x_range;
@@ -204,6 +323,15 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
                 .light_line_style(TRANSPARENT)
                 .draw()
                 .map_err(draw_err)?;
+            if let Some(y) = ex.shade_above.filter(|y| *y < yr.1) {
+                let y = y.max(yr.0);
+                $chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x_at(0.0), $to_y(y)), (x_at(1.0), $to_y(yr.1))],
+                        SHADE.filled(),
+                    )))
+                    .map_err(draw_err)?;
+            }
             for (y, text) in &p.hlines {
                 if *y >= yr.0 && *y <= yr.1 {
                     let style = RGBColor(90, 90, 90).stroke_width(sz(1.5) as u32);
@@ -215,22 +343,36 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
                             style,
                         ))
                         .map_err(draw_err)?;
-                    // Text just above the line, so the line does not strike it through.
-                    $chart
-                        .draw_series(std::iter::once(
-                            EmptyElement::at((x_at(0.01), $to_y(*y)))
-                                + Text::new(
-                                    text.clone(),
-                                    (0, -(sz(17.0) as i32)),
-                                    font(14.0).color(&RGBColor(60, 60, 60)),
-                                ),
+                    if outside_labels {
+                        // In the right margin, vertically centred on the line.
+                        let (px, py) = $chart.backend_coord(&(x_at(1.0), $to_y(*y)));
+                        let (bx, by) = area.get_base_pixel();
+                        let style = TextStyle::from(font(14.0).color(&RGBColor(60, 60, 60)))
+                            .pos(Pos::new(HPos::Left, VPos::Center));
+                        area.draw(&Text::new(
+                            text.clone(),
+                            (px - bx + sz(6.0) as i32, py - by),
+                            style,
                         ))
                         .map_err(draw_err)?;
+                    } else {
+                        // Text just above the line, so the line does not strike it through.
+                        $chart
+                            .draw_series(std::iter::once(
+                                EmptyElement::at((x_at(0.01), $to_y(*y)))
+                                    + Text::new(
+                                        text.clone(),
+                                        (0, -(sz(17.0) as i32)),
+                                        font(14.0).color(&RGBColor(60, 60, 60)),
+                                    ),
+                            ))
+                            .map_err(draw_err)?;
+                    }
                 }
             }
-            for ser in &p.series {
+            for (si, ser) in p.series.iter().enumerate() {
                 let color = PALETTE[ser.color % PALETTE.len()];
-                for band in &ser.bands {
+                for (bi, band) in ser.bands.iter().enumerate() {
                     let mut poly: Vec<(f64, f64)> = Vec::new();
                     let mut back: Vec<(f64, f64)> = Vec::new();
                     for i in (0..ser.x.len()).filter(|&i| x_in(ser.x[i])) {
@@ -238,6 +380,34 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
                             poly.push((ser.x[i], $to_y(b)));
                             back.push((ser.x[i], $to_y(a)));
                         }
+                    }
+                    let fill = ex
+                        .fills
+                        .get(si)
+                        .and_then(|f| f.get(bi))
+                        .copied()
+                        .unwrap_or_default();
+                    if fill == BandFill::Hatched {
+                        // Vertical hatching at every k-th point, then dotted edges.
+                        let hatch = color.mix(band.opacity.max(0.3)).stroke_width(1);
+                        let k = hatch_stride(poly.len());
+                        $chart
+                            .draw_series(
+                                poly.iter()
+                                    .zip(&back)
+                                    .step_by(k)
+                                    .map(|(t, b)| PathElement::new(vec![*b, *t], hatch)),
+                            )
+                            .map_err(draw_err)?;
+                        let edge = color.mix(0.9).stroke_width(sz(1.2) as u32);
+                        for run in [poly, back] {
+                            if run.len() >= 2 {
+                                $chart
+                                    .draw_series(DashedLineSeries::new(run, sz(2.0), sz(3.0), edge))
+                                    .map_err(draw_err)?;
+                            }
+                        }
+                        continue;
                     }
                     back.reverse();
                     poly.extend(back);
@@ -259,10 +429,11 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
                     .iter()
                     .zip(&ser.y)
                     .map(|(&x, &y)| {
-                        if x_in(x) {
-                            clip(y, yr).map(|y| (x, $to_y(y)))
-                        } else {
+                        let outside = y < yr.0 || y > yr.1;
+                        if !x_in(x) || (ex.lines_stop_at_frame && outside) {
                             None
+                        } else {
+                            clip(y, yr).map(|y| (x, $to_y(y)))
                         }
                     })
                     .collect();
@@ -281,6 +452,27 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
                             .map_err(draw_err)?;
                     }
                 }
+            }
+            // Open markers first and larger, so a filled one at the same place leaves a ring.
+            let mut markers: Vec<&BandMarker> = ex
+                .markers
+                .iter()
+                .filter(|m| x_in(m.x) && m.y.is_finite())
+                .collect();
+            markers.sort_by_key(|m| !m.hollow);
+            for m in markers {
+                let color = m.color.map_or(BLACK, |c| PALETTE[c % PALETTE.len()]);
+                let (px, py) = $chart.backend_coord(&(m.x, $to_y(m.y.clamp(yr.0, yr.1))));
+                let (bx, by) = area.get_base_pixel();
+                draw_marker(
+                    area,
+                    (px - bx, py - by),
+                    m.shape,
+                    m.hollow,
+                    color,
+                    sz(if m.hollow { 10.0 } else { 5.0 }) as i32,
+                    sz(1.6) as i32,
+                )?;
             }
             for e in &p.legend {
                 let color = e.color.map_or(BLACK, |c| PALETTE[c % PALETTE.len()]);
@@ -356,6 +548,154 @@ pub fn draw_bands<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &BandPan
         }
     }
     Ok(())
+}
+
+/// Draws a marker of `shape` centred at pixel `at` of `area`, radius `r` pixels.
+fn draw_marker<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    at: (i32, i32),
+    shape: MarkerShape,
+    hollow: bool,
+    color: RGBColor,
+    r: i32,
+    edge: i32,
+) -> Result<()> {
+    let fill = if hollow { WHITE } else { color };
+    match shape {
+        MarkerShape::TriangleUp => {
+            // Vertices at radius `h` around the centroid `at`.
+            let tri = |h: i32| {
+                let half = (h as f64 * 0.866).round() as i32;
+                vec![
+                    (at.0, at.1 - h),
+                    (at.0 + half, at.1 + h / 2),
+                    (at.0 - half, at.1 + h / 2),
+                ]
+            };
+            area.draw(&Polygon::new(tri(r + 2 * edge), color.filled()))
+                .map_err(draw_err)?;
+            area.draw(&Polygon::new(tri(r), fill.filled()))
+                .map_err(draw_err)
+        }
+        MarkerShape::Circle => {
+            area.draw(&Circle::new(at, r + edge, color.filled()))
+                .map_err(draw_err)?;
+            area.draw(&Circle::new(at, r, fill.filled()))
+                .map_err(draw_err)
+        }
+    }
+}
+
+/// Draws a figure-level legend on `area` (outside every panel): the items in rows of `cols`
+/// columns, each a sample (line with band swatches, reference line, shading or marker) and
+/// its text, at `font_px` pixels. [`legend_height`] gives the height it needs.
+pub fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    items: &[LegendItem],
+    cols: usize,
+    font_px: f64,
+) -> Result<()> {
+    try_ensure_fonts()?;
+    let (w, _) = area.dim_in_pixel();
+    let cols = cols.max(1);
+    let u = super::font_size(font_px);
+    let row_h = (1.9 * u) as i32;
+    let sample_w = (3.2 * u) as i32;
+    let col_w = w as i32 / cols as i32;
+    let style = TextStyle::from(super::font(u)).pos(Pos::new(HPos::Left, VPos::Center));
+    for (k, it) in items.iter().enumerate() {
+        let (row, col) = ((k / cols) as i32, (k % cols) as i32);
+        let x = col * col_w + (0.8 * u) as i32;
+        let y = row * row_h + row_h / 2;
+        let color = it.color.map_or(BLACK, |c| PALETTE[c % PALETTE.len()]);
+        let half = (0.55 * u) as i32;
+        match &it.sample {
+            LegendSample::Series { dashed, bands } => {
+                let n = bands.len() as i32;
+                for (j, (fill, opacity)) in bands.iter().enumerate() {
+                    // Widest first: each band a little narrower than the one before.
+                    let hh = half - (j as i32) * half / (n + 1).max(2);
+                    let (a, b) = ((x, y - hh), (x + sample_w, y + hh));
+                    match fill {
+                        BandFill::Filled => area
+                            .draw(&Rectangle::new([a, b], color.mix(*opacity).filled()))
+                            .map_err(draw_err)?,
+                        BandFill::Hatched => {
+                            let hatch = color.mix(opacity.max(0.3)).stroke_width(1);
+                            for hx in (a.0..=b.0).step_by(((0.35 * u) as usize).max(3)) {
+                                area.draw(&PathElement::new(vec![(hx, a.1), (hx, b.1)], hatch))
+                                    .map_err(draw_err)?;
+                            }
+                            let edge = color.mix(0.9).stroke_width(1);
+                            for ey in [a.1, b.1] {
+                                area.draw(&DashedPathElement::new(
+                                    vec![(a.0, ey), (b.0, ey)],
+                                    2,
+                                    3,
+                                    edge,
+                                ))
+                                .map_err(draw_err)?;
+                            }
+                        }
+                    }
+                }
+                let line = color.stroke_width((0.2 * u).round().max(1.0) as u32);
+                let pts = vec![(x, y), (x + sample_w, y)];
+                if *dashed {
+                    area.draw(&DashedPathElement::new(
+                        pts,
+                        (0.6 * u) as u32,
+                        (0.4 * u) as u32,
+                        line,
+                    ))
+                    .map_err(draw_err)?;
+                } else {
+                    area.draw(&PathElement::new(pts, line)).map_err(draw_err)?;
+                }
+            }
+            LegendSample::Reference => {
+                let line = RGBColor(90, 90, 90).stroke_width((0.13 * u).round().max(1.0) as u32);
+                area.draw(&DashedPathElement::new(
+                    vec![(x, y), (x + sample_w, y)],
+                    (0.25 * u) as u32,
+                    (0.33 * u) as u32,
+                    line,
+                ))
+                .map_err(draw_err)?;
+            }
+            LegendSample::Shade => {
+                area.draw(&Rectangle::new(
+                    [(x, y - half), (x + sample_w, y + half)],
+                    SHADE.filled(),
+                ))
+                .map_err(draw_err)?;
+            }
+            LegendSample::Marker(shape, hollow) => {
+                draw_marker(
+                    area,
+                    (x + sample_w / 2, y),
+                    *shape,
+                    *hollow,
+                    color,
+                    (0.4 * u) as i32,
+                    (0.12 * u).round().max(1.0) as i32,
+                )?;
+            }
+        }
+        area.draw(&Text::new(
+            it.text.clone(),
+            (x + sample_w + (0.6 * u) as i32, y),
+            style.clone(),
+        ))
+        .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
+/// Height in pixels [`draw_legend`] needs for `n` items in `cols` columns at `font_px`.
+pub fn legend_height(n: usize, cols: usize, font_px: f64) -> u32 {
+    let rows = n.div_ceil(cols.max(1)) as f64;
+    (rows * 1.9 * super::font_size(font_px)).ceil() as u32 + 4
 }
 
 #[cfg(test)]

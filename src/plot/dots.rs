@@ -95,7 +95,7 @@ pub fn draw_dot_panel<DB: DrawingBackend>(
     }
     let (w, _) = area.dim_in_pixel();
     let s = (w as f64 / 700.0).clamp(0.5, 3.0);
-    let font = |v: f64| ("sans-serif", (v * s).round()).into_font();
+    let font = |v: f64| super::font(v * s);
     let x_range = -0.5..(nc as f64 - 0.5);
     let x_fmt = |v: &f64| {
         let i = v.round();

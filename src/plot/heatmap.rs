@@ -8,10 +8,13 @@
 //! are orange lines (dashed ones for secondary curves) with a thin black edge so they stay
 //! visible on both ends of the ramp; simulated ½-crossings are white circles with black edges
 //! and horizontal whiskers for their intervals (a whisker end outside the grid is drawn to the
-//! plot edge). [`draw_heatmaps`] lays several panels out in a row with one shared colour bar.
+//! plot edge). A panel's `note` lines are written under it (what a drawn line means, when a
+//! legend entry is too short to say it), under a one-row legend that then replaces the one
+//! inside the panel. [`draw_heatmaps`] lays several panels out in a row with one shared colour bar.
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{draw_err, try_ensure_fonts};
 use crate::Result;
@@ -64,6 +67,10 @@ pub struct HeatmapPanel {
     pub crossing_label: String,
     /// Where the legend goes (choose a corner without boundary curves).
     pub legend_corner: SeriesLabelPosition,
+    /// Lines of text under the panel (below the axis label), e.g. what a predicted line means;
+    /// empty: none. With a note the legend is drawn under the panel too, above the note
+    /// (`legend_corner` is then unused).
+    pub note: Vec<String>,
 }
 
 /// Colour of a fraction `v ∈ [0, 1]` (near-white → dark blue).
@@ -139,7 +146,7 @@ pub fn draw_heatmap<DB: DrawingBackend>(
     let (w, h) = area.dim_in_pixel();
     let s = (w as f64 / 600.0).min(h as f64 / 560.0).clamp(0.4, 4.0);
     let sz = |v: f64| (v * s).round().max(1.0);
-    let font = |v: f64| ("sans-serif", sz(v)).into_font();
+    let font = |v: f64| super::font(v * s);
     if p.xs.is_empty() || p.ys.is_empty() || p.values.len() != p.xs.len() * p.ys.len() {
         return Err(crate::Error::Plot(format!(
             "heat map {:?}: {} values for a {}×{} grid",
@@ -149,6 +156,79 @@ pub fn draw_heatmap<DB: DrawingBackend>(
             p.xs.len()
         )));
     }
+    // With a note, the legend goes under the panel too (one row: the lines, the crossings),
+    // followed by the note's lines, so nothing covers a cell or a crossing.
+    let line_h = (1.45 * super::font_size(15.0 * s)) as u32;
+    let (area, note_area) = if p.note.is_empty() {
+        (area.clone(), None)
+    } else {
+        let items = p.curves.len() + usize::from(!p.crossings.is_empty());
+        let nh = line_h * (p.note.len() + items) as u32 + sz(8.0) as u32;
+        let (a, b) = area.split_vertically(h.saturating_sub(nh));
+        (a, Some(b))
+    };
+    let orange = RGBColor(230, 159, 0);
+    let r = sz(5.5) as i32;
+    let whisker = BLACK.stroke_width(sz(1.8) as u32);
+    if let Some(na) = &note_area {
+        let (nw, _) = na.dim_in_pixel();
+        let left = TextStyle::from(super::font(15.0 * s)).pos(Pos::new(HPos::Left, VPos::Center));
+        // One legend entry per row, left-aligned with the plotting area.
+        let x = sz(82.0) as i32;
+        let seg = sz(24.0) as i32;
+        let gap = sz(8.0) as i32;
+        let row_y = |i: usize| (i as u32 * line_h + line_h / 2) as i32 + sz(2.0) as i32;
+        for (i, c) in p.curves.iter().enumerate() {
+            let y = row_y(i);
+            let edge = BLACK.stroke_width(sz(5.5) as u32);
+            let line = orange.stroke_width(sz(3.0) as u32);
+            na.draw(&PathElement::new(vec![(x, y), (x + seg, y)], edge))
+                .map_err(draw_err)?;
+            na.draw(&PathElement::new(vec![(x, y), (x + seg, y)], line))
+                .map_err(draw_err)?;
+            na.draw(&Text::new(
+                c.label.clone(),
+                (x + seg + gap, y),
+                left.clone(),
+            ))
+            .map_err(draw_err)?;
+        }
+        if !p.crossings.is_empty() {
+            let y = row_y(p.curves.len());
+            na.draw(&PathElement::new(vec![(x, y), (x + seg, y)], whisker))
+                .map_err(draw_err)?;
+            na.draw(&Circle::new((x + seg / 2, y), r, WHITE.filled()))
+                .map_err(draw_err)?;
+            na.draw(&Circle::new(
+                (x + seg / 2, y),
+                r,
+                BLACK.stroke_width(sz(1.5) as u32),
+            ))
+            .map_err(draw_err)?;
+            na.draw(&Text::new(
+                p.crossing_label.clone(),
+                (x + seg + gap, y),
+                left.clone(),
+            ))
+            .map_err(draw_err)?;
+        }
+        let items = p.curves.len() + usize::from(!p.crossings.is_empty());
+        let style = super::font(15.0 * s)
+            .color(&RGBColor(40, 40, 40))
+            .pos(Pos::new(HPos::Center, VPos::Top));
+        for (i, line) in p.note.iter().enumerate() {
+            na.draw(&Text::new(
+                line.clone(),
+                (
+                    nw as i32 / 2,
+                    ((i + items) as u32 * line_h) as i32 + sz(6.0) as i32,
+                ),
+                style.clone(),
+            ))
+            .map_err(draw_err)?;
+        }
+    }
+    let area = &area;
     let ex = edges(&p.xs);
     let ey = edges(&p.ys);
     let (x0, x1) = (ex[0], *ex.last().unwrap());
@@ -189,7 +269,6 @@ pub fn draw_heatmap<DB: DrawingBackend>(
         }))
         .map_err(draw_err)?;
     // Predicted boundaries: black edge under an orange line.
-    let orange = RGBColor(230, 159, 0);
     let inside = |&(x, y): &(f64, f64)| x >= x0 && x <= x1 && y >= y0 && y <= y1;
     for c in &p.curves {
         let pts: Vec<(f64, f64)> = c.points.iter().copied().filter(inside).collect();
@@ -227,8 +306,6 @@ pub fn draw_heatmap<DB: DrawingBackend>(
         }
     }
     // Simulated crossings.
-    let r = sz(5.5) as i32;
-    let whisker = BLACK.stroke_width(sz(1.8) as u32);
     let shown: Vec<&CrossingPoint> = p
         .crossings
         .iter()
@@ -255,6 +332,9 @@ pub fn draw_heatmap<DB: DrawingBackend>(
                 + Circle::new((0, 0), r, WHITE.filled())
                 + Circle::new((0, 0), r, BLACK.stroke_width(sz(1.5) as u32))
         });
+    }
+    if note_area.is_some() {
+        return Ok(());
     }
     chart
         .configure_series_labels()
@@ -287,7 +367,7 @@ pub fn draw_heatmaps<DB: DrawingBackend>(
     let area = if title.is_empty() {
         area.clone()
     } else {
-        area.titled(title, ("sans-serif", sz(24.0)))
+        area.titled(title, super::font(24.0 * s))
             .map_err(draw_err)?
     };
     let bar_w = sz(110.0) as u32;
@@ -317,7 +397,7 @@ pub fn draw_heatmaps<DB: DrawingBackend>(
     }
     bar.draw(&Rectangle::new([(left, top), (right, bottom)], BLACK))
         .map_err(draw_err)?;
-    let f = ("sans-serif", sz(16.0)).into_font();
+    let f = super::font(16.0 * s);
     for k in 0..=4 {
         let v = k as f64 / 4.0;
         let y = bottom - ((bottom - top) as f64 * v) as i32;
@@ -330,9 +410,7 @@ pub fn draw_heatmaps<DB: DrawingBackend>(
         ))
         .map_err(draw_err)?;
     }
-    let lf = ("sans-serif", sz(19.0))
-        .into_font()
-        .transform(FontTransform::Rotate270);
+    let lf = super::font(19.0 * s).transform(FontTransform::Rotate270);
     bar.draw(&Text::new(
         bar_label.to_string(),
         (
@@ -377,6 +455,7 @@ mod tests {
             }],
             crossing_label: "simulated".into(),
             legend_corner: SeriesLabelPosition::LowerLeft,
+            note: vec!["a note under the panel".into()],
         }
     }
 
@@ -387,6 +466,7 @@ mod tests {
         })
         .unwrap();
         assert!(svg.contains("predicted") && svg.contains("simulated") && svg.contains("fraction"));
+        assert!(svg.contains("a note under the panel"));
     }
 
     #[test]

@@ -199,7 +199,7 @@ pub fn draw_loglog_with<DB: DrawingBackend>(
     // Sizes below are in pixels of a 1000×700 figure and scale with the actual size.
     let s = (w as f64 / 1000.0).min(h as f64 / 700.0).clamp(0.4, 4.0);
     let sz = |v: f64| (v * s).round().max(1.0);
-    let font = |v: f64| ("sans-serif", sz(v)).into_font();
+    let font = |v: f64| super::font(v * s);
 
     let data = Prepared::new(fig.series);
 

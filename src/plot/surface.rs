@@ -1,12 +1,16 @@
 //! A 2-D surface as a heat map with sample paths overlaid (the trajectories study's second
 //! figure). The surface `F` is evaluated on an `n × n` grid; cells are coloured by
-//! `log₁₀(1 + (F − min F)/s)` with `s` the 5 % quantile of `F − min F` over the grid (a scale
-//! that shows both the basins and the walls) through a viridis-like map, and a colour bar on
-//! the right gives the values of `F − min F`. Paths are polylines; each path may be solid or
-//! dashed and has its start marked by a small circle.
+//! `log₁₀(1 + (F − min F)/s)` with `s` the 5 % quantile of `F − min F` over the grid (a
+//! non-linear scale that shows both the basins and the walls) through a viridis-like map. The
+//! colour bar on the right is ticked at round values of `F − min F` and its label names the
+//! transform and `s`. Paths are polylines, solid or dashed, drawn point by point as given (no
+//! thinning); a path's start is a circle and its end a square (both with a black edge), and a
+//! path is drawn only inside the frame (it stops where it leaves, instead of running along
+//! the edge).
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::{draw_err, try_ensure_fonts};
 use crate::Result;
@@ -80,7 +84,7 @@ pub fn draw_surface_panel<DB: DrawingBackend>(
     try_ensure_fonts()?;
     let (w, _) = area.dim_in_pixel();
     let s = (w as f64 / 500.0).clamp(0.5, 3.0);
-    let font = |v: f64| ("sans-serif", (v * s).round()).into_font();
+    let font = |v: f64| super::font(v * s);
     let n = p.grid.max(2);
     let (x0, x1) = p.x_range;
     let (y0, y1) = p.y_range;
@@ -148,44 +152,65 @@ pub fn draw_surface_panel<DB: DrawingBackend>(
         }))
         .map_err(draw_err)?;
     let inside = |&(x, y): &(f64, f64)| x >= x0 && x <= x1 && y >= y0 && y <= y1;
+    let edge = BLACK.stroke_width(1);
+    let r = (3.5 * s).round().max(2.0) as i32;
     for path in &p.paths {
-        let style = path.colour.stroke_width((1.5 * s).round().max(1.0) as u32);
-        let pts: Vec<(f64, f64)> = path
-            .points
-            .iter()
-            .copied()
-            .filter(|q| q.0.is_finite() && q.1.is_finite())
-            .map(|(x, y)| (x.clamp(x0, x1), y.clamp(y0, y1)))
-            .collect();
-        if pts.is_empty() {
-            continue;
+        // Thin lines: the paths are drawn at every step and overlap a lot.
+        let style = path.colour.stroke_width((0.8 * s).round().max(1.0) as u32);
+        // Runs of consecutive points inside the frame (a non-finite point also ends a run).
+        let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for q in &path.points {
+            if q.0.is_finite() && q.1.is_finite() && inside(q) {
+                runs.last_mut().unwrap().push(*q);
+            } else if !runs.last().unwrap().is_empty() {
+                runs.push(Vec::new());
+            }
         }
-        if path.dashed {
+        for run in runs.iter().filter(|r| r.len() >= 2) {
+            if path.dashed {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        run.clone(),
+                        (6.0 * s) as u32,
+                        (4.0 * s) as u32,
+                        style,
+                    ))
+                    .map_err(draw_err)?;
+            } else {
+                // Segment by segment: a thick polyline with sharp turns makes the bitmap
+                // backend draw long miter spikes.
+                chart
+                    .draw_series(
+                        run.windows(2)
+                            .map(|w| PathElement::new(vec![w[0], w[1]], style)),
+                    )
+                    .map_err(draw_err)?;
+            }
+        }
+    }
+    // Start (circle) and end (square) markers on top of every path.
+    for path in &p.paths {
+        let first = path.points.first().filter(|q| inside(q));
+        let last = path
+            .points
+            .last()
+            .filter(|q| q.0.is_finite() && q.1.is_finite() && inside(q));
+        if let Some(&q) = first {
             chart
-                .draw_series(DashedLineSeries::new(
-                    pts.clone(),
-                    (6.0 * s) as u32,
-                    (4.0 * s) as u32,
-                    style,
+                .draw_series(std::iter::once(
+                    EmptyElement::at(q)
+                        + Circle::new((0, 0), r, path.colour.filled())
+                        + Circle::new((0, 0), r, edge),
                 ))
                 .map_err(draw_err)?;
-        } else {
-            // Segment by segment: a thick polyline with sharp turns makes the bitmap backend
-            // draw long miter spikes.
-            chart
-                .draw_series(
-                    pts.windows(2)
-                        .map(|w| PathElement::new(vec![w[0], w[1]], style)),
-                )
-                .map_err(draw_err)?;
         }
-        if inside(&pts[0]) {
+        if let Some(&q) = last {
             chart
-                .draw_series(std::iter::once(Circle::new(
-                    pts[0],
-                    (3.0 * s) as u32,
-                    path.colour.filled(),
-                )))
+                .draw_series(std::iter::once(
+                    EmptyElement::at(q)
+                        + Rectangle::new([(-r, -r), (r, r)], path.colour.filled())
+                        + Rectangle::new([(-r, -r), (r, r)], edge),
+                ))
                 .map_err(draw_err)?;
         }
     }
@@ -218,18 +243,30 @@ pub fn draw_surface_panel<DB: DrawingBackend>(
             .map_err(draw_err)?;
     }
 
-    // Colour bar: F − min F on the transformed scale, labelled in original units.
+    // Colour bar: F − min F on the transformed scale, ticked at round values of F − min F.
+    let inv = |t: f64| (10f64.powf(t) - 1.0) * scale;
+    let vtop = inv(vmax);
+    let mut ticks = vec![0.0];
+    for k in -6..=12 {
+        for m in [1.0, 2.0, 5.0] {
+            let v = m * 10f64.powi(k);
+            let t = (1.0 + v / scale).log10();
+            // At least 1/12 of the bar between labels.
+            if v <= vtop && t - ticks.last().copied().unwrap_or(0.0) >= vmax / 12.0 {
+                ticks.push(t);
+            }
+        }
+    }
     let mut cb = ChartBuilder::on(&bar)
         .margin_top((30.0 * s) as u32)
         .margin_bottom((40.0 * s) as u32)
         .margin_left((8.0 * s) as u32)
-        .margin_right((12.0 * s) as u32)
+        .margin_right((4.0 * s) as u32)
         // Tick labels on the right of the bar, anchored at the axis and growing away from it
         // (right-aligned labels on the left were clipped with the bundled font's metrics).
-        .right_y_label_area_size((52.0 * s) as u32)
-        .build_cartesian_2d(0.0..1.0, 0.0..vmax)
+        .right_y_label_area_size((60.0 * s) as u32)
+        .build_cartesian_2d(0f64..1f64, 0f64..vmax)
         .map_err(draw_err)?;
-    let inv = |t: f64| (10f64.powf(t) - 1.0) * scale;
     // The bar first, then the axis and labels on top of it.
     let steps = 60;
     cb.draw_series((0..steps).map(|k| {
@@ -238,26 +275,53 @@ pub fn draw_surface_panel<DB: DrawingBackend>(
         Rectangle::new([(0.0, a), (1.0, b)], viridis(a / vmax).filled())
     }))
     .map_err(draw_err)?;
+    let desc = format!("F − min F (colour: log₁₀(1 + (F − min F)/{}))", sig2(scale));
     cb.configure_mesh()
         .disable_mesh()
         .disable_x_axis()
-        .y_labels(6)
-        .y_label_formatter(&|t: &f64| {
-            let v = inv(*t);
-            if v == 0.0 {
-                "0".into()
-            } else if v.abs() >= 100.0 || v.abs() < 0.01 {
-                format!("{v:.0e}")
-            } else {
-                format!("{v:.2}")
-            }
-        })
-        .y_desc("F − min F")
-        .label_style(font(10.0))
+        .y_labels(0)
+        .y_desc(desc)
         .axis_desc_style(font(11.0))
         .draw()
         .map_err(draw_err)?;
+    // Ticks at the round values, drawn by hand (plotters' mesh ticks are evenly spaced in t).
+    let (bx, by) = bar.get_base_pixel();
+    let style = TextStyle::from(font(10.0)).pos(Pos::new(HPos::Left, VPos::Center));
+    for t in ticks {
+        let (px, py) = cb.backend_coord(&(1.0, t));
+        let (px, py) = (px - bx, py - by);
+        let len = (4.0 * s).round() as i32;
+        bar.draw(&PathElement::new(vec![(px, py), (px + len, py)], BLACK))
+            .map_err(draw_err)?;
+        bar.draw(&Text::new(
+            tick_text(inv(t)),
+            (px + len + 3, py),
+            style.clone(),
+        ))
+        .map_err(draw_err)?;
+    }
     Ok(())
+}
+
+/// `v` with two significant digits (`0.052`, `1.3`, `240`).
+fn sig2(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let digits = (1 - v.abs().log10().floor() as i32).max(0) as usize;
+    format!("{v:.digits$}")
+}
+
+/// A round tick value without float noise: `0`, `0.05`, `2`, `500`, `1e4`.
+fn tick_text(v: f64) -> String {
+    if v.abs() < 1e-12 {
+        return "0".into();
+    }
+    if v.abs() >= 1e4 || v.abs() < 1e-3 {
+        return format!("{v:.0e}");
+    }
+    let s = format!("{v:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 #[cfg(test)]
@@ -269,6 +333,17 @@ mod tests {
         assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
         assert_eq!(viridis(1.0), RGBColor(253, 231, 37));
         assert_eq!(viridis(f64::NAN), RGBColor(68, 1, 84));
+    }
+
+    #[test]
+    fn tick_and_scale_texts() {
+        assert_eq!(tick_text(0.0), "0");
+        assert_eq!(tick_text(0.05000000001), "0.05");
+        assert_eq!(tick_text(2.0), "2");
+        assert_eq!(tick_text(20000.0), "2e4");
+        assert_eq!(sig2(0.05234), "0.052");
+        assert_eq!(sig2(1.34), "1.3");
+        assert_eq!(sig2(240.0), "240");
     }
 
     #[test]
@@ -292,5 +367,7 @@ mod tests {
         let svg =
             crate::plot::render_svg_string((500, 400), |a| draw_surface_panel(a, &p)).unwrap();
         assert!(svg.contains("quadratic") && svg.contains("discrete") && svg.contains("F − min F"));
+        // The colour bar names the non-linear transform.
+        assert!(svg.contains("log₁₀(1 + (F − min F)/"), "colour bar label");
     }
 }

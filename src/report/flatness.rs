@@ -252,7 +252,7 @@ pub fn draw_figure<DB: DrawingBackend>(
                 r.header.config.display_title(),
                 100.0 * crate::study::flatness::MAX_DIVERGED_FRACTION
             ),
-            ("sans-serif", (22.0 * sc).round()),
+            crate::plot::font(22.0 * sc),
         )
         .map_err(draw_err)?;
     let panels = root.split_evenly((2, 3));

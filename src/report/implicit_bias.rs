@@ -651,7 +651,7 @@ fn draw_rho_figure<DB: DrawingBackend>(
                 "{} ({} seeds): medians (lines), quartiles (bands) over runs that fit near β*; dashed: some runs excluded",
                 c.display_title(), c.seeds
             ),
-            ("sans-serif", (22.0 * sc).round()),
+            crate::plot::font(22.0 * sc),
         )
         .map_err(draw_err)?;
     let panels = root.split_evenly((2, 3));
@@ -748,7 +748,7 @@ fn draw_curves_figure<DB: DrawingBackend>(
     let root = root
         .titled(
             &format!("training curves, seed {seed}: GD, SGD and the SAM variants at ρ = {rho}"),
-            ("sans-serif", (22.0 * sc).round()),
+            crate::plot::font(22.0 * sc),
         )
         .map_err(draw_err)?;
     let panels = root.split_evenly((1, 2));
@@ -854,7 +854,7 @@ fn draw_alpha_figure<DB: DrawingBackend>(
     let root = root
         .titled(
             &format!("effective initialisation α_eff (α = {}), SAM variants at ρ = {rho}; the support of β* is coordinates 1–{k}", c.train.alpha),
-            ("sans-serif", (22.0 * sc).round()),
+            crate::plot::font(22.0 * sc),
         )
         .map_err(draw_err)?;
     let panels = root.split_evenly((1, 2));
@@ -967,7 +967,7 @@ fn draw_line_figure<DB: DrawingBackend>(
     let root = root
         .titled(
             &format!("the line w(t) = (1 − t) w_ERM + t w_ERM→1-SAM (ρ = {rho}): t = 0 continued ERM, t = 1 fine-tuned"),
-            ("sans-serif", (22.0 * sc).round()),
+            crate::plot::font(22.0 * sc),
         )
         .map_err(draw_err)?;
     let panels = root.split_evenly((1, 2));
@@ -1139,7 +1139,7 @@ fn draw_finetune_figure<DB: DrawingBackend>(
                 "fine-tuning, {} problems, switch at step {} of {}, vs continued ERM; excl. = excluded runs (ERM → 1-SAM | 1-SAM → ERM)",
                 c.seeds, f.switch_step, c.train.steps
             ),
-            ("sans-serif", (22.0 * sc).round()),
+            crate::plot::font(22.0 * sc),
         )
         .map_err(draw_err)?;
     let panels = root.split_evenly((1, 2));

@@ -277,7 +277,7 @@ pub fn draw_functions<DB: DrawingBackend>(
     let net = net_of(c)?;
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1800.0).clamp(0.5, 3.0);
-    let font = |v: f64| ("sans-serif", (v * sc).round()).into_font();
+    let font = |v: f64| crate::plot::font(v * sc);
     let cols = c.seeds.min(DRAWN_SEEDS);
     let drawn = if cols < c.seeds {
         format!("seeds 0–{} of {}", cols - 1, c.seeds)
@@ -396,7 +396,7 @@ pub fn draw_counts<DB: DrawingBackend>(
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1600.0).clamp(0.5, 3.0);
     let root = root
-        .titled(&c.display_title(), ("sans-serif", (20.0 * sc).round()))
+        .titled(&c.display_title(), crate::plot::font(20.0 * sc))
         .map_err(draw_err)?;
     let panels = root.split_evenly((1, 2));
     let cats: Vec<String> = (0..c.seeds).map(|s| format!("seed {s}")).collect();

@@ -110,7 +110,7 @@ pub fn draw_figure<DB: DrawingBackend>(
                 c.rho,
                 r.batch
             ),
-            ("sans-serif", (20.0 * sc).round()),
+            crate::plot::font(20.0 * sc),
         )
         .map_err(draw_err)?;
     let panels = root.split_evenly((2, 2));

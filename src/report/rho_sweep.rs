@@ -215,7 +215,7 @@ pub fn draw<DB: DrawingBackend>(
         100.0 * c.verdict.level
     );
     let body = area
-        .titled(&title, ("sans-serif", (26.0 * s).max(10.0)).into_font())
+        .titled(&title, crate::plot::font((26.0 * s).max(10.0)))
         .map_err(crate::plot::draw_err)?;
     let panels = body.split_evenly((2, 2));
     let guides = [

@@ -2,15 +2,20 @@
 //!
 //! Files: `saddle.json` (the report), `saddle_phase.csv` (one row per phase-diagram cell),
 //! `saddle_curves.csv` (one row per curve point), `saddle_phase.png/.svg` (heat maps with the
-//! predicted boundaries), `saddle_curves.png/.svg` (distance to the saddle with quantile bands,
-//! and escape-time distributions).
+//! predicted boundaries, each panel with its legend and a note under it saying what the line
+//! is — for full-batch SAM a sufficient condition, not the basin), `saddle_curves.png/.svg`
+//! (distance to the saddle with quantile bands, medians drawn only while at most half the
+//! paths have escaped, and escape-time distributions).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
 use crate::output::{to_json, Staging};
-use crate::plot::bands::{draw_bands, Band, BandPanel, BandSeries, LegendCorner, LegendEntry};
+use crate::plot::bands::{
+    draw_bands, draw_bands_with, draw_legend, legend_height, Band, BandExtras, BandFill,
+    BandMarker, BandPanel, BandSeries, LegendCorner, LegendItem, LegendSample, MarkerShape,
+};
 use crate::plot::heatmap::{draw_heatmaps, BoundaryCurve, CrossingPoint, HeatmapPanel};
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
 use crate::report::csv::{self, Table};
@@ -279,6 +284,22 @@ pub fn phase_panels(r: &SaddleReport) -> Vec<HeatmapPanel> {
                 (_, "lambda") => SeriesLabelPosition::UpperRight,
                 _ => SeriesLabelPosition::LowerRight,
             };
+            // What each line is, under its panel; full-batch SAM's is a sufficient condition,
+            // not the basin.
+            let note: Vec<String> = match (p.algorithm.as_str(), p.y_name.as_str()) {
+                ("usam", _) => vec![
+                    "Line: ρ|λ| = 1; full-batch USAM is attracted iff ρ|λ| > 1. Paths just right of".into(),
+                    "the line decay slowly, so at finite T the simulated crossing can sit slightly right of it.".into(),
+                ],
+                (_, "lambda") => vec![
+                    "Line: where half the starts lie in ‖∇f(x₀)‖ < ρ|λ|, a SUFFICIENT condition for attraction,".into(),
+                    "not the exact basin: starts outside it can be attracted too, so crossings can lie left of it.".into(),
+                ],
+                _ => vec![
+                    "Line: ρ κ_d |λ| = σ, where the saddle becomes locally stable under the noise;".into(),
+                    "at finite T the simulated crossing can lie on either side of it.".into(),
+                ],
+            };
             let (title, y_label, curve) = match (p.algorithm.as_str(), p.y_name.as_str()) {
                 ("usam", _) => (
                     format!(
@@ -300,7 +321,7 @@ pub fn phase_panels(r: &SaddleReport) -> Vec<HeatmapPanel> {
                     ),
                     "negative curvature |λ|".to_string(),
                     BoundaryCurve {
-                        label: "predicted: ½ of starts have ‖∇f‖ < ρ|λ|".into(),
+                        label: "sufficient condition: ½ of the starts have ‖∇f(x₀)‖ < ρ|λ| (see below)".into(),
                         points: p
                             .boundaries
                             .iter()
@@ -361,6 +382,7 @@ pub fn phase_panels(r: &SaddleReport) -> Vec<HeatmapPanel> {
                     100.0 * c.verdict.level
                 ),
                 legend_corner,
+                note,
             }
         })
         .collect()
@@ -373,9 +395,37 @@ fn join(v: &[f64]) -> String {
         .join(", ")
 }
 
-/// The curves figure's panels: per distinct `σ`, distance to the saddle (top) and the
+/// One column of the curves figure (one noise level `σ`): the distance to the saddle, its
+/// legend (shared with the escape-time panel under it), and the escape-time distribution.
+pub struct CurveColumn {
+    /// Distance to the saddle: medians (solid discrete with a 10–90 % band, dashed SDE/ODE).
+    pub distance: BandPanel,
+    /// The distance panel's extras: escaped region shaded, ▲ where a median stops, `R` and `ε`
+    /// written in the right margin, lines that stop at the frame.
+    pub extras: BandExtras,
+    /// One entry per algorithm (colour) and the line styles, in two columns.
+    pub legend: Vec<LegendItem>,
+    /// What the shading, the dotted lines and the ▲ mean, one per row.
+    pub notes: Vec<LegendItem>,
+    /// Empirical distribution of the escape time.
+    pub escape: BandPanel,
+}
+
+/// The time from which more than half of the paths have escaped (first `‖x‖ ≥ R`), if that
+/// happens by `T`: the `(⌊n/2⌋ + 1)`-th escape time.
+fn half_escaped_at(e: &crate::study::saddle::EscapeReport) -> Option<f64> {
+    e.times.get(e.paths / 2).copied()
+}
+
+/// The curves figure: per distinct `σ`, distance to the saddle (top), a legend strip, and the
 /// empirical CDF of the escape time (bottom). Discrete solid with a 10–90 % band, SDE/ODE dashed.
-pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
+///
+/// A median is drawn only while at most half of its paths have escaped: after that it is the
+/// distance of an escaped path (growing until the divergence bound, `+∞` after), which on a
+/// log axis clipped at the frame would read as a plateau. A ▲ on the `R` line marks the time
+/// from which more than half have escaped (the bottom panel's ½ crossing). The `y` range is the
+/// data's (lowest quantile drawn to a little above `R`), shared by the columns.
+pub fn curve_panels(r: &SaddleReport) -> Vec<CurveColumn> {
     let c = &r.header.config;
     let k = &c.classify;
     let mut sigmas: Vec<f64> = r.curves.iter().map(|q| q.sigma).collect();
@@ -388,11 +438,12 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
         .copied()
         .filter(|v| v.is_finite() && *v > 0.0)
         .fold(f64::INFINITY, f64::min);
-    // Three decades of head room below the data for the legend.
+    // A quarter decade below the lowest value drawn (and below ε), half a decade above R: the
+    // region above R is the shaded "escaped" strip.
     let y_lo = 10f64
-        .powf(lo_all.max(1e-12).log10().floor() - 3.0)
-        .min(k.converge_radius);
-    let y_hi = 10f64.powf((k.escape_radius * 10.0).log10().ceil());
+        .powf(lo_all.max(1e-12).log10() - 0.25)
+        .min(0.5 * k.attraction_radius);
+    let y_hi = k.escape_radius * 10f64.powf(0.5);
     let horizon = c.curves.horizon;
     sigmas
         .iter()
@@ -404,9 +455,10 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
                 .enumerate()
                 .map(|(i, q)| (i / 2, q))
                 .collect();
-            let mut legend: Vec<LegendEntry> = Vec::new();
+            let mut legend: Vec<LegendItem> = Vec::new();
             let mut dist = Vec::new();
             let mut esc = Vec::new();
+            let mut markers = Vec::new();
             for (gi, &(ci, q)) in group.iter().enumerate() {
                 let discrete = q.system == "discrete";
                 if discrete {
@@ -424,20 +476,39 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
                         .get(gi + 1)
                         .filter(|g| g.0 == ci)
                         .map_or(String::new(), |g| format!(", SDE {}", g.1.escape.escaped));
-                    legend.push(LegendEntry {
+                    legend.push(LegendItem {
                         text: format!(
                             "{name} (escaped by T: {}{sde} of {})",
                             q.escape.escaped, q.escape.paths
                         ),
                         color: Some(ci),
-                        dashed: false,
+                        sample: LegendSample::Series {
+                            dashed: false,
+                            bands: vec![],
+                        },
+                    });
+                }
+                let cut = half_escaped_at(&q.escape);
+                let median = q
+                    .times
+                    .iter()
+                    .zip(&q.median)
+                    .map(|(&t, &m)| if cut.is_some_and(|tc| t >= tc) { f64::NAN } else { m })
+                    .collect();
+                if let Some(tc) = cut {
+                    markers.push(BandMarker {
+                        x: tc,
+                        y: k.escape_radius,
+                        color: Some(ci),
+                        shape: MarkerShape::TriangleUp,
+                        hollow: !discrete,
                     });
                 }
                 dist.push(BandSeries {
                     color: ci,
                     dashed: !discrete,
                     x: q.times.clone(),
-                    y: q.median.clone(),
+                    y: median,
                     bands: if discrete {
                         vec![Band {
                             lo: q.q10.clone(),
@@ -467,24 +538,50 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
                     bands: vec![],
                 });
             }
-            legend.push(LegendEntry {
-                text: "discrete (median, 10–90 % band)".into(),
+            legend.push(LegendItem {
+                text: "discrete: median, 10–90 % band".into(),
                 color: None,
-                dashed: false,
+                sample: LegendSample::Series {
+                    dashed: false,
+                    bands: vec![(BandFill::Filled, 0.18)],
+                },
             });
-            legend.push(LegendEntry {
-                text: "SDE / ODE (median)".into(),
+            legend.push(LegendItem {
+                text: "SDE / ODE: median".into(),
                 color: None,
-                dashed: true,
+                sample: LegendSample::Series {
+                    dashed: true,
+                    bands: vec![],
+                },
             });
+            let notes = vec![
+                LegendItem {
+                    text: format!(
+                        "escape radius R = {} and attraction radius ε = {}",
+                        k.escape_radius, k.attraction_radius
+                    ),
+                    color: None,
+                    sample: LegendSample::Reference,
+                },
+                LegendItem {
+                    text: "‖x‖ ≥ R: escaped (bands reaching the top are clipped there)".into(),
+                    color: None,
+                    sample: LegendSample::Shade,
+                },
+                LegendItem {
+                    text: "from here on more than half the paths have escaped: the median is not drawn (open: SDE/ODE)".into(),
+                    color: None,
+                    sample: LegendSample::Marker(MarkerShape::TriangleUp, false),
+                },
+            ];
             let noise = if sigma == 0.0 {
                 "full batch".to_string()
             } else {
                 format!("additive noise σ = {sigma}")
             };
             let n_paths = group.first().map_or(0, |g| g.1.escape.paths);
-            (
-                BandPanel {
+            CurveColumn {
+                distance: BandPanel {
                     title: format!("Distance to the saddle, {noise} ({n_paths} paths)"),
                     x_label: "time t = kη".into(),
                     y_label: "‖x_t‖".into(),
@@ -494,19 +591,22 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
                     log_y: true,
                     series: dist,
                     hlines: vec![
-                        (
-                            k.escape_radius,
-                            format!("escape radius R = {}", k.escape_radius),
-                        ),
-                        (
-                            k.attraction_radius,
-                            format!("attraction radius ε = {}", k.attraction_radius),
-                        ),
+                        (k.escape_radius, format!("R = {}", k.escape_radius)),
+                        (k.attraction_radius, format!("ε = {}", k.attraction_radius)),
                     ],
-                    legend: legend.clone(),
+                    legend: vec![],
                     legend_corner: LegendCorner::LowerRight,
                 },
-                BandPanel {
+                extras: BandExtras {
+                    shade_above: Some(k.escape_radius),
+                    markers,
+                    hline_labels_outside: true,
+                    lines_stop_at_frame: true,
+                    ..BandExtras::default()
+                },
+                legend,
+                notes,
+                escape: BandPanel {
                     title: format!(
                         "Escape time (first ‖x‖ ≥ R), {noise}; plateau < 1 = censored at T"
                     ),
@@ -521,7 +621,7 @@ pub fn curve_panels(r: &SaddleReport) -> Vec<(BandPanel, BandPanel)> {
                     legend: vec![],
                     legend_corner: LegendCorner::LowerRight,
                 },
-            )
+            }
         })
         .collect()
 }
@@ -539,7 +639,7 @@ fn phase_cols(r: &SaddleReport) -> usize {
 fn phase_size(r: &SaddleReport) -> (u32, u32) {
     let cols = phase_cols(r) as u32;
     let rows = r.phases.len().max(1).div_ceil(cols as usize) as u32;
-    (640 * cols + 110, 600 * rows + 40)
+    (640 * cols + 110, 700 * rows + 40)
 }
 
 fn draw_phase<DB: plotters::prelude::DrawingBackend>(
@@ -561,15 +661,18 @@ fn draw_phase<DB: plotters::prelude::DrawingBackend>(
 
 fn curves_size(r: &SaddleReport) -> (u32, u32) {
     let n = curve_panels(r).len().max(1) as u32;
-    (900 * n, 1150)
+    (900 * n, 1320)
 }
+
+/// Legend font size (pixels) of the curves figure.
+const CURVES_LEGEND_PX: f64 = 14.0;
 
 fn draw_curves<DB: plotters::prelude::DrawingBackend>(
     a: &plotters::drawing::DrawingArea<DB, plotters::coord::Shift>,
     r: &SaddleReport,
 ) -> Result<()> {
-    let panels = curve_panels(r);
-    if panels.is_empty() {
+    let columns = curve_panels(r);
+    if columns.is_empty() {
         return Ok(());
     }
     let a = a
@@ -579,14 +682,25 @@ fn draw_curves<DB: plotters::prelude::DrawingBackend>(
                 join(&r.header.config.curves.eigenvalues),
                 r.header.config.eta
             ),
-            ("sans-serif", 26),
+            crate::plot::font(26.0),
         )
         .map_err(crate::plot::draw_err)?;
-    let cols = a.split_evenly((1, panels.len()));
-    for (col, (top, bottom)) in cols.iter().zip(&panels) {
-        let (up, down) = col.split_vertically((col.dim_in_pixel().1 as f64 * 0.58) as u32);
-        draw_bands(&up, top)?;
-        draw_bands(&down, bottom)?;
+    let cols = a.split_evenly((1, columns.len()));
+    for (col, c) in cols.iter().zip(&columns) {
+        let h = col.dim_in_pixel().1;
+        let (up, rest) = col.split_vertically((h as f64 * 0.5) as u32);
+        let lh = legend_height(c.legend.len(), 2, CURVES_LEGEND_PX);
+        let nh = legend_height(c.notes.len(), 1, CURVES_LEGEND_PX);
+        let (legend, rest) = rest.split_vertically(lh);
+        let (notes, down) = rest.split_vertically(nh);
+        draw_bands_with(&up, &c.distance, &c.extras)?;
+        // Indented to the distance panel's plotting area.
+        let indent = (72.0 * (col.dim_in_pixel().0 as f64 / 700.0).clamp(0.75, 4.0)) as i32;
+        let legend = legend.margin(0, 0, indent, 0);
+        let notes = notes.margin(0, 0, indent, 0);
+        draw_legend(&legend, &c.legend, 2, CURVES_LEGEND_PX)?;
+        draw_legend(&notes, &c.notes, 1, CURVES_LEGEND_PX)?;
+        draw_bands(&down, &c.escape)?;
     }
     Ok(())
 }

@@ -334,7 +334,7 @@ pub fn draw_figure<DB: DrawingBackend>(
     let root = root
         .titled(
             &r.header.config.display_title(),
-            ("sans-serif", (22.0 * sc).round()),
+            crate::plot::font(22.0 * sc),
         )
         .map_err(draw_err)?;
     let panels = root.split_evenly((1, 3));

@@ -3,23 +3,27 @@
 //! * `trajectories.png/.svg`: a grid of panels, one row per observable and one column per
 //!   algorithm; each panel shows the discrete algorithm (solid) and its SDE (dashed): mean line,
 //!   95 % CI of the mean (dark band) and 5–95 % quantile band (light band).
-//! * `surfaces.png/.svg` (2-D landscapes only): per algorithm, the surface its drift descends —
-//!   `f` (SGD), `f + (ρ/2)‖∇f‖²` (USAM), `f + ρ‖∇f‖` (DNSAM, SAM; docs/theory.md §5) — as a heat map, with
-//!   the first sample paths of the discrete algorithm (white, solid) and its SDE (red, dashed).
+//! * `surfaces.png/.svg` (2-D landscapes only): per algorithm, the surface `F` its drift
+//!   descends — `f` (SGD), `f + (ρ/2)‖∇f‖²` (USAM), `f + ρ‖∇f‖` (DNSAM, SAM; docs/theory.md §5)
+//!   — as a heat map on a non-linear colour scale (named on the colour bar and in the caption
+//!   under the panels), with the first sample paths of the discrete algorithm (white, solid)
+//!   and its SDE (red, dashed) at every step, start ● and end ■ marked.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::Result;
 use crate::landscape::Landscape;
 use crate::optim::AlgorithmKind;
 use crate::output::{to_json, Staging};
 use crate::plot::bands::{
-    auto_y_range, draw_bands as draw_band_panel, Band, BandPanel, BandSeries, LegendCorner,
-    LegendEntry,
+    auto_y_range, draw_bands_with as draw_band_panel, draw_legend, legend_height, Band, BandExtras,
+    BandFill, BandPanel, BandSeries, LegendCorner, LegendItem, LegendSample,
 };
 use crate::plot::draw_err;
 use crate::plot::surface::{draw_surface_panel, SurfacePanel, SurfacePath};
@@ -114,7 +118,39 @@ pub fn csv(r: &TrajectoriesReport) -> String {
     t.finish()
 }
 
-/// Draws the band grid (rows: observables, columns: algorithms).
+/// Legend font size (pixels at the default width) of the band grid.
+const GRID_LEGEND_PX: f64 = 16.0;
+
+/// The band grid's single legend: what the lines and bands of each system mean.
+fn grid_legend(level: f64) -> Vec<LegendItem> {
+    let ci = format!("{:.0} %", 100.0 * level);
+    vec![
+        LegendItem {
+            text: format!(
+                "discrete algorithm: mean (solid), {ci} CI of the mean (dark band), 5–95 % of paths (light band)"
+            ),
+            color: Some(0),
+            sample: LegendSample::Series {
+                dashed: false,
+                bands: vec![(BandFill::Filled, 0.18), (BandFill::Filled, 0.5)],
+            },
+        },
+        LegendItem {
+            text: format!(
+                "its SDE: mean (dashed), {ci} CI of the mean (dark band), 5–95 % of paths (hatched, dotted edges)"
+            ),
+            color: Some(1),
+            sample: LegendSample::Series {
+                dashed: true,
+                bands: vec![(BandFill::Hatched, 0.45), (BandFill::Filled, 0.5)],
+            },
+        },
+    ]
+}
+
+/// Draws the band grid (rows: observables, columns: algorithms) under one legend. The panels
+/// of a row share their `y` range (one observable); the discrete algorithm's bands are filled,
+/// the SDE's 5–95 % band is hatched with dotted edges so both stay visible where they overlap.
 pub fn draw_bands<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     r: &TrajectoriesReport,
@@ -124,60 +160,66 @@ pub fn draw_bands<DB: DrawingBackend>(
     let root = root
         .titled(
             &r.header.config.display_title(),
-            ("sans-serif", (22.0 * sc).round()),
+            crate::plot::font(22.0 * sc),
         )
         .map_err(draw_err)?;
+    let legend = grid_legend(r.header.config.level);
+    let (legend_area, grid) =
+        root.split_vertically(legend_height(legend.len(), 1, GRID_LEGEND_PX * sc) + 6);
+    draw_legend(
+        &legend_area.margin(0, 0, (40.0 * sc) as i32, 0),
+        &legend,
+        1,
+        GRID_LEGEND_PX * sc,
+    )?;
     let na = r.header.config.algorithms.len();
     let no = r.systems[0].bands.len();
-    let cells = root.split_evenly((no, na));
+    let cells = grid.split_evenly((no, na));
+    let mk = |sys: &crate::study::trajectories::SystemTrajectories, oi: usize, color: usize| {
+        let b = &sys.bands[oi];
+        BandSeries {
+            color,
+            dashed: color == 1,
+            x: r.times.clone(),
+            y: b.mean.clone(),
+            // The 5–95 % band light, the mean's CI darker on top of it.
+            bands: vec![
+                Band {
+                    lo: b.q05.clone(),
+                    hi: b.q95.clone(),
+                    opacity: 0.18,
+                },
+                Band {
+                    lo: b.ci_lo.clone(),
+                    hi: b.ci_hi.clone(),
+                    opacity: 0.5,
+                },
+            ],
+        }
+    };
+    let extras = BandExtras {
+        // Discrete: both bands filled; SDE: the 5–95 % band hatched, the CI filled.
+        fills: vec![
+            vec![BandFill::Filled, BandFill::Filled],
+            vec![BandFill::Hatched, BandFill::Filled],
+        ],
+        ..BandExtras::default()
+    };
     for oi in 0..no {
+        // One y range per observable (row): every algorithm's and SDE's lines and bands.
+        let row: Vec<BandSeries> = (0..na)
+            .flat_map(|ai| [mk(&r.systems[ai], oi, 0), mk(&r.systems[na + ai], oi, 1)])
+            .collect();
+        let y_range = auto_y_range(&row, 0.0);
         for ai in 0..na {
             let (d, e) = (&r.systems[ai], &r.systems[na + ai]);
-            let mk = |sys: &crate::study::trajectories::SystemTrajectories, color: usize| {
-                let b = &sys.bands[oi];
-                BandSeries {
-                    color,
-                    dashed: color == 1,
-                    x: r.times.clone(),
-                    y: b.mean.clone(),
-                    // The 5–95 % band light, the mean's CI darker on top of it.
-                    bands: vec![
-                        Band {
-                            lo: b.q05.clone(),
-                            hi: b.q95.clone(),
-                            opacity: 0.15,
-                        },
-                        Band {
-                            lo: b.ci_lo.clone(),
-                            hi: b.ci_hi.clone(),
-                            opacity: 0.45,
-                        },
-                    ],
-                }
-            };
             let title = format!(
                 "{} (ρ = {}): {}",
                 d.algorithm.name().to_uppercase(),
                 d.rho,
                 d.bands[oi].observable.label()
             );
-            let series = vec![mk(d, 0), mk(e, 1)];
-            let legend = if oi == 0 {
-                vec![
-                    LegendEntry {
-                        text: "discrete: mean, CI, 5–95%".into(),
-                        color: Some(0),
-                        dashed: false,
-                    },
-                    LegendEntry {
-                        text: "SDE: mean, CI, 5–95%".into(),
-                        color: Some(1),
-                        dashed: true,
-                    },
-                ]
-            } else {
-                vec![]
-            };
+            let series = vec![mk(d, oi, 0), mk(e, oi, 1)];
             let t0 = r.times.first().copied().unwrap_or(0.0);
             let t1 = r.times.last().copied().unwrap_or(1.0).max(t0 + 1e-12);
             draw_band_panel(
@@ -188,13 +230,14 @@ pub fn draw_bands<DB: DrawingBackend>(
                     y_label: d.bands[oi].observable.label().into(),
                     x_range: (t0, t1),
                     log_x: false,
-                    y_range: auto_y_range(&series, if legend.is_empty() { 0.0 } else { 0.3 }),
+                    y_range,
                     log_y: false,
                     series,
                     hlines: vec![],
-                    legend,
+                    legend: vec![],
                     legend_corner: LegendCorner::UpperRight,
                 },
+                &extras,
             )?;
         }
     }
@@ -216,15 +259,39 @@ pub fn implicit_loss(f: &dyn Landscape, alg: AlgorithmKind, rho: f64, x: &[f64])
         }
 }
 
+/// Panel title: the algorithm and the surface `F` its drift descends.
 fn surface_name(alg: AlgorithmKind, rho: f64) -> String {
     match alg {
-        AlgorithmKind::Sgd => "SGD on f".into(),
+        AlgorithmKind::Sgd => "SGD: F = f".into(),
         AlgorithmKind::Usam | AlgorithmKind::Musam => {
-            format!("USAM on f + (ρ/2)‖∇f‖², ρ = {rho}")
+            format!("USAM: F = f + (ρ/2)‖∇f‖², ρ = {rho}")
         }
-        AlgorithmKind::Dnsam => format!("DNSAM on f + ρ‖∇f‖, ρ = {rho}"),
-        AlgorithmKind::Sam => format!("SAM on f + ρ‖∇f‖, ρ = {rho}"),
+        AlgorithmKind::Dnsam => format!("DNSAM: F = f + ρ‖∇f‖, ρ = {rho}"),
+        AlgorithmKind::Sam => format!("SAM: F = f + ρ‖∇f‖, ρ = {rho}"),
     }
+}
+
+/// Colours of the surfaces figure's paths: discrete white (solid), SDE red (dashed).
+const PATH_DISCRETE: RGBColor = RGBColor(255, 255, 255);
+const PATH_SDE: RGBColor = RGBColor(255, 90, 90);
+
+/// The surfaces figure's caption lines (under the panels): what `F` and the colours are, and
+/// how the paths are drawn.
+fn surfaces_caption(r: &TrajectoriesReport) -> [String; 2] {
+    let c = &r.header.config;
+    let n = c.sample_paths.min(c.paths);
+    let every = if r.sample_every == 1 {
+        format!("at every step (η = {})", c.eta)
+    } else {
+        format!("every {} steps (η = {})", r.sample_every, c.eta)
+    };
+    [
+        "F: the surface each algorithm's SDE drift descends (panel titles; f is the landscape). Colour is NON-LINEAR: log₁₀(1 + (F − min F)/s), s = the 5 % quantile of F − min F on the grid; bar ticks in F − min F.".into(),
+        format!(
+            "Paths: the first {n} sample paths of each system {every}, not thinned; the SDE path per η step of its {}-substep Euler–Maruyama run. Parts outside the frame are not drawn.",
+            c.substeps
+        ),
+    ]
 }
 
 /// Draws the surfaces figure (2-D landscapes only).
@@ -233,17 +300,38 @@ pub fn draw_surfaces<DB: DrawingBackend>(
     r: &TrajectoriesReport,
     f: &dyn Landscape,
 ) -> Result<()> {
-    let (w, _) = root.dim_in_pixel();
+    let (w, h) = root.dim_in_pixel();
     let sc = (w as f64 / 1400.0).clamp(0.5, 3.0);
     let root = root
         .titled(
             &format!(
-                "{} — sample paths on the surface each drift descends (white: discrete, red dashed: SDE)",
+                "{} — sample paths on the surface F each drift descends",
                 r.header.config.display_title()
             ),
-            ("sans-serif", (17.0 * sc).round()),
+            crate::plot::font(17.0 * sc),
         )
         .map_err(draw_err)?;
+    // Caption and legend strip at the bottom.
+    let caption = surfaces_caption(r);
+    let cap_px = crate::plot::font_size(13.0 * sc);
+    let line_h = (1.5 * cap_px) as u32;
+    let foot_h = line_h * (caption.len() as u32 + 1) + (8.0 * sc) as u32;
+    let (_, rh) = root.dim_in_pixel();
+    let (panels, foot) = root.split_vertically(rh.saturating_sub(foot_h).min(h));
+    draw_surface_legend(&foot, sc)?;
+    let text = TextStyle::from(crate::plot::font(13.0 * sc)).pos(Pos::new(HPos::Left, VPos::Top));
+    for (i, line) in caption.iter().enumerate() {
+        foot.draw(&Text::new(
+            line.clone(),
+            (
+                (20.0 * sc) as i32,
+                ((i + 1) as u32 * line_h) as i32 + (4.0 * sc) as i32,
+            ),
+            text.clone(),
+        ))
+        .map_err(draw_err)?;
+    }
+    let root = panels;
     let na = r.header.config.algorithms.len();
     let cols = if na == 1 { 1 } else { 2 };
     let rows = na.div_ceil(cols);
@@ -278,15 +366,13 @@ pub fn draw_surfaces<DB: DrawingBackend>(
         (x0, x1, y0, y1) = (e[0], e[1], e[2], e[3]);
         (mx, my) = (0.0, 0.0);
     }
-    let white = RGBColor(255, 255, 255);
-    let red = RGBColor(255, 90, 90);
     for (ai, cell) in cells.iter().enumerate().take(na) {
         let (d, e) = (&r.systems[ai], &r.systems[na + ai]);
         let alg = d.algorithm;
         let rho = d.rho;
         let surface = move |x: f64, y: f64| implicit_loss(f, alg, rho, &[x, y]);
         let mut paths = Vec::new();
-        for (sys, colour, dashed) in [(d, white, false), (e, red, true)] {
+        for (sys, colour, dashed) in [(d, PATH_DISCRETE, false), (e, PATH_SDE, true)] {
             for p in &sys.samples {
                 paths.push(SurfacePath {
                     points: p.iter().map(|q| (q[0], q[1])).collect(),
@@ -307,13 +393,73 @@ pub fn draw_surfaces<DB: DrawingBackend>(
                 grid: 90,
                 surface: &surface,
                 paths,
-                legend: vec![
-                    (format!("{} (discrete)", alg.name()), white, false),
-                    (format!("{}_sde", alg.name()), red, true),
-                ],
+                legend: vec![],
             },
         )?;
     }
+    Ok(())
+}
+
+/// One legend row for the surfaces figure, on a dark swatch so the white path shows.
+fn draw_surface_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, sc: f64) -> Result<()> {
+    let px = crate::plot::font_size(13.0 * sc);
+    let h = (1.5 * px) as i32;
+    let (w, _) = area.dim_in_pixel();
+    let x0 = (20.0 * sc) as i32;
+    let x1 = (w as i32 - x0).min(x0 + (900.0 * sc) as i32);
+    let bg = crate::plot::surface::viridis(0.1);
+    area.draw(&Rectangle::new([(x0, 0), (x1, h)], bg.filled()))
+        .map_err(draw_err)?;
+    let y = h / 2;
+    let seg = (36.0 * sc) as i32;
+    let r = (3.5 * sc).round().max(2.0) as i32;
+    let style = crate::plot::font(13.0 * sc)
+        .color(&WHITE)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    let line = |c: RGBColor| c.stroke_width((1.5 * sc).round().max(1.0) as u32);
+    let mut x = x0 + (10.0 * sc) as i32;
+    area.draw(&PathElement::new(
+        vec![(x, y), (x + seg, y)],
+        line(PATH_DISCRETE),
+    ))
+    .map_err(draw_err)?;
+    area.draw(&Text::new(
+        "discrete algorithm",
+        (x + seg + 6, y),
+        style.clone(),
+    ))
+    .map_err(draw_err)?;
+    x += (220.0 * sc) as i32;
+    area.draw(&DashedPathElement::new(
+        vec![(x, y), (x + seg, y)],
+        (6.0 * sc) as u32,
+        (4.0 * sc) as u32,
+        line(PATH_SDE),
+    ))
+    .map_err(draw_err)?;
+    area.draw(&Text::new("its SDE", (x + seg + 6, y), style.clone()))
+        .map_err(draw_err)?;
+    x += (150.0 * sc) as i32;
+    area.draw(&Circle::new((x + r, y), r, WHITE.filled()))
+        .map_err(draw_err)?;
+    area.draw(&Circle::new((x + r, y), r, BLACK))
+        .map_err(draw_err)?;
+    area.draw(&Text::new("start", (x + 2 * r + 6, y), style.clone()))
+        .map_err(draw_err)?;
+    x += (100.0 * sc) as i32;
+    area.draw(&Rectangle::new(
+        [(x, y - r), (x + 2 * r, y + r)],
+        WHITE.filled(),
+    ))
+    .map_err(draw_err)?;
+    area.draw(&Rectangle::new([(x, y - r), (x + 2 * r, y + r)], BLACK))
+        .map_err(draw_err)?;
+    area.draw(&Text::new(
+        "end (T) of each path",
+        (x + 2 * r + 6, y),
+        style,
+    ))
+    .map_err(draw_err)?;
     Ok(())
 }
 
@@ -325,7 +471,7 @@ pub fn write(r: &TrajectoriesReport, f: &dyn Landscape, dir: &Path) -> Result<Ve
     st.bytes("trajectories.csv", csv(r).as_bytes())?;
     let na = r.header.config.algorithms.len() as u32;
     let no = r.systems[0].bands.len() as u32;
-    let size = ((420 * na).max(700), 60 + 300 * no);
+    let size = ((420 * na).max(700), 110 + 300 * no);
     st.with("trajectories.png", |p| {
         crate::plot::render_png(p, size, |a| draw_bands(a, r))
     })?;
@@ -334,7 +480,7 @@ pub fn write(r: &TrajectoriesReport, f: &dyn Landscape, dir: &Path) -> Result<Ve
     })?;
     if f.dim() == 2 {
         let rows = if na == 1 { 1 } else { na.div_ceil(2) };
-        let ssize = (1400, 40 + 560 * rows);
+        let ssize = (1400, 110 + 560 * rows);
         st.with("surfaces.png", |p| {
             crate::plot::render_png(p, ssize, |a| draw_surfaces(a, r, f))
         })?;

@@ -1,7 +1,8 @@
 //! Memory and work of a trajectories run, estimated from the raw configuration before anything
 //! is built ([`crate::study::budget`]): one ensemble of `paths` paths over `T/η` steps with each
 //! algorithm and its SDE, which keeps every path's value of every observable at every save
-//! (for the quantile bands) and the first `sample_paths` paths whole.
+//! (for the quantile bands) and the first `sample_paths` paths whole (every step, at most
+//! `MAX_SAMPLE_POINTS` points each).
 
 use super::{TrajectoriesConfig, MAX_TRACE_DIM};
 use crate::error::Result;
@@ -42,7 +43,9 @@ pub fn budget(c: &TrajectoriesConfig, threads: usize) -> Result<Budget> {
     let fields = ["paths", "saves", "algorithms"];
     // Every value (with the block's copy while merging), the moments, the sample paths.
     let values = paths * (saves + 1.0) * ns * observables * F64;
-    let samples = (c.sample_paths as f64).min(paths) * (saves + 1.0) * ns * (df * F64 + 24.0);
+    // The sample paths keep every step (at most MAX_SAMPLE_POINTS of them).
+    let points = steps.min(super::MAX_SAMPLE_POINTS as f64) + 1.0;
+    let samples = (c.sample_paths as f64).min(paths) * points * ns * (df * F64 + 24.0);
     budget::ensemble(
         &mut b,
         "ensemble",
@@ -69,7 +72,7 @@ pub fn budget(c: &TrajectoriesConfig, threads: usize) -> Result<Budget> {
     );
     b.mem(
         "sample paths",
-        &["sample_paths", "saves", land.dim_field],
+        &["sample_paths", "horizon", land.dim_field],
         samples,
     );
     // Observables at every save: a gradient per path and system (and the Hessian's trace).

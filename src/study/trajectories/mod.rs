@@ -41,6 +41,9 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../../experiments/trajectories
 
 /// Bound on stored per-path values (8 bytes each).
 pub const MAX_STORED_VALUES: usize = 20_000_000;
+/// Most points stored per sample path: the surfaces figure draws every step up to this many
+/// steps, every `⌈steps / MAX_SAMPLE_POINTS⌉`-th step beyond.
+pub const MAX_SAMPLE_POINTS: usize = 20_000;
 /// Largest dimension for which `tr ∇²f` is computed.
 pub const MAX_TRACE_DIM: usize = 64;
 
@@ -177,7 +180,9 @@ pub struct SystemTrajectories {
     pub diverged: u64,
     /// One band per observable.
     pub bands: Vec<Band>,
-    /// The first `sample_paths` paths at the save times (`[path][save][coordinate]`).
+    /// The first `sample_paths` paths at `t = 0` and after every `sample_every` steps
+    /// (`[path][point][coordinate]`; every step unless the run has more than
+    /// [`MAX_SAMPLE_POINTS`] steps).
     pub samples: Vec<Vec<Vec<f64>>>,
 }
 
@@ -191,6 +196,8 @@ pub struct TrajectoriesReport {
     pub landscape: String,
     /// Save times.
     pub times: Vec<f64>,
+    /// Steps between two stored points of the sample paths (1: every step).
+    pub sample_every: usize,
     /// Systems (algorithms first, then SDEs, in `algorithms` order).
     pub systems: Vec<SystemTrajectories>,
     /// Always empty: this study makes no pass/fail claim.
@@ -366,6 +373,7 @@ impl TrajectoriesStudy {
             n_systems: systems.len(),
             n_saves: c.saves + 1,
             samples: c.sample_paths.min(c.paths),
+            sample_every: sample_stride(self.steps),
         };
         let ens = Ensemble {
             landscape: f,
@@ -465,6 +473,7 @@ impl TrajectoriesStudy {
             header: RunHeader::new("trajectories", c.clone(), c.seed, threads, t0, warnings),
             landscape: f.describe(),
             times,
+            sample_every: sample_stride(self.steps),
             systems: result,
             verdicts: Vec::new(),
             observations,
@@ -486,11 +495,41 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     }
 }
 
+/// Steps between stored points of the sample paths: 1 up to [`MAX_SAMPLE_POINTS`] steps.
+pub(crate) fn sample_stride(steps: usize) -> usize {
+    steps.div_ceil(MAX_SAMPLE_POINTS).max(1)
+}
+
 struct BandObserver {
     observables: Vec<Observable>,
     n_systems: usize,
     n_saves: usize,
     samples: usize,
+    /// Steps between stored sample-path points.
+    sample_every: usize,
+}
+
+impl BandObserver {
+    /// Appends the current positions of the block's paths whose global index is below
+    /// `samples` to the sample paths.
+    fn record_samples(&self, acc: &mut BandAcc, view: &BlockView) {
+        if view.first_path >= self.samples {
+            return;
+        }
+        for s in 0..self.n_systems {
+            let x = &view.states[s];
+            for j in 0..x.ncols() {
+                if view.first_path + j >= self.samples {
+                    break;
+                }
+                let paths = &mut acc.samples[s];
+                if paths.len() <= j {
+                    paths.push(Vec::new());
+                }
+                paths[j].push(x.column(j).iter().copied().collect());
+            }
+        }
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -542,18 +581,15 @@ impl Observer for BandObserver {
                     acc.values[k].push(v);
                 }
             }
-            // Sample paths: global path index below `samples`.
-            for j in 0..p {
-                let global = view.first_path + j;
-                if global >= self.samples {
-                    break;
-                }
-                let paths = &mut acc.samples[s];
-                if paths.len() <= j {
-                    paths.push(Vec::new());
-                }
-                paths[j].push(x.column(j).iter().copied().collect());
-            }
+        }
+        // Sample paths: the start here, then every `sample_every` steps in `on_step`.
+        if save == 0 {
+            self.record_samples(acc, view);
+        }
+    }
+    fn on_step(&self, acc: &mut BandAcc, k: usize, _t: f64, view: &BlockView) {
+        if k.is_multiple_of(self.sample_every) {
+            self.record_samples(acc, view);
         }
     }
     fn merge(&self, total: &mut BandAcc, block: BandAcc) {
