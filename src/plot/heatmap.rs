@@ -367,8 +367,7 @@ pub fn draw_heatmaps<DB: DrawingBackend>(
     let area = if title.is_empty() {
         area.clone()
     } else {
-        area.titled(title, super::font(24.0 * s))
-            .map_err(draw_err)?
+        crate::plot::titled(area, title, 24.0 * s).map_err(draw_err)?
     };
     let bar_w = sz(110.0) as u32;
     let (main, bar) = area.split_horizontally(w.saturating_sub(bar_w));

@@ -213,7 +213,7 @@ pub fn draw_loglog_with<DB: DrawingBackend>(
     let inner = if fig.title.is_empty() {
         inner
     } else {
-        inner.titled(fig.title, font(30.0)).map_err(draw_err)?
+        crate::plot::titled(&inner, fig.title, 30.0).map_err(draw_err)?
     };
     let x_area = sz(75.0) as u32;
     let y_area = sz(115.0) as u32;

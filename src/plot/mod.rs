@@ -85,6 +85,28 @@ pub fn font<'a>(px: f64) -> FontDesc<'a> {
     ("sans-serif", font_size(px)).into_font()
 }
 
+/// `area.titled(text, …)` in the figures' font at [`font_size`]`(px)`, made smaller in 2-px
+/// steps (down to 8 px) until the title fits the area's width: a long generated title (one
+/// that names many parameters) is shrunk, never cut off at the figure's edges.
+pub fn titled<DB: plotters::prelude::DrawingBackend>(
+    area: &plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+    text: &str,
+    px: f64,
+) -> std::result::Result<
+    plotters::prelude::DrawingArea<DB, plotters::coord::Shift>,
+    plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>,
+> {
+    let width = area.dim_in_pixel().0 as f64;
+    let mut size = font_size(px);
+    while size > 8.0 {
+        match font(size).box_size(text) {
+            Ok((w, _)) if w as f64 > 0.98 * width => size -= 2.0,
+            _ => break,
+        }
+    }
+    area.titled(text, font(size))
+}
+
 /// Register the bundled font with plotters (idempotent, thread-safe).
 ///
 /// Registration cannot fail for the bundled file (a test checks it); should it fail anyway, the
@@ -298,6 +320,31 @@ mod tests {
     fn rejects_silly_sizes() {
         assert!(render_svg_string((0, 700), |_| Ok(())).is_err());
         assert!(render_svg_string((1000, 50_000), |_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn long_titles_shrink_to_fit_the_width_and_short_ones_keep_their_size() {
+        let title_size = |text: &str| {
+            let svg = render_svg_string((400, 100), |a| {
+                titled(a, text, 24.0).map_err(draw_err)?;
+                Ok(())
+            })
+            .unwrap();
+            // The title is the only text drawn: read its font-size attribute.
+            let at = svg.find("font-size=\"").expect("a text element") + 11;
+            let end = at + svg[at..].find('"').unwrap();
+            svg[at..end].parse::<f64>().unwrap()
+        };
+        // The SVG writes sizes in its own unit: compare with a short title's, which fits at
+        // the requested 24 px.
+        let full = title_size("short");
+        let long = "a generated title naming many parameters, ".repeat(3);
+        let shrunk_px = 24.0 * title_size(&long) / full;
+        assert!((8.0..24.0).contains(&shrunk_px), "{shrunk_px}");
+        // At 24 px it would not fit; at the chosen size it does (or the floor of 8 px is hit).
+        assert!(font(24.0).box_size(&long).unwrap().0 as f64 > 0.98 * 400.0);
+        let (w, _) = font(shrunk_px.round()).box_size(&long).unwrap();
+        assert!(w as f64 <= 0.98 * 400.0 || shrunk_px.round() == 8.0, "{w}");
     }
 
     #[test]

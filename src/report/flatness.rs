@@ -245,16 +245,16 @@ pub fn draw_figure<DB: DrawingBackend>(
 ) -> Result<()> {
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1800.0).clamp(0.5, 3.0);
-    let root = root
-        .titled(
-            &format!(
-                "{}   (*: more than {}% of the paths diverged and are excluded)",
-                r.header.config.display_title(),
-                100.0 * crate::study::flatness::MAX_DIVERGED_FRACTION
-            ),
-            crate::plot::font(22.0 * sc),
-        )
-        .map_err(draw_err)?;
+    let root = crate::plot::titled(
+        root,
+        &format!(
+            "{}   (*: more than {}% of the paths diverged and are excluded)",
+            r.header.config.display_title(),
+            100.0 * crate::study::flatness::MAX_DIVERGED_FRACTION
+        ),
+        22.0 * sc,
+    )
+    .map_err(draw_err)?;
     let panels = root.split_evenly((2, 3));
     let trip = |m: &crate::stats::MeanCi| (m.mean, m.lo, m.hi);
     for (row, systems, run) in [

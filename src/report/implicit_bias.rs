@@ -645,14 +645,10 @@ fn draw_rho_figure<DB: DrawingBackend>(
     let c = &r.header.config;
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1600.0).clamp(0.5, 3.0);
-    let root = root
-        .titled(
-            &format!(
+    let root = crate::plot::titled(root, &format!(
                 "{} ({} seeds): medians (lines), quartiles (bands) over runs that fit near β*; dashed: some runs excluded",
                 c.display_title(), c.seeds
-            ),
-            crate::plot::font(22.0 * sc),
-        )
+            ), 22.0 * sc)
         .map_err(draw_err)?;
     let panels = root.split_evenly((2, 3));
     let metric = if r.sampled() {
@@ -745,12 +741,12 @@ fn draw_curves_figure<DB: DrawingBackend>(
     let seed = c.record.representative_seed;
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1600.0).clamp(0.5, 3.0);
-    let root = root
-        .titled(
-            &format!("training curves, seed {seed}: GD, SGD and the SAM variants at ρ = {rho}"),
-            crate::plot::font(22.0 * sc),
-        )
-        .map_err(draw_err)?;
+    let root = crate::plot::titled(
+        root,
+        &format!("training curves, seed {seed}: GD, SGD and the SAM variants at ρ = {rho}"),
+        22.0 * sc,
+    )
+    .map_err(draw_err)?;
     let panels = root.split_evenly((1, 2));
     let runs: Vec<&RunRecord> = r
         .runs
@@ -851,11 +847,7 @@ fn draw_alpha_figure<DB: DrawingBackend>(
     let k = c.data.k;
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1600.0).clamp(0.5, 3.0);
-    let root = root
-        .titled(
-            &format!("effective initialisation α_eff (α = {}), SAM variants at ρ = {rho}; the support of β* is coordinates 1–{k}", c.train.alpha),
-            crate::plot::font(22.0 * sc),
-        )
+    let root = crate::plot::titled(root, &format!("effective initialisation α_eff (α = {}), SAM variants at ρ = {rho}; the support of β* is coordinates 1–{k}", c.train.alpha), 22.0 * sc)
         .map_err(draw_err)?;
     let panels = root.split_evenly((1, 2));
     // GD, n-SAM, 1-SAM, then m-SAM: the dot panels colour series by position, and this order
@@ -964,11 +956,7 @@ fn draw_line_figure<DB: DrawingBackend>(
     let seed = c.record.representative_seed;
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1600.0).clamp(0.5, 3.0);
-    let root = root
-        .titled(
-            &format!("the line w(t) = (1 − t) w_ERM + t w_ERM→1-SAM (ρ = {rho}): t = 0 continued ERM, t = 1 fine-tuned"),
-            crate::plot::font(22.0 * sc),
-        )
+    let root = crate::plot::titled(root, &format!("the line w(t) = (1 − t) w_ERM + t w_ERM→1-SAM (ρ = {rho}): t = 0 continued ERM, t = 1 fine-tuned"), 22.0 * sc)
         .map_err(draw_err)?;
     let panels = root.split_evenly((1, 2));
     let recs: Vec<_> = ft
@@ -1133,14 +1121,10 @@ fn draw_finetune_figure<DB: DrawingBackend>(
         .collect();
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1600.0).clamp(0.5, 3.0);
-    let root = root
-        .titled(
-            &format!(
+    let root = crate::plot::titled(root, &format!(
                 "fine-tuning, {} problems, switch at step {} of {}, vs continued ERM; excl. = excluded runs (ERM → 1-SAM | 1-SAM → ERM)",
                 c.seeds, f.switch_step, c.train.steps
-            ),
-            crate::plot::font(22.0 * sc),
-        )
+            ), 22.0 * sc)
         .map_err(draw_err)?;
     let panels = root.split_evenly((1, 2));
     draw_dot_panel(

@@ -284,14 +284,10 @@ pub fn draw_functions<DB: DrawingBackend>(
     } else {
         format!("all {} seeds", c.seeds)
     };
-    let root = root
-        .titled(
-            &format!(
+    let root = crate::plot::titled(root, &format!(
                 "{} — fitted functions, {drawn} (dots: data; ▲: counted kinks; grey ticks: uncounted breakpoints)",
                 c.display_title()
-            ),
-            font(20.0),
-        )
+            ), 20.0)
         .map_err(draw_err)?;
     let rows = c.methods.len();
     let cells = root.split_evenly((rows, cols));
@@ -395,9 +391,7 @@ pub fn draw_counts<DB: DrawingBackend>(
     let c = &r.header.config;
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1600.0).clamp(0.5, 3.0);
-    let root = root
-        .titled(&c.display_title(), crate::plot::font(20.0 * sc))
-        .map_err(draw_err)?;
+    let root = crate::plot::titled(root, &c.display_title(), 20.0 * sc).map_err(draw_err)?;
     let panels = root.split_evenly((1, 2));
     let cats: Vec<String> = (0..c.seeds).map(|s| format!("seed {s}")).collect();
     let series = |get: &dyn Fn(&RunRecord) -> f64| -> Vec<DotSeries> {

@@ -101,18 +101,18 @@ pub fn draw_figure<DB: DrawingBackend>(
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1400.0).clamp(0.5, 3.0);
     let c = &r.header.config;
-    let root = root
-        .titled(
-            &format!(
-                "{}   (η = {}, ρ = {}, B = {}; exact moments)",
-                c.display_title(),
-                c.eta,
-                c.rho,
-                r.batch
-            ),
-            crate::plot::font(20.0 * sc),
-        )
-        .map_err(draw_err)?;
+    let root = crate::plot::titled(
+        root,
+        &format!(
+            "{}   (η = {}, ρ = {}, B = {}; exact moments)",
+            c.display_title(),
+            c.eta,
+            c.rho,
+            r.batch
+        ),
+        20.0 * sc,
+    )
+    .map_err(draw_err)?;
     let panels = root.split_evenly((2, 2));
     let cats: Vec<String> = r.rows.iter().map(|x| format!("m = {}", x.m)).collect();
     let point = |v: f64| (v, v, v);

@@ -11,7 +11,9 @@ use plotters::prelude::*;
 
 use crate::error::Result;
 use crate::output::{to_json, Staging};
-use crate::plot::loglog::{draw_loglog_guided, Guide, LogLogFigure, LogLogPoint, LogLogSeries};
+use crate::plot::loglog::{
+    draw_loglog_with, Guide, LogLogExtras, LogLogFigure, LogLogPoint, LogLogSeries,
+};
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
 use crate::report::csv::{self, Table};
 use crate::study::rho_sweep::{RhoSweepConfig, RhoSweepReport, RhoSweepStudy};
@@ -214,9 +216,8 @@ pub fn draw<DB: DrawingBackend>(
         r.sizes.paths,
         100.0 * c.verdict.level
     );
-    let body = area
-        .titled(&title, crate::plot::font((26.0 * s).max(10.0)))
-        .map_err(crate::plot::draw_err)?;
+    let body =
+        crate::plot::titled(area, &title, (26.0 * s).max(10.0)).map_err(crate::plot::draw_err)?;
     let panels = body.split_evenly((2, 2));
     let guides = [
         Guide {
@@ -238,7 +239,15 @@ pub fn draw<DB: DrawingBackend>(
             series: &series,
             reference_slopes: &[],
         };
-        draw_loglog_guided(panel, &fig, &guides)?;
+        // Each algorithm's own SDE and its drift-only ablation often coincide: offset the
+        // series sideways so neither hides the other (the legend says so). The legend goes
+        // beside the plot, where it cannot cover the data or the ρ = η label.
+        let extras = LogLogExtras {
+            dodge: true,
+            legend_outside: true,
+            ..LogLogExtras::default()
+        };
+        draw_loglog_with(panel, &fig, &guides, &extras)?;
     }
     Ok(())
 }

@@ -675,15 +675,11 @@ fn draw_curves<DB: plotters::prelude::DrawingBackend>(
     if columns.is_empty() {
         return Ok(());
     }
-    let a = a
-        .titled(
-            &format!(
+    let a = crate::plot::titled(a, &format!(
                 "Near the saddle of f = ½xᵀHx, H = diag({}), η = {}: discrete algorithms vs their SDE/ODE",
                 join(&r.header.config.curves.eigenvalues),
                 r.header.config.eta
-            ),
-            crate::plot::font(26.0),
-        )
+            ), 26.0)
         .map_err(crate::plot::draw_err)?;
     let cols = a.split_evenly((1, columns.len()));
     for (col, c) in cols.iter().zip(&columns) {

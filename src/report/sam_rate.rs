@@ -331,12 +331,8 @@ pub fn draw_figure<DB: DrawingBackend>(
 ) -> Result<()> {
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 2100.0).clamp(0.5, 3.0);
-    let root = root
-        .titled(
-            &r.header.config.display_title(),
-            crate::plot::font(22.0 * sc),
-        )
-        .map_err(draw_err)?;
+    let root =
+        crate::plot::titled(root, &r.header.config.display_title(), 22.0 * sc).map_err(draw_err)?;
     let panels = root.split_evenly((1, 3));
     let n = &r.nonconvex;
     let measured = LogLogSeries {

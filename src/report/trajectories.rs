@@ -157,12 +157,8 @@ pub fn draw_bands<DB: DrawingBackend>(
 ) -> Result<()> {
     let (w, _) = root.dim_in_pixel();
     let sc = (w as f64 / 1600.0).clamp(0.5, 3.0);
-    let root = root
-        .titled(
-            &r.header.config.display_title(),
-            crate::plot::font(22.0 * sc),
-        )
-        .map_err(draw_err)?;
+    let root =
+        crate::plot::titled(root, &r.header.config.display_title(), 22.0 * sc).map_err(draw_err)?;
     let legend = grid_legend(r.header.config.level);
     let (legend_area, grid) =
         root.split_vertically(legend_height(legend.len(), 1, GRID_LEGEND_PX * sc) + 6);
@@ -302,15 +298,15 @@ pub fn draw_surfaces<DB: DrawingBackend>(
 ) -> Result<()> {
     let (w, h) = root.dim_in_pixel();
     let sc = (w as f64 / 1400.0).clamp(0.5, 3.0);
-    let root = root
-        .titled(
-            &format!(
-                "{} — sample paths on the surface F each drift descends",
-                r.header.config.display_title()
-            ),
-            crate::plot::font(17.0 * sc),
-        )
-        .map_err(draw_err)?;
+    let root = crate::plot::titled(
+        root,
+        &format!(
+            "{} — sample paths on the surface F each drift descends",
+            r.header.config.display_title()
+        ),
+        17.0 * sc,
+    )
+    .map_err(draw_err)?;
     // Caption and legend strip at the bottom.
     let caption = surfaces_caption(r);
     let cap_px = crate::plot::font_size(13.0 * sc);
