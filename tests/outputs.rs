@@ -349,7 +349,7 @@ fn generated_titles_follow_every_study_parameter() {
         "kinks",
         k(&text),
         k(&edited),
-        &["m = 40", "η_max = 0.00002", "sam ρ = 0.2"],
+        &["m = 40", "η_max = 2e-5", "sam ρ = 0.2"],
         k(&with_title(&text)),
     );
 

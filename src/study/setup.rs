@@ -640,9 +640,16 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     toml::from_str(text).map_err(|e| super::parse_errors::toml_error(text, &e))
 }
 
-/// A number as a title shows it: Rust's shortest round-trip form (`0.5`, `20`, `1e-5`).
+/// A number as a title shows it: Rust's shortest round-trip form, in plain notation (`0.5`,
+/// `20`, `0.001`) and in scientific notation below 10⁻³ or from 10⁶ on (`5e-5`, `2e6`), where
+/// plain notation would spell out zeros.
 pub fn title_num(v: f64) -> String {
-    format!("{v}")
+    let a = v.abs();
+    if v != 0.0 && a.is_finite() && !(1e-3..1e6).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
 }
 
 impl LandscapeConfig {
@@ -700,5 +707,21 @@ impl OracleConfig {
             #[allow(unreachable_patterns)]
             _ => "stochastic gradients".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod title_num_tests {
+    use super::title_num;
+
+    #[test]
+    fn titles_spell_small_and_large_numbers_in_scientific_notation() {
+        assert_eq!(title_num(0.5), "0.5");
+        assert_eq!(title_num(20.0), "20");
+        assert_eq!(title_num(0.001), "0.001");
+        assert_eq!(title_num(0.0), "0");
+        assert_eq!(title_num(5e-5), "5e-5");
+        assert_eq!(title_num(-1e-5), "-1e-5");
+        assert_eq!(title_num(2e6), "2e6");
     }
 }
