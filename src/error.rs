@@ -127,3 +127,13 @@ fn shorten(token: &str) -> Option<String> {
 
 /// Library result type.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A spectral radius or growth rate for an error message: four decimals near the stability
+/// threshold, scientific notation once it has blown up (a huge η gives 1e38, not 39 digits).
+pub fn fmt_magnitude(x: f64) -> String {
+    if x.abs() < 1e4 {
+        format!("{x:.4}")
+    } else {
+        format!("{x:.3e}")
+    }
+}

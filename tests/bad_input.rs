@@ -51,26 +51,15 @@ const ACCEPTED: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// One leaf of a TOML document: dotted path (`landscape.hessian.dim`, `rhos[2]`) and value.
+/// One leaf of a TOML document: dotted path (`landscape.hessian.dim`, `rhos[2]`) and value —
+/// the [`nodes`] that are neither tables nor arrays.
 fn leaves(v: &Value, at: &str, out: &mut Vec<(String, Value)>) {
-    match v {
-        Value::Table(t) => {
-            for (k, x) in t {
-                let p = if at.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{at}.{k}")
-                };
-                leaves(x, &p, out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                leaves(x, &format!("{at}[{i}]"), out);
-            }
-        }
-        _ => out.push((at.to_string(), v.clone())),
-    }
+    let mut all = Vec::new();
+    nodes(v, at, &mut all);
+    out.extend(
+        all.into_iter()
+            .filter(|(_, x)| !matches!(x, Value::Table(_) | Value::Array(_))),
+    );
 }
 
 /// Mutable reference to the leaf at `path`.

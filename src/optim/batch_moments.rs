@@ -153,13 +153,7 @@ impl DiscreteMoments {
     pub fn stationary(&self) -> Result<MomentState> {
         let r = self.spectral_radius();
         if r.is_nan() || r >= 1.0 {
-            // Four decimals near the threshold; a blown-up radius (1e38 for a huge η) in
-            // scientific notation rather than as 39 digits.
-            let r = if r.abs() < 1e4 {
-                format!("{r:.4}")
-            } else {
-                format!("{r:.3e}")
-            };
+            let r = crate::error::fmt_magnitude(r);
             return Err(Error::Unsupported(format!(
                 "the discrete moment recursion is not stable (spectral radius {r} ≥ 1), so there is no stationary law"
             )));

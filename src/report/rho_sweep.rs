@@ -17,7 +17,7 @@ use crate::plot::loglog::{
 use crate::registry::{Experiment, Overrides, Progress, StudyDef};
 use crate::report::csv::{self, Table};
 use crate::study::rho_sweep::{RhoSweepConfig, RhoSweepReport, RhoSweepStudy};
-use crate::study::verdict::{self, fmt_num, Observation, Verdict};
+use crate::study::verdict::{self, Observation, Verdict};
 
 fn rho_text(r: Option<f64>) -> String {
     r.map_or("any".into(), |v| v.to_string())
@@ -335,7 +335,7 @@ impl StudyDef for Def {
             let est = crate::shard::unsharded(|| self.0.estimate_seconds(threads, 5))?;
             eprintln!(
                 "rho-sweep, profile paper: estimated wall time {} on {threads} thread(s) ({} steps × {} paths)",
-                human_duration(est),
+                crate::study::budget::human_duration(est),
                 self.0.config.paper.steps,
                 self.0.config.paper.paths
             );
@@ -357,25 +357,5 @@ impl StudyDef for Def {
     // Memory and work estimate (checked before anything is allocated).
     fn budget(config: &RhoSweepConfig, threads: usize) -> Result<crate::study::budget::Budget> {
         RhoSweepStudy::budget(config, threads)
-    }
-}
-
-/// `1 h 23 min`, `4.2 min`, `12 s`.
-pub fn human_duration(s: f64) -> String {
-    if !s.is_finite() {
-        return "unknown".into();
-    }
-    if s >= 86_400.0 {
-        format!("{:.1} days", s / 86_400.0)
-    } else if s >= 3600.0 {
-        format!(
-            "{} h {} min",
-            (s / 3600.0).floor(),
-            ((s % 3600.0) / 60.0).round()
-        )
-    } else if s >= 60.0 {
-        format!("{:.1} min", s / 60.0)
-    } else {
-        format!("{} s", fmt_num(s))
     }
 }

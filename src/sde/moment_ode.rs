@@ -106,12 +106,7 @@ impl AffineSde {
     pub fn stationary(&self) -> Result<MomentState> {
         let g = self.growth_rate();
         if g.is_nan() || g >= 0.0 {
-            // Four decimals near the threshold, scientific notation for a blown-up rate.
-            let g = if g.abs() < 1e4 {
-                format!("{g:.4}")
-            } else {
-                format!("{g:.3e}")
-            };
+            let g = crate::error::fmt_magnitude(g);
             return Err(Error::Unsupported(format!(
                 "the SDE's moment equation is not stable (growth rate {g} ≥ 0), so there is no stationary law"
             )));
