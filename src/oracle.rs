@@ -145,6 +145,58 @@ pub fn lemire_below(n: u32, mut word: impl FnMut() -> u32) -> u32 {
     (m >> 32) as u32
 }
 
+/// [`Subsampling::draw`] without replacement for `B = out.len() ≤ K`, branch-free: the
+/// sequence lives in a `K`-word array padded with `u32::MAX` (never an index, `t < N ≤ 2³²−1`),
+/// so finding `t` and inserting are fixed-length selects the compiler keeps in registers
+/// (`K = 4` is one 128-bit register) instead of loops whose length depends on the draw.
+#[inline(always)]
+fn ordered_floyd<const K: usize, R: UniformBelow + ?Sized>(n: usize, rng: &mut R, out: &mut [u32]) {
+    let b = out.len();
+    debug_assert!(b <= K && b <= n);
+    let mut s = [u32::MAX; K];
+    for len in 0..b {
+        let j = (n - b + len) as u32;
+        let t = rng.below(j + 1);
+        let mut at = 0;
+        for (p, &v) in s.iter().enumerate() {
+            at = if v == t { p + 1 } else { at };
+        }
+        let value = if at > 0 { j } else { t };
+        let prev = s;
+        for p in 0..K {
+            let shifted = if p == 0 { value } else { prev[p - 1] };
+            s[p] = if p < at {
+                prev[p]
+            } else if p == at {
+                value
+            } else {
+                shifted
+            };
+        }
+    }
+    if b == K {
+        out.copy_from_slice(&s);
+    } else {
+        // Not `copy_from_slice` on a prefix: a call to `memcpy` for a few words.
+        for (o, v) in out.iter_mut().zip(s) {
+            *o = v;
+        }
+    }
+}
+
+/// Bounded draws already made (the fast path of [`Subsampling::draw_block`]): hands out the
+/// precomputed indices in order, ignoring the bound (the caller computed each for it).
+struct Replay<'a, I: Iterator<Item = u32>>(&'a mut I);
+
+impl<I: Iterator<Item = u32>> UniformBelow for Replay<'_, I> {
+    #[inline(always)]
+    fn below(&mut self, n: u32) -> u32 {
+        let t = self.0.next().expect("one precomputed draw per call");
+        debug_assert!(t < n);
+        t
+    }
+}
+
 /// Finite-sum mini-batch sampling.
 #[derive(Debug, Clone, Copy)]
 pub struct Subsampling {
@@ -198,20 +250,82 @@ impl Subsampling {
             }
             return;
         }
-        for len in 0..b {
-            let j = (n - b + len) as u32;
-            let t = rng.below(j + 1);
-            // Position after `t` if `t` is in the sequence (at most once), else the front.
-            let mut at = 0;
-            for (p, &v) in out[..len].iter().enumerate() {
-                if v == t {
-                    at = p + 1;
+        match b {
+            0 => {}
+            1..=4 => ordered_floyd::<4, R>(n, rng, out),
+            5..=8 => ordered_floyd::<8, R>(n, rng, out),
+            _ => {
+                for len in 0..b {
+                    let j = (n - b + len) as u32;
+                    let t = rng.below(j + 1);
+                    // Position after `t` if `t` is in the sequence (at most once), else the
+                    // front.
+                    let at = out[..len].iter().position(|&v| v == t).map_or(0, |p| p + 1);
+                    out.copy_within(at..len, at + 1);
+                    out[at] = if at > 0 { j } else { t };
                 }
             }
-            let value = if at > 0 { j } else { t };
-            out.copy_within(at..len, at + 1);
-            out[at] = value;
         }
+    }
+
+    /// [`Subsampling::draw`] for every path of a block: path `j`'s `B` indices go to
+    /// `out[jB..(j+1)B]`, drawn from its own word stream in `words` (path order; each path's
+    /// draws depend only on its own stream, so not on the block size or the thread count).
+    ///
+    /// Without replacement and `B ∈ {2, 4, 8}` a path whose next `B` words are buffered takes
+    /// a fast path: the `B` Lemire products are formed at once (independent of each other),
+    /// and if none of them falls in the zone where Lemire's method might reject
+    /// (`low word < bound`, probability `< N/2³²` each) the indices are exactly those of
+    /// [`Subsampling::draw`] on the same words; otherwise the path runs [`Subsampling::draw`]
+    /// from the same position, so the result never depends on which path was taken (test
+    /// `engine_draws_match_reference_and_are_uniform`).
+    pub fn draw_block(&self, words: &mut crate::ensemble::normals::BlockWords, out: &mut [u32]) {
+        debug_assert_eq!(out.len(), self.batch * words.paths());
+        if self.batch == 0 {
+            return;
+        }
+        for (j, chunk) in out.chunks_exact_mut(self.batch).enumerate() {
+            let mut path = words.path(j);
+            let done = match (self.replacement, self.batch) {
+                (false, 2) => self.draw_fast::<2>(&mut path, chunk),
+                (false, 4) => self.draw_fast::<4>(&mut path, chunk),
+                (false, 8) => self.draw_fast::<8>(&mut path, chunk),
+                _ => false,
+            };
+            if !done {
+                self.draw(&mut path, chunk);
+            }
+        }
+    }
+
+    /// The fast path of [`Subsampling::draw_block`] for `B` known at compile time; `false`
+    /// (nothing consumed) when it does not apply.
+    #[inline(always)]
+    fn draw_fast<const B: usize>(
+        &self,
+        path: &mut crate::ensemble::normals::PathWords<'_>,
+        out: &mut [u32],
+    ) -> bool {
+        let Some(w) = path.peek::<B>() else {
+            return false;
+        };
+        let n = self.n;
+        let mut t = [0u32; B];
+        let mut maybe_reject = false;
+        for i in 0..B {
+            // Draw i is uniform in 0..=j with j = N − B + i (see `draw`).
+            let bound = (n - B + i + 1) as u32;
+            let m = u64::from(w[i]) * u64::from(bound);
+            maybe_reject |= (m as u32) < bound;
+            t[i] = (m >> 32) as u32;
+        }
+        if maybe_reject {
+            return false;
+        }
+        path.advance(B);
+        let mut words = t.into_iter();
+        ordered_floyd::<B, _>(n, &mut Replay(&mut words), out);
+        true
     }
 
     /// `out = ∇f_γ(x) = (1/B) Σ_{i∈γ} ∇f_i(x)`; `tmp` is scratch of length `d`.
@@ -472,7 +586,18 @@ mod tests {
     /// twice, others never).
     #[test]
     fn ordered_floyd_is_a_bijection_onto_ordered_samples() {
-        for (n, b) in [(1, 1), (4, 4), (5, 2), (6, 3), (7, 4), (8, 1)] {
+        // B ≤ 4, 5 ≤ B ≤ 8 and B > 8 take three code paths; all are covered.
+        for (n, b) in [
+            (1, 1),
+            (4, 4),
+            (5, 2),
+            (6, 3),
+            (7, 4),
+            (8, 1),
+            (8, 5),
+            (9, 6),
+            (9, 9),
+        ] {
             let s = Subsampling {
                 batch: b,
                 replacement: false,
