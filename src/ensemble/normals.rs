@@ -236,6 +236,7 @@ struct WordGroup {
 impl WordGroup {
     /// Appends the next ChaCha block of every lane to its unread words.
     #[inline(never)]
+    #[allow(clippy::needless_range_loop)] // lane `l` of `w`'s rows and of the buffers
     fn refill(&mut self, key: &[u32; 8]) {
         let w = words_block(key, self.counter, &self.nonce_lo, &self.nonce_hi);
         self.counter += 1;

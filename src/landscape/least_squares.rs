@@ -616,8 +616,7 @@ mod avx512 {
         let scale = _mm512_set1_pd(1.0 / NB as f64);
         let minus_eta = _mm512_set1_pd(-eta);
         for p in 0..P {
-            for q in 0..KC {
-                let m = masks[q];
+            for (q, &m) in masks.iter().enumerate() {
                 let mut acc = _mm512_setzero_pd();
                 for c in 0..NB {
                     let a = _mm512_maskz_loadu_pd(m, rows[p][c].add(8 * q));
