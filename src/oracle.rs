@@ -278,7 +278,7 @@ impl Subsampling {
     /// (`low word < bound`, probability `< N/2³²` each) the indices are exactly those of
     /// [`Subsampling::draw`] on the same words; otherwise the path runs [`Subsampling::draw`]
     /// from the same position, so the result never depends on which path was taken (test
-    /// `engine_draws_match_reference_and_are_uniform`).
+    /// `draw_block_matches_reference`).
     pub fn draw_block(&self, words: &mut crate::ensemble::normals::BlockWords, out: &mut [u32]) {
         debug_assert_eq!(out.len(), self.batch * words.paths());
         if self.batch == 0 {
@@ -782,6 +782,58 @@ mod tests {
         for row in counts {
             for k in row {
                 assert!((k as f64 - expected).abs() < 500.0, "{counts:?}");
+            }
+        }
+    }
+
+    /// The block draw (with its fixed-`B` fast path) gives, path by path, exactly the indices
+    /// of [`Subsampling::draw`] on the scalar reference stream (`ChaCha8Rng::next_u32` +
+    /// Lemire), for batch sizes with and without a fast path and for a huge `N` (≈ 3·2³⁰),
+    /// where a quarter of the words are rejected and most draws leave the fast path — so the
+    /// fallback and the lanes that fall behind after a rejection are exercised too. 13 paths:
+    /// one full SIMD group of eight and a partial one.
+    #[test]
+    fn draw_block_matches_reference() {
+        use crate::ensemble::normals::BlockWords;
+        use rand::Rng;
+        struct Reference(ChaCha8Rng);
+        impl UniformBelow for Reference {
+            fn below(&mut self, n: u32) -> u32 {
+                lemire_below(n, || self.0.next_u32())
+            }
+        }
+        for (n, batch, replacement) in [
+            (32, 4, false),
+            (7, 2, false),
+            (20, 8, false),
+            (9, 3, false),
+            (5, 4, true),
+            (3 << 30, 4, false),
+            (3 << 30, 2, false),
+        ] {
+            let s = Subsampling {
+                batch,
+                replacement,
+                n,
+            };
+            let seed = 5;
+            let streams: Vec<u64> = (0..13)
+                .map(|j| crate::ensemble::rng::stream_id(1, j))
+                .collect();
+            let mut block = BlockWords::new(seed, &streams);
+            let mut refs: Vec<Reference> = streams
+                .iter()
+                .map(|&st| Reference(crate::ensemble::rng::path_rng(seed, st)))
+                .collect();
+            let mut out = vec![0u32; batch * streams.len()];
+            let mut want = vec![0u32; batch];
+            for round in 0..300 {
+                s.draw_block(&mut block, &mut out);
+                for (j, r) in refs.iter_mut().enumerate() {
+                    s.draw(r, &mut want);
+                    let got = &out[j * batch..(j + 1) * batch];
+                    assert_eq!(got, &want[..], "N {n}, B {batch}, round {round}, path {j}");
+                }
             }
         }
     }
