@@ -210,6 +210,23 @@ fn bench(c: &mut Criterion) {
             grads[7]
         })
     });
+    // The engine's current forms: the whole block's draws at once (the fixed-B fast
+    // path of `Subsampling::draw_block`) and the fused SGD step `x ← x − η g` (the AVX-512
+    // kernel where the processor has one). The step moves the states a little each
+    // iteration; at η = 1e-3 they stay of order one over criterion's iterations.
+    group.bench_function("draw_block_fast_256", |b| {
+        b.iter(|| {
+            sampling.draw_block(&mut words, &mut batches);
+            batches[5]
+        })
+    });
+    let mut states = xs.clone();
+    group.bench_function("sgd_step_block_256", |b| {
+        b.iter(|| {
+            ls.sgd_step_block(&batches, 1e-3, &mut states, &mut grads, &mut tmp);
+            states[7]
+        })
+    });
     group.finish();
 }
 

@@ -145,6 +145,58 @@ pub fn lemire_below(n: u32, mut word: impl FnMut() -> u32) -> u32 {
     (m >> 32) as u32
 }
 
+/// [`Subsampling::draw`] without replacement for `B = out.len() ≤ K`, branch-free: the
+/// sequence lives in a `K`-word array padded with `u32::MAX` (never an index, `t < N ≤ 2³²−1`),
+/// so finding `t` and inserting are fixed-length selects the compiler keeps in registers
+/// (`K = 4` is one 128-bit register) instead of loops whose length depends on the draw.
+#[inline(always)]
+fn ordered_floyd<const K: usize, R: UniformBelow + ?Sized>(n: usize, rng: &mut R, out: &mut [u32]) {
+    let b = out.len();
+    debug_assert!(b <= K && b <= n);
+    let mut s = [u32::MAX; K];
+    for len in 0..b {
+        let j = (n - b + len) as u32;
+        let t = rng.below(j + 1);
+        let mut at = 0;
+        for (p, &v) in s.iter().enumerate() {
+            at = if v == t { p + 1 } else { at };
+        }
+        let value = if at > 0 { j } else { t };
+        let prev = s;
+        for p in 0..K {
+            let shifted = if p == 0 { value } else { prev[p - 1] };
+            s[p] = if p < at {
+                prev[p]
+            } else if p == at {
+                value
+            } else {
+                shifted
+            };
+        }
+    }
+    if b == K {
+        out.copy_from_slice(&s);
+    } else {
+        // Not `copy_from_slice` on a prefix: a call to `memcpy` for a few words.
+        for (o, v) in out.iter_mut().zip(s) {
+            *o = v;
+        }
+    }
+}
+
+/// Bounded draws already made (the fast path of [`Subsampling::draw_block`]): hands out the
+/// precomputed indices in order, ignoring the bound (the caller computed each for it).
+struct Replay<'a, I: Iterator<Item = u32>>(&'a mut I);
+
+impl<I: Iterator<Item = u32>> UniformBelow for Replay<'_, I> {
+    #[inline(always)]
+    fn below(&mut self, n: u32) -> u32 {
+        let t = self.0.next().expect("one precomputed draw per call");
+        debug_assert!(t < n);
+        t
+    }
+}
+
 /// Finite-sum mini-batch sampling.
 #[derive(Debug, Clone, Copy)]
 pub struct Subsampling {
@@ -170,11 +222,26 @@ impl Subsampling {
     }
 
     /// Draws `B` sample indices into `out` (length `B`) as an **exchangeable** sequence: i.i.d.
-    /// with replacement; without, Floyd's algorithm (a uniform set, no allocation, `O(B²)`
-    /// membership checks) followed by a Fisher–Yates shuffle, because Floyd's positions are not
-    /// uniform. Every position is then a uniform index and consecutive runs of `m` positions form
-    /// a uniformly random partition into micro-batches — what m-SAM needs, shared by every
-    /// system of a path. The bounded integers come from `rng` ([`UniformBelow`]).
+    /// with replacement; without, a uniformly random *ordered* sample — every sequence of `B`
+    /// distinct indices has probability `(N − B)!/N!` — so every position is a uniform index and
+    /// consecutive runs of `m` positions form a uniformly random partition into micro-batches
+    /// (what m-SAM needs, shared by every system of a path). `B` bounded draws from `rng`
+    /// ([`UniformBelow`]), no allocation, `O(B²)` work.
+    ///
+    /// Without replacement this is the ordered variant of Floyd's algorithm (Bentley & Floyd,
+    /// "Programming pearls: a sample of brilliance", CACM 1987): for `j = N − B, …, N − 1` draw
+    /// `t` uniform in `0..=j`; if `t` is already in the sequence insert `j` right after `t`,
+    /// else insert `t` at the front.
+    ///
+    /// *Why the ordered sample is uniform.* Induction on the length `L = j − (N − B) + 1`:
+    /// suppose the sequence `S` before step `j` is a uniform ordered `(L−1)`-sample of
+    /// `{0, …, j−1}`. Every ordered `L`-sample `T` of `{0, …, j}` arises from exactly one pair
+    /// `(S, t)`: if `j ∉ T`, then `t = T₀ ∉ S` and `S = T₁…`; if `j = T₀`, then `t = j` (never in
+    /// `S`) and `S = T₁…`; if `j = T_p` with `p ≥ 1`, then `t = T_{p−1} ∈ S` and `S` is `T`
+    /// without `j`. So `P(T) = P(S) / (j + 1) = (j − L + 1)!/j! · 1/(j + 1) = (j + 1 − L)!/(j + 1)!`,
+    /// the same for every `T`. At `j = N − 1`, `L = B`. Plain Floyd (insert `j` or `t` at the
+    /// end) gives a uniform *set* but not uniform positions (index `N − 1` lands last with
+    /// probability ≈ `B/N`); it needed a Fisher–Yates shuffle (`B − 1` more draws) on top.
     pub fn draw<R: UniformBelow + ?Sized>(&self, rng: &mut R, out: &mut [u32]) {
         let (b, n) = (self.batch, self.n);
         if self.replacement {
@@ -183,13 +250,82 @@ impl Subsampling {
             }
             return;
         }
-        for len in 0..b {
-            let j = (n - b + len) as u32;
-            let t = rng.below(j + 1);
-            let seen = out[..len].iter().fold(false, |s, &v| s | (v == t));
-            out[len] = if seen { j } else { t };
+        match b {
+            0 => {}
+            1..=4 => ordered_floyd::<4, R>(n, rng, out),
+            5..=8 => ordered_floyd::<8, R>(n, rng, out),
+            _ => {
+                for len in 0..b {
+                    let j = (n - b + len) as u32;
+                    let t = rng.below(j + 1);
+                    // Position after `t` if `t` is in the sequence (at most once), else the
+                    // front.
+                    let at = out[..len].iter().position(|&v| v == t).map_or(0, |p| p + 1);
+                    out.copy_within(at..len, at + 1);
+                    out[at] = if at > 0 { j } else { t };
+                }
+            }
         }
-        crate::optim::msam::shuffle(out, rng);
+    }
+
+    /// [`Subsampling::draw`] for every path of a block: path `j`'s `B` indices go to
+    /// `out[jB..(j+1)B]`, drawn from its own word stream in `words` (path order; each path's
+    /// draws depend only on its own stream, so not on the block size or the thread count).
+    ///
+    /// Without replacement and `B ∈ {2, 4, 8}` a path whose next `B` words are buffered takes
+    /// a fast path: the `B` Lemire products are formed at once (independent of each other),
+    /// and if none of them falls in the zone where Lemire's method might reject
+    /// (`low word < bound`, probability `< N/2³²` each) the indices are exactly those of
+    /// [`Subsampling::draw`] on the same words; otherwise the path runs [`Subsampling::draw`]
+    /// from the same position, so the result never depends on which path was taken (test
+    /// `draw_block_matches_reference`).
+    pub fn draw_block(&self, words: &mut crate::ensemble::normals::BlockWords, out: &mut [u32]) {
+        debug_assert_eq!(out.len(), self.batch * words.paths());
+        if self.batch == 0 {
+            return;
+        }
+        for (j, chunk) in out.chunks_exact_mut(self.batch).enumerate() {
+            let mut path = words.path(j);
+            let done = match (self.replacement, self.batch) {
+                (false, 2) => self.draw_fast::<2>(&mut path, chunk),
+                (false, 4) => self.draw_fast::<4>(&mut path, chunk),
+                (false, 8) => self.draw_fast::<8>(&mut path, chunk),
+                _ => false,
+            };
+            if !done {
+                self.draw(&mut path, chunk);
+            }
+        }
+    }
+
+    /// The fast path of [`Subsampling::draw_block`] for `B` known at compile time; `false`
+    /// (nothing consumed) when it does not apply.
+    #[inline(always)]
+    fn draw_fast<const B: usize>(
+        &self,
+        path: &mut crate::ensemble::normals::PathWords<'_>,
+        out: &mut [u32],
+    ) -> bool {
+        let Some(w) = path.peek::<B>() else {
+            return false;
+        };
+        let n = self.n;
+        let mut t = [0u32; B];
+        let mut maybe_reject = false;
+        for i in 0..B {
+            // Draw i is uniform in 0..=j with j = N − B + i (see `draw`).
+            let bound = (n - B + i + 1) as u32;
+            let m = u64::from(w[i]) * u64::from(bound);
+            maybe_reject |= (m as u32) < bound;
+            t[i] = (m >> 32) as u32;
+        }
+        if maybe_reject {
+            return false;
+        }
+        path.advance(B);
+        let mut words = t.into_iter();
+        ordered_floyd::<B, _>(n, &mut Replay(&mut words), out);
+        true
     }
 
     /// `out = ∇f_γ(x) = (1/B) Σ_{i∈γ} ∇f_i(x)`; `tmp` is scratch of length `d`.
@@ -395,6 +531,113 @@ mod tests {
         assert_eq!(s.c_b(), 0.0);
     }
 
+    /// Two deliberately wrong orderings of Floyd's algorithm, to show that the tests below can
+    /// fail: plain Floyd (a uniform set, positions not uniform) and "insert `j` at the front"
+    /// (also a uniform set, positions not uniform either).
+    fn wrong_draw<R: UniformBelow>(variant: u8, n: usize, rng: &mut R, out: &mut [u32]) {
+        let b = out.len();
+        for len in 0..b {
+            let j = (n - b + len) as u32;
+            let t = rng.below(j + 1);
+            let seen = out[..len].contains(&t);
+            let value = if seen { j } else { t };
+            if variant == 0 {
+                out[len] = value;
+            } else {
+                let at = if seen { 0 } else { len };
+                out.copy_within(at..len, at + 1);
+                out[at] = value;
+            }
+        }
+    }
+
+    /// Replays a fixed list of bounded draws (for exhaustive enumeration).
+    struct Scripted(Vec<u32>, usize);
+    impl UniformBelow for Scripted {
+        fn below(&mut self, n: u32) -> u32 {
+            let v = self.0[self.1];
+            assert!(v < n);
+            self.1 += 1;
+            v
+        }
+    }
+
+    /// Counts of every ordered sample over all `N!/(N−B)!` equally likely draw sequences
+    /// `t_j ∈ 0..=j` (`j = N−B … N−1`).
+    fn enumerate(n: usize, b: usize, draw: impl Fn(&mut Scripted, &mut [u32])) -> Vec<u32> {
+        let mut counts = std::collections::BTreeMap::<Vec<u32>, u32>::new();
+        let total: usize = (n - b + 1..=n).product();
+        for code in 0..total {
+            let (mut c, mut script) = (code, Vec::new());
+            for j in n - b..n {
+                script.push((c % (j + 1)) as u32);
+                c /= j + 1;
+            }
+            let mut out = vec![0u32; b];
+            draw(&mut Scripted(script, 0), &mut out);
+            *counts.entry(out).or_default() += 1;
+        }
+        counts.into_values().collect()
+    }
+
+    /// Exact, not statistical: each of the `N!/(N−B)!` equally likely sequences of bounded
+    /// draws gives a different ordered sample, so every ordered sample of `B` distinct indices
+    /// has probability exactly `(N−B)!/N!`. Both wrong variants fail it (some ordered samples
+    /// twice, others never).
+    #[test]
+    fn ordered_floyd_is_a_bijection_onto_ordered_samples() {
+        // B ≤ 4, 5 ≤ B ≤ 8 and B > 8 take three code paths; all are covered.
+        for (n, b) in [
+            (1, 1),
+            (4, 4),
+            (5, 2),
+            (6, 3),
+            (7, 4),
+            (8, 1),
+            (8, 5),
+            (9, 6),
+            (9, 9),
+        ] {
+            let s = Subsampling {
+                batch: b,
+                replacement: false,
+                n,
+            };
+            let counts = enumerate(n, b, |r, out| s.draw(r, out));
+            let perms: usize = (n - b + 1..=n).product();
+            assert_eq!(counts.len(), perms, "N = {n}, B = {b}");
+            assert!(counts.iter().all(|&c| c == 1), "N = {n}, B = {b}");
+        }
+        for variant in [0, 1] {
+            let counts = enumerate(6, 3, |r, out| wrong_draw(variant, 6, r, out));
+            assert!(counts.len() < 120, "variant {variant} must not be uniform");
+        }
+    }
+
+    /// Uniform at every position (see `position_counts`), for the draw and not for the
+    /// wrong variants.
+    fn position_counts(mut draw: impl FnMut(&mut ChaCha8Rng, &mut [u32])) -> [[u32; 7]; 3] {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let mut counts = [[0u32; 7]; 3];
+        let mut out = [0u32; 3];
+        for _ in 0..56_000 {
+            draw(&mut rng, &mut out);
+            for (pos, &i) in out.iter().enumerate() {
+                counts[pos][i as usize] += 1;
+            }
+        }
+        counts
+    }
+
+    /// Counts ~ Binomial(56 000, 1/7) per (position, index): sd ≈ 82.8, tolerance 450 ≈ 5.4 sd
+    /// per cell (21 cells).
+    fn uniform_at_every_position(counts: &[[u32; 7]; 3]) -> bool {
+        counts
+            .iter()
+            .flatten()
+            .all(|&c| (c as f64 - 8000.0).abs() < 450.0)
+    }
+
     #[test]
     fn draws_without_replacement_are_distinct_and_uniform() {
         let s = Subsampling {
@@ -421,10 +664,9 @@ mod tests {
         }
     }
 
-    /// The draw is exchangeable: every index is equally likely at every position (Floyd's
-    /// algorithm alone puts index `N − 1` at the last position with probability ≈ `B/N`, not
-    /// `1/N`). Counts ~ Binomial(56 000, 1/7): sd ≈ 82.8, tolerance 450 ≈ 5.4 sd per cell (21
-    /// cells); without the shuffle the last position's count of index 6 is ≈ 24 000 vs 8 000.
+    /// The draw is exchangeable: every index is equally likely at every position. Plain Floyd
+    /// puts index `N − 1` at the last position with probability ≈ `B/N` (count ≈ 24 000 vs
+    /// 8 000) and fails, as does the "insert `j` at the front" variant.
     #[test]
     fn draws_are_uniform_at_every_position() {
         let s = Subsampling {
@@ -432,21 +674,47 @@ mod tests {
             replacement: false,
             n: 7,
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(2);
-        let mut counts = [[0u32; 7]; 3];
-        let mut out = [0u32; 3];
-        let trials = 56_000;
-        for _ in 0..trials {
-            s.draw(&mut rng, &mut out);
-            for (pos, &i) in out.iter().enumerate() {
-                counts[pos][i as usize] += 1;
-            }
+        let counts = position_counts(|r, out| s.draw(r, out));
+        assert!(uniform_at_every_position(&counts), "{counts:?}");
+        for variant in [0, 1] {
+            let counts = position_counts(|r, out| wrong_draw(variant, 7, r, out));
+            assert!(!uniform_at_every_position(&counts), "{variant}: {counts:?}");
         }
-        for row in counts {
-            for c in row {
-                assert!((c as f64 - 8000.0).abs() < 450.0, "{counts:?}");
+    }
+
+    /// The joint law of ordered pairs `(out₀, out₁)` of a real stream (N = 6, B = 2): each of
+    /// the 30 pairs of distinct indices has probability 1/30. 90 000 draws: counts ~
+    /// Binomial(90 000, 1/30), mean 3000, sd ≈ 53.9; tolerance 300 ≈ 5.6 sd per cell (30
+    /// cells). Plain Floyd gives (t, 5) for t < 5 twice as often as (5, t) and fails.
+    #[test]
+    fn ordered_pairs_are_uniform() {
+        let s = Subsampling {
+            batch: 2,
+            replacement: false,
+            n: 6,
+        };
+        let pair_counts = |draw: &dyn Fn(&mut ChaCha8Rng, &mut [u32])| {
+            let mut rng = ChaCha8Rng::seed_from_u64(5);
+            let mut counts = [[0u32; 6]; 6];
+            let mut out = [0u32; 2];
+            for _ in 0..90_000 {
+                draw(&mut rng, &mut out);
+                counts[out[0] as usize][out[1] as usize] += 1;
             }
-        }
+            counts
+        };
+        let uniform = |counts: &[[u32; 6]; 6]| {
+            (0..6).all(|a| {
+                (0..6).all(|b| {
+                    let expected = if a == b { 0.0 } else { 3000.0 };
+                    (counts[a][b] as f64 - expected).abs() < 300.0
+                })
+            })
+        };
+        let counts = pair_counts(&|r, out| s.draw(r, out));
+        assert!(uniform(&counts), "{counts:?}");
+        let counts = pair_counts(&|r, out| wrong_draw(0, 6, r, out));
+        assert!(!uniform(&counts), "plain Floyd: {counts:?}");
     }
 
     /// Lemire's draw rejects exactly the words whose low product half falls below
@@ -514,6 +782,58 @@ mod tests {
         for row in counts {
             for k in row {
                 assert!((k as f64 - expected).abs() < 500.0, "{counts:?}");
+            }
+        }
+    }
+
+    /// The block draw (with its fixed-`B` fast path) gives, path by path, exactly the indices
+    /// of [`Subsampling::draw`] on the scalar reference stream (`ChaCha8Rng::next_u32` +
+    /// Lemire), for batch sizes with and without a fast path and for a huge `N` (≈ 3·2³⁰),
+    /// where a quarter of the words are rejected and most draws leave the fast path — so the
+    /// fallback and the lanes that fall behind after a rejection are exercised too. 13 paths:
+    /// one full SIMD group of eight and a partial one.
+    #[test]
+    fn draw_block_matches_reference() {
+        use crate::ensemble::normals::BlockWords;
+        use rand::Rng;
+        struct Reference(ChaCha8Rng);
+        impl UniformBelow for Reference {
+            fn below(&mut self, n: u32) -> u32 {
+                lemire_below(n, || self.0.next_u32())
+            }
+        }
+        for (n, batch, replacement) in [
+            (32, 4, false),
+            (7, 2, false),
+            (20, 8, false),
+            (9, 3, false),
+            (5, 4, true),
+            (3 << 30, 4, false),
+            (3 << 30, 2, false),
+        ] {
+            let s = Subsampling {
+                batch,
+                replacement,
+                n,
+            };
+            let seed = 5;
+            let streams: Vec<u64> = (0..13)
+                .map(|j| crate::ensemble::rng::stream_id(1, j))
+                .collect();
+            let mut block = BlockWords::new(seed, &streams);
+            let mut refs: Vec<Reference> = streams
+                .iter()
+                .map(|&st| Reference(crate::ensemble::rng::path_rng(seed, st)))
+                .collect();
+            let mut out = vec![0u32; batch * streams.len()];
+            let mut want = vec![0u32; batch];
+            for round in 0..300 {
+                s.draw_block(&mut block, &mut out);
+                for (j, r) in refs.iter_mut().enumerate() {
+                    s.draw(r, &mut want);
+                    let got = &out[j * batch..(j + 1) * batch];
+                    assert_eq!(got, &want[..], "N {n}, B {batch}, round {round}, path {j}");
+                }
             }
         }
     }

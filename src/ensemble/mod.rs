@@ -645,9 +645,7 @@ impl Ensemble<'_> {
                     }
                 }
                 Oracle::Subsampling(sub) if has_discrete => {
-                    for (j, chunk) in batches.chunks_exact_mut(batch).enumerate() {
-                        sub.draw(&mut batch_words.path(j), chunk);
-                    }
+                    sub.draw_block(&mut batch_words, &mut batches);
                     StepNoise {
                         batches: Some(&batches),
                         ..Default::default()

@@ -236,6 +236,7 @@ struct WordGroup {
 impl WordGroup {
     /// Appends the next ChaCha block of every lane to its unread words.
     #[inline(never)]
+    #[allow(clippy::needless_range_loop)] // lane `l` of `w`'s rows and of the buffers
     fn refill(&mut self, key: &[u32; 8]) {
         let w = words_block(key, self.counter, &self.nonce_lo, &self.nonce_hi);
         self.counter += 1;
@@ -250,7 +251,8 @@ impl WordGroup {
                 v.drain(..self.pos[l]);
                 self.pos[l] = 0;
             }
-            v.extend(w.iter().map(|row| row[l]));
+            let lane: [u32; WORDS_PER_BLOCK] = std::array::from_fn(|i| w[i][l]);
+            v.extend_from_slice(&lane);
         }
     }
 }
@@ -302,33 +304,87 @@ impl BlockWords {
     /// The word source of path `j`.
     #[inline]
     pub fn path(&mut self, j: usize) -> PathWords<'_> {
+        let lane = j % LANES;
+        let group = &mut self.groups[j / LANES];
+        let (pos, len) = (group.pos[lane], group.words[lane].len());
         PathWords {
             key: &self.key,
-            group: &mut self.groups[j / LANES],
-            lane: j % LANES,
+            group,
+            lane,
+            pos,
+            len,
         }
     }
 }
 
-/// One path's uniform words (see [`BlockWords`]).
+/// One path's uniform words (see [`BlockWords`]). The read position lives in a register while
+/// the path draws (written back when it is dropped or its group refills), so a word costs one
+/// compare, one load and one increment.
 #[derive(Debug)]
 pub struct PathWords<'a> {
     key: &'a [u32; 8],
     group: &'a mut WordGroup,
     lane: usize,
+    /// Next unread word and the lane's number of buffered words (`pos ≤ len`).
+    pos: usize,
+    len: usize,
 }
 
 impl PathWords<'_> {
     /// The path's next uniform 32-bit word.
     #[inline(always)]
     pub fn next_u32(&mut self) -> u32 {
-        let l = self.lane;
-        if self.group.pos[l] == self.group.words[l].len() {
-            self.group.refill(self.key);
+        if self.pos == self.len {
+            self.refill();
         }
-        let w = self.group.words[l][self.group.pos[l]];
-        self.group.pos[l] += 1;
+        debug_assert!(self.lane < LANES && self.pos < self.group.words[self.lane].len());
+        // SAFETY: `lane < LANES` (`BlockWords::path`) and `pos < len` = the lane's buffered
+        // words (refilled above when equal; the buffer only changes in `refill`, which
+        // resets `len`).
+        let w = unsafe {
+            *self
+                .group
+                .words
+                .get_unchecked(self.lane)
+                .get_unchecked(self.pos)
+        };
+        self.pos += 1;
         w
+    }
+
+    /// The path's next `W` words without consuming them, if that many are buffered (else
+    /// `None`; [`PathWords::next_u32`] refills).
+    #[inline(always)]
+    pub fn peek<const W: usize>(&self) -> Option<[u32; W]> {
+        if self.len - self.pos < W {
+            return None;
+        }
+        let words = &self.group.words[self.lane][self.pos..self.pos + W];
+        Some(std::array::from_fn(|i| words[i]))
+    }
+
+    /// Consumes `w` words that [`PathWords::peek`] returned.
+    #[inline(always)]
+    pub fn advance(&mut self, w: usize) {
+        debug_assert!(self.pos + w <= self.len);
+        self.pos += w;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self) {
+        let l = self.lane;
+        self.group.pos[l] = self.pos;
+        self.group.refill(self.key);
+        self.pos = self.group.pos[l];
+        self.len = self.group.words[l].len();
+    }
+}
+
+impl Drop for PathWords<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.group.pos[self.lane] = self.pos;
     }
 }
 

@@ -199,18 +199,65 @@ impl FiniteSum for LeastSquares {
     fn batch_grad_into(&self, batch: &[u32], x: &[f64], out: &mut [f64], _tmp: &mut [f64]) {
         batch_grad(self.at.as_slice(), self.b.as_slice(), batch, x, out);
     }
-    /// The same per column, by an AVX2 kernel where the processor has one (no fused
-    /// multiply–add, so the numbers are those of the portable code, bit for bit).
+    /// The same per column, by an AVX-512 or AVX2 kernel where the processor has one (no fused
+    /// multiply–add, the same operations in the same order, so the numbers are those of the
+    /// portable code, bit for bit: test `batch_gradient_block_matches_columns`).
     fn batch_grad_block(&self, batches: &[u32], xs: &[f64], out: &mut [f64], _tmp: &mut [f64]) {
         let (at, b) = (self.at.as_slice(), self.b.as_slice());
         #[cfg(target_arch = "x86_64")]
         {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: AVX-512F/VL (hence AVX2) were detected at run time; without `SGD` the
+                // kernel only reads `xs`.
+                return unsafe {
+                    avx512::block::<false>(
+                        at,
+                        b,
+                        batches,
+                        0.0,
+                        xs.as_ptr().cast_mut(),
+                        xs.len(),
+                        out,
+                    )
+                };
+            }
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 was detected at run time.
                 return unsafe { avx2::batch_grad_block(at, b, batches, xs, out) };
             }
         }
         batch_grad_block(at, b, batches, xs, out)
+    }
+    /// `x ← x − η g` with `g` the mini-batch gradient, fused into the gradient's pass by the
+    /// AVX-512 kernel (all `B` residuals first, then one pass `x += (−η)((Σ a_i r_i)/B)` with
+    /// the sum in batch order); elsewhere the block gradient and then the update. The same
+    /// numbers either way (test `sgd_step_block_matches_gradient_then_update`).
+    fn sgd_step_block(
+        &self,
+        batches: &[u32],
+        eta: f64,
+        xs: &mut [f64],
+        g: &mut [f64],
+        tmp: &mut [f64],
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                let (at, b) = (self.at.as_slice(), self.b.as_slice());
+                // SAFETY: AVX-512F/VL (hence AVX2) were detected at run time.
+                return unsafe {
+                    avx512::block::<true>(at, b, batches, eta, xs.as_mut_ptr(), xs.len(), g)
+                };
+            }
+        }
+        self.batch_grad_block(batches, xs, g, tmp);
+        for (x, gi) in xs.iter_mut().zip(g.iter()) {
+            *x += -eta * gi;
+        }
     }
 }
 
@@ -391,7 +438,7 @@ mod avx2 {
 
     /// `aᵀx` as the portable `dot`.
     #[inline(always)]
-    unsafe fn dot(a: *const f64, x: *const f64, d: usize) -> f64 {
+    pub(super) unsafe fn dot(a: *const f64, x: *const f64, d: usize) -> f64 {
         let d4 = d - d % 4;
         let mut acc = _mm256_setzero_pd();
         let mut k = 0;
@@ -410,6 +457,359 @@ mod avx2 {
             k += 1;
         }
         s
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    //! The portable `batch_grad_block` (and `sgd_step_block`: the gradient, then
+    //! `x += (−η) g`), operation for operation, with AVX-512 passes: per path, up to eight
+    //! residuals `r_i = a_iᵀx − b_i` first (four dot products interleaved, each with the
+    //! portable four-lane partial sums, in 256-bit registers), then one pass over the
+    //! coordinates, eight at a time (a masked tail for `d mod 8`), that sums `a_i r_i` in batch
+    //! order starting from `0`, scales by `1/B` and either stores `g` or updates `x` in place.
+    //! Batches of more than eight samples accumulate the sum in `out` chunk by chunk (the same
+    //! order) and scale/update in a last pass. No fused multiply–add, so the numbers are those
+    //! of the portable code bit for bit (tests `batch_gradient_block_matches_columns`,
+    //! `sgd_step_block_matches_gradient_then_update`).
+    use std::arch::x86_64::*;
+
+    /// Samples per residual chunk.
+    const CHUNK: usize = 8;
+
+    /// `SGD = false`: `out = g` (`d × P`), `xs` only read. `SGD = true`: `xs ← xs − η g`, `out`
+    /// is scratch (written only for batches of more than [`CHUNK`] samples).
+    ///
+    /// # Safety
+    /// The processor must have AVX-512F/VL and AVX2 (VL: 256-bit operations may use all 32
+    /// vector registers, which the interleaved dot products need); `xs` points to `len` values (writable when
+    /// `SGD`), `out.len() == len`.
+    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    pub(super) unsafe fn block<const SGD: bool>(
+        at: &[f64],
+        b: &[f64],
+        batches: &[u32],
+        eta: f64,
+        xs: *mut f64,
+        len: usize,
+        out: &mut [f64],
+    ) {
+        let n = b.len();
+        let d = at.len() / n;
+        let p = len / d;
+        if p == 0 {
+            return;
+        }
+        let bsz = batches.len() / p;
+        assert!(at.len() == n * d && out.len() == len && len == p * d);
+        assert!(bsz >= 1 && batches.len() == bsz * p);
+        // One vectorised pass (a `max`), not a branch per index: this runs every block-step.
+        let max_index = batches.iter().copied().max().unwrap_or(0);
+        assert!((max_index as usize) < n, "sample index out of range");
+        let small = bsz <= CHUNK;
+        let kc = d.div_ceil(8);
+        let at = at.as_ptr();
+        let mut j = 0;
+        // Groups of paths at once where `B ∈ {2, 4, 8}` and `d ≤ 32` (independent chains
+        // interleaved instruction by instruction), then the remaining paths one at a time.
+        macro_rules! groups {
+            ($p:literal, $nb:literal) => {
+                while j + $p <= p {
+                    let mut x = [xs; $p];
+                    let mut o = [out.as_mut_ptr(); $p];
+                    let mut bt: [&[u32]; $p] = [&[]; $p];
+                    for q in 0..$p {
+                        x[q] = xs.add((j + q) * d);
+                        o[q] = out.as_mut_ptr().add((j + q) * d);
+                        bt[q] = &batches[(j + q) * bsz..(j + q + 1) * bsz];
+                    }
+                    // SAFETY: as for `column_small` below, for each of the paths.
+                    unsafe {
+                        match kc {
+                            1 => paths_fixed::<SGD, 1, $nb, $p>(at, b, bt, eta, x, o, d),
+                            2 => paths_fixed::<SGD, 2, $nb, $p>(at, b, bt, eta, x, o, d),
+                            3 => paths_fixed::<SGD, 3, $nb, $p>(at, b, bt, eta, x, o, d),
+                            _ => paths_fixed::<SGD, 4, $nb, $p>(at, b, bt, eta, x, o, d),
+                        }
+                    };
+                    j += $p;
+                }
+            };
+        }
+        if kc <= 4 {
+            match bsz {
+                2 => groups!(4, 2),
+                4 => groups!(4, 4),
+                8 => groups!(2, 8),
+                _ => {}
+            }
+        }
+        while j < p {
+            let batch = &batches[j * bsz..(j + 1) * bsz];
+            let (x, o) = (xs.add(j * d), out.as_mut_ptr().add(j * d));
+            // SAFETY: AVX-512F/AVX2 are enabled; column `j < p` of `xs` and `out` has `d`
+            // entries; every row `i < n` lies in `at` (checked above); `d ≤ 8 KC` and
+            // `B ≤ CHUNK` where `column_small` is called.
+            unsafe {
+                match kc {
+                    1 if small => column_small::<SGD, 1>(at, b, batch, eta, x, o, d),
+                    2 if small => column_small::<SGD, 2>(at, b, batch, eta, x, o, d),
+                    3 if small => column_small::<SGD, 3>(at, b, batch, eta, x, o, d),
+                    4 if small => column_small::<SGD, 4>(at, b, batch, eta, x, o, d),
+                    _ => column::<SGD>(at, b, batch, eta, x, o, d),
+                }
+            };
+            j += 1;
+        }
+    }
+
+    /// [`column_small`] for `P` paths at once with a batch size `NB` known at compile time:
+    /// the `P · NB` dot products and the `P · KC` sums of the pass are short independent
+    /// chains in local registers that the processor overlaps. Per path, the same operations in
+    /// the same order as [`column`].
+    #[inline(always)]
+    unsafe fn paths_fixed<const SGD: bool, const KC: usize, const NB: usize, const P: usize>(
+        at: *const f64,
+        b: &[f64],
+        batches: [&[u32]; P],
+        eta: f64,
+        x: [*mut f64; P],
+        o: [*mut f64; P],
+        d: usize,
+    ) {
+        let masks = tail_masks::<KC>(d);
+        let mut rows = [[at; NB]; P];
+        for p in 0..P {
+            for c in 0..NB {
+                rows[p][c] = at.add(batches[p][c] as usize * d);
+            }
+        }
+        // Residuals: the portable four-lane dot product of every (path, sample) pair; per path
+        // the `NB` sums are independent chains in registers sharing each load of `x`.
+        let d4 = d - d % 4;
+        let mut r = [[0.0; NB]; P];
+        for p in 0..P {
+            let mut acc = [_mm256_setzero_pd(); NB];
+            let mut k = 0;
+            while k < d4 {
+                let xv = _mm256_loadu_pd(x[p].add(k));
+                for c in 0..NB {
+                    let prod = _mm256_mul_pd(_mm256_loadu_pd(rows[p][c].add(k)), xv);
+                    acc[c] = _mm256_add_pd(acc[c], prod);
+                }
+                k += 4;
+            }
+            for c in 0..NB {
+                let a = rows[p][c];
+                // (s₀ + s₂, s₁ + s₃), then their sum, then the rest in order.
+                let v = acc[c];
+                let h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
+                let mut s = _mm_cvtsd_f64(h) + _mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
+                for kk in d4..d {
+                    s += *a.add(kk) * *x[p].add(kk);
+                }
+                r[p][c] = s - b[batches[p][c] as usize];
+            }
+        }
+        // One pass per eight coordinates: Σ a_i r_i in batch order from 0, the scale, the
+        // update (again one local chain per path and chunk).
+        let scale = _mm512_set1_pd(1.0 / NB as f64);
+        let minus_eta = _mm512_set1_pd(-eta);
+        for p in 0..P {
+            for (q, &m) in masks.iter().enumerate() {
+                let mut acc = _mm512_setzero_pd();
+                for c in 0..NB {
+                    let a = _mm512_maskz_loadu_pd(m, rows[p][c].add(8 * q));
+                    acc = _mm512_add_pd(acc, _mm512_mul_pd(a, _mm512_set1_pd(r[p][c])));
+                }
+                finish::<SGD>(acc, scale, minus_eta, x[p].add(8 * q), o[p].add(8 * q), m);
+            }
+        }
+    }
+
+    /// [`column`] for `B ≤ CHUNK` and `d ≤ 8 KC`: the `KC` eight-wide accumulators stay in
+    /// registers and each sample's term is added to all of them (independent chains), instead
+    /// of one coordinate chunk after the other.
+    #[inline(always)]
+    unsafe fn column_small<const SGD: bool, const KC: usize>(
+        at: *const f64,
+        b: &[f64],
+        batch: &[u32],
+        eta: f64,
+        x: *mut f64,
+        o: *mut f64,
+        d: usize,
+    ) {
+        let masks = tail_masks::<KC>(d);
+        let mut rows = [at; CHUNK];
+        let mut r = [0.0; CHUNK];
+        for (c, &i) in batch.iter().enumerate() {
+            rows[c] = at.add(i as usize * d);
+        }
+        let mut c = 0;
+        while c + 4 <= batch.len() {
+            let s = dot4([rows[c], rows[c + 1], rows[c + 2], rows[c + 3]], x, d);
+            for q in 0..4 {
+                r[c + q] = s[q] - b[batch[c + q] as usize];
+            }
+            c += 4;
+        }
+        while c < batch.len() {
+            r[c] = super::avx2::dot(rows[c], x, d) - b[batch[c] as usize];
+            c += 1;
+        }
+        let mut acc = [_mm512_setzero_pd(); KC];
+        for c in 0..batch.len() {
+            let rc = _mm512_set1_pd(r[c]);
+            for q in 0..KC {
+                let a = _mm512_maskz_loadu_pd(masks[q], rows[c].add(8 * q));
+                acc[q] = _mm512_add_pd(acc[q], _mm512_mul_pd(a, rc));
+            }
+        }
+        let scale = _mm512_set1_pd(1.0 / batch.len() as f64);
+        let minus_eta = _mm512_set1_pd(-eta);
+        for q in 0..KC {
+            finish::<SGD>(
+                acc[q],
+                scale,
+                minus_eta,
+                x.add(8 * q),
+                o.add(8 * q),
+                masks[q],
+            );
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn column<const SGD: bool>(
+        at: *const f64,
+        b: &[f64],
+        batch: &[u32],
+        eta: f64,
+        x: *mut f64,
+        o: *mut f64,
+        d: usize,
+    ) {
+        let scale = _mm512_set1_pd(1.0 / batch.len() as f64);
+        let minus_eta = _mm512_set1_pd(-eta);
+        let single = batch.len() <= CHUNK;
+        let mask = |k: usize| -> __mmask8 {
+            if d - k >= 8 {
+                0xFF
+            } else {
+                (1u8 << (d - k)) - 1
+            }
+        };
+        let mut first = true;
+        for chunk in batch.chunks(CHUNK) {
+            let mut rows = [at; CHUNK];
+            let mut r = [0.0; CHUNK];
+            for (c, &i) in chunk.iter().enumerate() {
+                rows[c] = at.add(i as usize * d);
+            }
+            let mut c = 0;
+            while c + 4 <= chunk.len() {
+                let s = dot4([rows[c], rows[c + 1], rows[c + 2], rows[c + 3]], x, d);
+                for q in 0..4 {
+                    r[c + q] = s[q] - b[chunk[c + q] as usize];
+                }
+                c += 4;
+            }
+            while c < chunk.len() {
+                r[c] = super::avx2::dot(rows[c], x, d) - b[chunk[c] as usize];
+                c += 1;
+            }
+            let mut k = 0;
+            while k < d {
+                let m = mask(k);
+                let mut acc = if first {
+                    _mm512_setzero_pd()
+                } else {
+                    _mm512_maskz_loadu_pd(m, o.add(k))
+                };
+                for c in 0..chunk.len() {
+                    let a = _mm512_maskz_loadu_pd(m, rows[c].add(k));
+                    acc = _mm512_add_pd(acc, _mm512_mul_pd(a, _mm512_set1_pd(r[c])));
+                }
+                if single {
+                    finish::<SGD>(acc, scale, minus_eta, x.add(k), o.add(k), m);
+                } else {
+                    _mm512_mask_storeu_pd(o.add(k), m, acc);
+                }
+                k += 8;
+            }
+            first = false;
+        }
+        if !single {
+            let mut k = 0;
+            while k < d {
+                let m = mask(k);
+                let acc = _mm512_maskz_loadu_pd(m, o.add(k));
+                finish::<SGD>(acc, scale, minus_eta, x.add(k), o.add(k), m);
+                k += 8;
+            }
+        }
+    }
+
+    /// The load/store masks of the `KC` eight-wide chunks of `d ≤ 8 KC` coordinates.
+    #[inline(always)]
+    fn tail_masks<const KC: usize>(d: usize) -> [__mmask8; KC] {
+        let mut masks = [0xFF; KC];
+        for (q, m) in masks.iter_mut().enumerate() {
+            let left = d.saturating_sub(8 * q);
+            if left < 8 {
+                *m = (1u8 << left) - 1;
+            }
+        }
+        masks
+    }
+
+    /// `g = acc · (1/B)`; then `x += (−η) g` (`SGD`) or `o = g`.
+    #[inline(always)]
+    unsafe fn finish<const SGD: bool>(
+        acc: __m512d,
+        scale: __m512d,
+        minus_eta: __m512d,
+        x: *mut f64,
+        o: *mut f64,
+        m: __mmask8,
+    ) {
+        let g = _mm512_mul_pd(acc, scale);
+        if SGD {
+            let xv = _mm512_maskz_loadu_pd(m, x);
+            _mm512_mask_storeu_pd(x, m, _mm512_add_pd(xv, _mm512_mul_pd(minus_eta, g)));
+        } else {
+            _mm512_mask_storeu_pd(o, m, g);
+        }
+    }
+
+    /// Four dot products `a_qᵀx` at once, each exactly as the portable `dot`.
+    #[inline(always)]
+    unsafe fn dot4(a: [*const f64; 4], x: *const f64, d: usize) -> [f64; 4] {
+        let d4 = d - d % 4;
+        let mut acc = [_mm256_setzero_pd(); 4];
+        let mut k = 0;
+        while k < d4 {
+            let xv = _mm256_loadu_pd(x.add(k));
+            for q in 0..4 {
+                acc[q] = _mm256_add_pd(acc[q], _mm256_mul_pd(_mm256_loadu_pd(a[q].add(k)), xv));
+            }
+            k += 4;
+        }
+        let mut out = [0.0; 4];
+        for q in 0..4 {
+            // (s₀ + s₂, s₁ + s₃), then their sum, then the rest in order.
+            let s = _mm_add_pd(
+                _mm256_castpd256_pd128(acc[q]),
+                _mm256_extractf128_pd::<1>(acc[q]),
+            );
+            let mut s = _mm_cvtsd_f64(s) + _mm_cvtsd_f64(_mm_unpackhi_pd(s, s));
+            for kk in d4..d {
+                s += *a[q].add(kk) * *x.add(kk);
+            }
+            out[q] = s;
+        }
+        out
     }
 }
 
@@ -480,26 +880,79 @@ mod tests {
         }
     }
 
-    /// The block form (AVX2 where available) gives the per-column numbers bit for bit.
+    /// Shapes that reach every branch of the SIMD kernels: `d` a multiple of 8, of 4 only,
+    /// neither, below 4, above 32; batches of 1, 2, 4, 8 (the fixed-size kernels, with a
+    /// tail of single paths since P = 5), others below 8, above 8.
+    const SHAPES: [(usize, usize); 10] = [
+        (33, 4),
+        (40, 2),
+        (10, 3),
+        (20, 4),
+        (7, 1),
+        (16, 8),
+        (20, 11),
+        (3, 5),
+        (12, 17),
+        (20, 2),
+    ];
+
+    fn block_inputs(d: usize, b: usize) -> (LeastSquares, Vec<f64>, Vec<u32>) {
+        let n = 19;
+        let ls = LeastSquares::synthetic(n, d, 0.4, 4).unwrap();
+        let p = 5;
+        let xs: Vec<f64> = (0..d * p).map(|k| (k as f64 * 0.37).sin()).collect();
+        let batches: Vec<u32> = (0..p * b).map(|k| (k * 7 % n) as u32).collect();
+        (ls, xs, batches)
+    }
+
+    /// The block form (AVX-512 or AVX2 where available) gives the per-column numbers of the
+    /// portable code bit for bit.
     #[test]
     fn batch_gradient_block_matches_columns() {
-        let ls = LeastSquares::synthetic(13, 10, 0.4, 4).unwrap();
-        let (d, p, b) = (10, 5, 3);
-        let xs: Vec<f64> = (0..d * p).map(|k| (k as f64 * 0.37).sin()).collect();
-        let batches: Vec<u32> = (0..p * b).map(|k| (k * 7 % 13) as u32).collect();
-        let mut block = vec![0.0; d * p];
-        let mut tmp = vec![0.0; d];
-        ls.batch_grad_block(&batches, &xs, &mut block, &mut tmp);
-        for j in 0..p {
-            let mut col = vec![0.0; d];
-            ls.batch_grad_into(
-                &batches[j * b..(j + 1) * b],
-                &xs[j * d..(j + 1) * d],
-                &mut col,
-                &mut tmp,
-            );
-            for k in 0..d {
-                assert_eq!(col[k].to_bits(), block[j * d + k].to_bits(), "path {j}");
+        for (d, b) in SHAPES {
+            let (ls, xs, batches) = block_inputs(d, b);
+            let p = xs.len() / d;
+            let mut block = vec![0.0; d * p];
+            let mut tmp = vec![0.0; d];
+            ls.batch_grad_block(&batches, &xs, &mut block, &mut tmp);
+            for j in 0..p {
+                let mut col = vec![0.0; d];
+                batch_grad(
+                    ls.at.as_slice(),
+                    ls.b.as_slice(),
+                    &batches[j * b..(j + 1) * b],
+                    &xs[j * d..(j + 1) * d],
+                    &mut col,
+                );
+                for k in 0..d {
+                    let got = block[j * d + k];
+                    assert_eq!(col[k].to_bits(), got.to_bits(), "d {d}, B {b}, path {j}");
+                }
+            }
+        }
+    }
+
+    /// The fused SGD step (AVX-512 where available) gives exactly the portable gradient
+    /// followed by `x += (−η) g`, the numbers of the unfused engine.
+    #[test]
+    fn sgd_step_block_matches_gradient_then_update() {
+        let eta = 0.037;
+        for (d, b) in SHAPES {
+            let (ls, xs, batches) = block_inputs(d, b);
+            let p = xs.len() / d;
+            let mut fused = xs.clone();
+            let (mut g, mut tmp) = (vec![0.0; d * p], vec![0.0; d]);
+            ls.sgd_step_block(&batches, eta, &mut fused, &mut g, &mut tmp);
+            for j in 0..p {
+                let x = &xs[j * d..(j + 1) * d];
+                let mut col = vec![0.0; d];
+                let (at, bv) = (ls.at.as_slice(), ls.b.as_slice());
+                batch_grad(at, bv, &batches[j * b..(j + 1) * b], x, &mut col);
+                for k in 0..d {
+                    let want = x[k] + -eta * col[k];
+                    let got = fused[j * d + k];
+                    assert_eq!(want.to_bits(), got.to_bits(), "d {d}, B {b}, path {j}");
+                }
             }
         }
     }

@@ -343,6 +343,23 @@ pub trait FiniteSum: Landscape {
             self.batch_grad_into(batch, x, o, tmp);
         }
     }
+    /// One SGD step `x ← x − η ∇f_γ(x)` on every column of `xs` (`d × P`, batches as in
+    /// [`FiniteSum::batch_grad_block`]); `g` (`d × P`) and `tmp` (`d`) are scratch. The
+    /// default is [`FiniteSum::batch_grad_block`] into `g`, then `x += (−η) g` entrywise; an
+    /// override must give the same numbers (least squares fuses the two passes).
+    fn sgd_step_block(
+        &self,
+        batches: &[u32],
+        eta: f64,
+        xs: &mut [f64],
+        g: &mut [f64],
+        tmp: &mut [f64],
+    ) {
+        self.batch_grad_block(batches, xs, g, tmp);
+        for (x, gi) in xs.iter_mut().zip(g.iter()) {
+            *x += -eta * gi;
+        }
+    }
 }
 
 /// Central finite-difference checks of a landscape's derivatives (used by tests).

@@ -157,6 +157,15 @@ impl Discrete {
             "{:?} needs the noise Z formed (StepNoise::z)",
             self.kind
         );
+        if let (Oracle::Subsampling(_), Some(batches), AlgorithmKind::Sgd) =
+            (oracle, noise.batches, self.kind)
+        {
+            // One fused pass per path where the landscape has one (least squares); the same
+            // numbers as the general path below.
+            let fs = f.as_finite_sum().expect("validated: finite sum");
+            let (xs, g) = (x.as_mut_slice(), ws.g.as_mut_slice());
+            return fs.sgd_step_block(batches, self.eta, xs, g, &mut ws.tmp);
+        }
         oracle_grad_batch(f, oracle, x, noise, &mut ws.g, &mut ws.tmp);
         if self.kind == AlgorithmKind::Sgd {
             axpy(-self.eta, &ws.g, x);
