@@ -6,7 +6,8 @@
 //! discrete step, or one exact OU transition, including its Brownian increments.
 //!
 //! A second group times the bulk normal generator alone (20 normals for each of 256 paths per
-//! iteration, the Brownian increments of one block-step), a third the subsampled-SGD step of
+//! iteration, the Brownian increments of one block-step; the dispatched SIMD path and the
+//! portable reference), a third the subsampled-SGD step of
 //! `sde-check bench`'s problem (e), a fourth the `20 × 20 · 20 × 256` product and the SAM
 //! table evaluation alone, a fifth problem (e)'s two kernels (mini-batch draws and
 //! least-squares mini-batch gradients for a block of 256 paths).
@@ -118,6 +119,13 @@ fn bench(c: &mut Criterion) {
     group.bench_function("block_20x256", |b| {
         b.iter(|| {
             normals.fill(&mut out, 20, 0.1);
+            out[7]
+        })
+    });
+    // The portable reference (what a processor without AVX2 runs; the same numbers).
+    group.bench_function("block_20x256_portable", |b| {
+        b.iter(|| {
+            normals.fill_portable(&mut out, 20, 0.1);
             out[7]
         })
     });

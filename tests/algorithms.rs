@@ -39,7 +39,7 @@ fn additive_noise_steps_match_the_formulas() {
     let z = Matrix::from_column_slice(4, 2, &[0.1, 0.2, -0.3, 0.05, -0.2, 0.1, 0.3, -0.1]);
     let noise = StepNoise {
         z: Some(&z),
-        batches: None,
+        ..Default::default()
     };
     for alg in AlgorithmKind::ALL {
         let got = step(alg, &f, &oracle, &x, &noise, eta, rho);
@@ -86,8 +86,8 @@ fn subsampled_steps_use_the_same_batch_at_both_points() {
     let x = Matrix::from_column_slice(3, 1, &[0.4, -0.2, 0.7]);
     let batch = [1u32, 4, 8];
     let noise = StepNoise {
-        z: None,
         batches: Some(&batch),
+        ..Default::default()
     };
     let grad_b = |p: &Vector| -> Vector {
         let mut g = Vector::zeros(3);
@@ -133,5 +133,50 @@ fn norm_guard_at_a_critical_point() {
             0.5,
         );
         assert!(got.iter().all(|v| *v == 0.0), "{alg}: {got}");
+    }
+}
+
+/// SGD and USAM given the noise as `(c, W)` (the engine's isotropic case) give the bits of
+/// the same step given `Z = c W` formed, and report `‖x_j‖²` as `norm_sq` sums it.
+#[test]
+fn scaled_noise_gives_the_formed_noise_bits() {
+    let (d, p) = (7, 13); // d not a multiple of 4: the norms' remainder path too
+    let f = Quadratic::wishart(d, 3).unwrap();
+    let oracle = Oracle::Additive(AdditiveNoise::isotropic(d, 0.4).unwrap());
+    let x = Matrix::from_fn(d, p, |i, j| ((3 * i + 5 * j) % 11) as f64 * 0.1 - 0.5);
+    let w = Matrix::from_fn(d, p, |i, j| ((7 * i + 2 * j) % 13) as f64 * 0.03 - 0.2);
+    let c = -0.4 / 0.05f64.sqrt();
+    let z = w.map(|v| c * v);
+    for kind in [AlgorithmKind::Sgd, AlgorithmKind::Usam] {
+        let alg = Discrete {
+            kind,
+            eta: 0.05,
+            rho: 0.1,
+        };
+        let (mut xa, mut xb) = (x.clone(), x.clone());
+        let mut wa = DiscreteWorkspace::new(d, p);
+        let mut wb = DiscreteWorkspace::new(d, p);
+        let formed = StepNoise {
+            z: Some(&z),
+            ..Default::default()
+        };
+        let scaled = StepNoise {
+            z_scaled: Some((c, &w)),
+            ..Default::default()
+        };
+        alg.step(&f, &oracle, &mut xa, &formed, &mut wa);
+        alg.step(&f, &oracle, &mut xb, &scaled, &mut wb);
+        for (a, b) in xa.iter().zip(xb.iter()) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{kind:?}");
+        }
+        let norms = wb
+            .column_norms_sq()
+            .expect("the additive step sums the norms");
+        for (j, n2) in norms.iter().enumerate() {
+            assert_eq!(
+                n2.to_bits(),
+                samsde::optim::norm_sq(xb.column(j).as_slice()).to_bits()
+            );
+        }
     }
 }

@@ -42,7 +42,7 @@ use normals::BlockNormals;
 use crate::landscape::Landscape;
 use crate::linalg::{Matrix, Vector};
 use crate::optim::msam::{MSam, MSamWorkspace};
-use crate::optim::{Discrete, DiscreteWorkspace, StepNoise};
+use crate::optim::{norm_sq, AlgorithmKind, Discrete, DiscreteWorkspace, StepNoise};
 use crate::oracle::Oracle;
 use crate::sde::linear::OuTransition;
 use crate::sde::model::{ModelWorkspace, SdeModel};
@@ -52,20 +52,6 @@ fn add_assign(y: &mut Matrix, x: &Matrix) {
     for (a, b) in y.as_mut_slice().iter_mut().zip(x.as_slice()) {
         *a += b;
     }
-}
-
-/// `‖x‖²` in four interleaved partial sums (it pipelines; only compared with the bound).
-#[inline]
-fn norm_sq(x: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let mut chunks = x.chunks_exact(4);
-    for c in chunks.by_ref() {
-        for l in 0..4 {
-            acc[l] += c[l] * c[l];
-        }
-    }
-    let rest: f64 = chunks.remainder().iter().map(|v| v * v).sum();
-    (acc[0] + acc[2]) + (acc[1] + acc[3]) + rest
 }
 
 /// Blocks that run between two ordered merges ([`Ensemble::run`]): enough to keep every thread
@@ -534,6 +520,16 @@ impl Ensemble<'_> {
         // The whole-step increment W_{(k+1)η} − W_{kη}: needed by discrete systems (additive
         // coupling) and exact transitions; with one sub-step it is the fine increment itself.
         let need_total = (has_discrete || has_exact) && m > 0;
+        // Isotropic additive noise for discrete systems that all form `Z = c ΔW` inside their
+        // own update passes (SGD, USAM): no separate `Z` pass.
+        let z_in_step = m == d
+            && self.systems.iter().all(|s| match &s.dynamics {
+                Dynamics::Discrete(alg) => {
+                    matches!(alg.kind, AlgorithmKind::Sgd | AlgorithmKind::Usam)
+                }
+                Dynamics::MicroBatch(_) => false,
+                _ => true,
+            });
         // S ΔW is formed only for a general S: isotropic noise (S = σI) is a scalar factor that
         // the models and the coupling apply themselves.
         let general_s = match self.oracle {
@@ -625,24 +621,34 @@ impl Ensemble<'_> {
                     // ξ = −ΔW/√η, Z = S ξ.
                     let c = -1.0 / eta.sqrt();
                     match a.sigma() {
+                        Some(sigma) if z_in_step => StepNoise {
+                            z_scaled: Some((c * sigma, dw_total)),
+                            ..Default::default()
+                        },
                         Some(sigma) => {
                             let c = c * sigma;
                             for (zi, wi) in z.as_mut_slice().iter_mut().zip(dw_total.as_slice()) {
                                 *zi = c * wi;
                             }
+                            StepNoise {
+                                z: Some(&z),
+                                ..Default::default()
+                            }
                         }
-                        None => z.gemm(c, a.s(), &dw_total.rows(0, a.s().ncols()), 0.0),
-                    }
-                    StepNoise {
-                        z: Some(&z),
-                        batches: None,
+                        None => {
+                            z.gemm(c, a.s(), &dw_total.rows(0, a.s().ncols()), 0.0);
+                            StepNoise {
+                                z: Some(&z),
+                                ..Default::default()
+                            }
+                        }
                     }
                 }
                 Oracle::Subsampling(sub) if has_discrete => {
                     sub.draw_block(&mut batch_words, &mut batches);
                     StepNoise {
-                        z: None,
                         batches: Some(&batches),
+                        ..Default::default()
                     }
                 }
                 _ => StepNoise::default(),
@@ -676,13 +682,21 @@ impl Ensemble<'_> {
             // Divergence.
             for si in 0..ns {
                 let bound2 = self.divergence_bound * self.divergence_bound;
+                // ‖x‖² as the step's update pass summed it, where it did (the same sum).
+                let stepped = match &work[si] {
+                    Work::Discrete(ws) => ws.column_norms_sq(),
+                    _ => None,
+                };
                 let cols = states[si].as_mut_slice().chunks_exact_mut(d.max(1));
-                for (c, live) in cols.zip(alive[si].iter_mut()) {
+                for (j, (c, live)) in cols.zip(alive[si].iter_mut()).enumerate() {
                     if !*live {
                         c.fill(0.0);
                         continue;
                     }
-                    let n2 = norm_sq(c);
+                    let n2 = match stepped {
+                        Some(n) => n[j],
+                        None => norm_sq(c),
+                    };
                     if !n2.is_finite() || n2 > bound2 {
                         *live = false;
                         diverged[si] += 1;
