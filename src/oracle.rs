@@ -731,6 +731,16 @@ mod tests {
         assert_eq!(lemire_below(1, || 123), 0);
     }
 
+    /// The scalar reference of the engine's draws: the path's stream through
+    /// `ChaCha8Rng::next_u32`, bounded by Lemire's method.
+    struct Reference(ChaCha8Rng);
+    impl UniformBelow for Reference {
+        fn below(&mut self, n: u32) -> u32 {
+            use rand::Rng;
+            lemire_below(n, || self.0.next_u32())
+        }
+    }
+
     /// The engine's draws (SIMD lane words + Lemire) are exactly those of the scalar reference
     /// (the same stream through `ChaCha8Rng::next_u32` + Lemire), path by path, whatever the
     /// block the path is in — and they are uniform at every position without replacement:
@@ -738,13 +748,6 @@ mod tests {
     #[test]
     fn engine_draws_match_reference_and_are_uniform() {
         use crate::ensemble::normals::BlockWords;
-        use rand::Rng;
-        struct Reference(ChaCha8Rng);
-        impl UniformBelow for Reference {
-            fn below(&mut self, n: u32) -> u32 {
-                lemire_below(n, || self.0.next_u32())
-            }
-        }
         let s = Subsampling {
             batch: 3,
             replacement: false,
@@ -795,13 +798,6 @@ mod tests {
     #[test]
     fn draw_block_matches_reference() {
         use crate::ensemble::normals::BlockWords;
-        use rand::Rng;
-        struct Reference(ChaCha8Rng);
-        impl UniformBelow for Reference {
-            fn below(&mut self, n: u32) -> u32 {
-                lemire_below(n, || self.0.next_u32())
-            }
-        }
         for (n, batch, replacement) in [
             (32, 4, false),
             (7, 2, false),

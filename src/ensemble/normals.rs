@@ -47,6 +47,17 @@ pub fn key_of_seed(seed: u64) -> [u32; 8] {
     key
 }
 
+/// The 64-bit stream identifiers of up to [`LANES`] paths as ChaCha's two nonce words per
+/// lane (low, high; lanes without a path get 0).
+fn nonces(streams: &[u64]) -> ([u32; LANES], [u32; LANES]) {
+    let (mut lo, mut hi) = ([0u32; LANES], [0u32; LANES]);
+    for (l, &s) in streams.iter().enumerate() {
+        lo[l] = s as u32;
+        hi[l] = (s >> 32) as u32;
+    }
+    (lo, hi)
+}
+
 /// One group of up to [`LANES`] paths advancing in lock-step.
 #[derive(Debug, Clone)]
 struct Group {
@@ -77,12 +88,7 @@ impl BlockNormals {
             .chunks(LANES)
             .enumerate()
             .map(|(g, chunk)| {
-                let mut nonce_lo = [0u32; LANES];
-                let mut nonce_hi = [0u32; LANES];
-                for (l, &s) in chunk.iter().enumerate() {
-                    nonce_lo[l] = s as u32;
-                    nonce_hi[l] = (s >> 32) as u32;
-                }
+                let (nonce_lo, nonce_hi) = nonces(chunk);
                 Group {
                     nonce_lo,
                     nonce_hi,
@@ -277,12 +283,7 @@ impl BlockWords {
         let groups = streams
             .chunks(LANES)
             .map(|chunk| {
-                let mut nonce_lo = [0u32; LANES];
-                let mut nonce_hi = [0u32; LANES];
-                for (l, &s) in chunk.iter().enumerate() {
-                    nonce_lo[l] = s as u32;
-                    nonce_hi[l] = (s >> 32) as u32;
-                }
+                let (nonce_lo, nonce_hi) = nonces(chunk);
                 WordGroup {
                     nonce_lo,
                     nonce_hi,

@@ -255,9 +255,7 @@ impl FiniteSum for LeastSquares {
             }
         }
         self.batch_grad_block(batches, xs, g, tmp);
-        for (x, gi) in xs.iter_mut().zip(g.iter()) {
-            *x += -eta * gi;
-        }
+        super::sgd_update(xs, g, eta);
     }
 }
 

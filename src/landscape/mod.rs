@@ -356,9 +356,15 @@ pub trait FiniteSum: Landscape {
         tmp: &mut [f64],
     ) {
         self.batch_grad_block(batches, xs, g, tmp);
-        for (x, gi) in xs.iter_mut().zip(g.iter()) {
-            *x += -eta * gi;
-        }
+        sgd_update(xs, g, eta);
+    }
+}
+
+/// `x += (−η) g` entrywise: the update of [`FiniteSum::sgd_step_block`]'s default, which every
+/// override must reproduce.
+pub fn sgd_update(xs: &mut [f64], g: &[f64], eta: f64) {
+    for (x, gi) in xs.iter_mut().zip(g) {
+        *x += -eta * gi;
     }
 }
 
