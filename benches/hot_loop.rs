@@ -7,10 +7,10 @@
 //!
 //! A second group times the bulk normal generator alone (20 normals for each of 256 paths per
 //! iteration, the Brownian increments of one block-step; the dispatched SIMD path and the
-//! portable reference), a third the subsampled-SGD step of
-//! `sde-check bench`'s problem (e), a fourth the `20 × 20 · 20 × 256` product and the SAM
-//! table evaluation alone, a fifth problem (e)'s two kernels (mini-batch draws and
-//! least-squares mini-batch gradients for a block of 256 paths).
+//! portable reference), a third the subsampled-SGD step of `sde-check bench`'s problem (e), a
+//! fourth the `20 × 20 · 20 × 256` product (plain, and with problem (d)'s descent pass fused
+//! into its stores) and the SAM table evaluation alone, a fifth problem (e)'s two kernels
+//! (mini-batch draws and least-squares mini-batch gradients for a block of 256 paths).
 //!
 //! Run: `cargo bench --bench hot_loop` (figures recorded in BENCHMARKS.md).
 
@@ -174,6 +174,20 @@ fn bench(c: &mut Criterion) {
     group.bench_function("square_times_20x256", |b| {
         b.iter(|| {
             samsde::linalg::square_times(&h, &x, &mut y);
+            y[(3, 7)]
+        })
+    });
+    // The same product with discrete USAM's descent pass fused into its stores
+    // (`y ← y + (−η)(H x + c w)`; problem (d)'s second product).
+    let w = samsde::linalg::Matrix::from_fn(d, 256, |i, j| ((2 * i + j) % 5) as f64 - 2.0);
+    group.bench_function("square_times_fused_descent_20x256", |b| {
+        b.iter(|| {
+            let fused = samsde::linalg::Fused::Descent {
+                n: w.as_slice(),
+                eta: 1e-3,
+                c: Some(-0.5),
+            };
+            samsde::linalg::square_times_fused(&h, &x, &mut y, fused, &mut |_, _| {});
             y[(3, 7)]
         })
     });

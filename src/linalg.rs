@@ -89,11 +89,65 @@ pub fn quad_form(h: &Matrix, x: &[f64]) -> f64 {
 /// rounding as the plain loop, which the tests check bit for bit. Otherwise it is nalgebra's
 /// `gemm`.
 pub fn square_times(a: &Matrix, x: &Matrix, out: &mut Matrix) {
+    if !square_times_fused(a, x, out, Fused::Plain, &mut |_, _| {}) {
+        out.gemm(1.0, a, x, 0.0);
+    }
+}
+
+/// An entrywise map fused into the stores of [`square_times_fused`]: with `p = A X` and
+/// `z = c·n` (`c: Some`) or `z = n` (`c: None`), evaluated in this order (the same operations
+/// as the separate passes of the discrete additive-noise step, so the same bits).
+#[derive(Clone, Copy, Debug)]
+pub enum Fused<'a> {
+    /// `out = p`.
+    Plain,
+    /// `out = x + ρ(p + z)` (the USAM ascent point).
+    Ascent {
+        x: &'a [f64],
+        n: &'a [f64],
+        rho: f64,
+        c: Option<f64>,
+    },
+    /// `out ← out + (−η)(p + z)` (the descent step, `out` holding the iterate).
+    Descent {
+        n: &'a [f64],
+        eta: f64,
+        c: Option<f64>,
+    },
+}
+
+/// Columns per call of the `then` of [`square_times_fused`]: 16 columns of `d ≤ 64` rows are
+/// at most 8 KiB, so a tile is still in the L1 cache when `then` reads it.
+pub const THEN_TILE: usize = 16;
+
+/// `out ← E(A X)` for the map `E` of `fused`, in the register-blocked kernel of
+/// [`square_times`] (the map applied to the accumulators before they are stored, so the
+/// product itself is never written), handing each finished tile of columns to
+/// `then(j0..j1, out_tile)` while it is in the L1 cache (tiles in order, ≤ [`THEN_TILE`]
+/// columns). Returns `false`, having done nothing, where that kernel does not run
+/// (no AVX-512, `d > 64`): the caller then takes its unfused path.
+pub fn square_times_fused(
+    a: &Matrix,
+    x: &Matrix,
+    out: &mut Matrix,
+    fused: Fused,
+    then: &mut dyn FnMut(std::ops::Range<usize>, &[f64]),
+) -> bool {
     let d = a.nrows();
     assert!(
         a.ncols() == d && x.nrows() == d && out.shape() == x.shape(),
         "square_times: shapes"
     );
+    match fused {
+        Fused::Plain => {}
+        Fused::Ascent { x: xa, n, .. } => {
+            assert!(
+                xa.len() == x.len() && n.len() == x.len(),
+                "square_times_fused: shapes"
+            )
+        }
+        Fused::Descent { n, .. } => assert!(n.len() == x.len(), "square_times_fused: shapes"),
+    }
     #[cfg(target_arch = "x86_64")]
     {
         if d <= 64
@@ -101,27 +155,157 @@ pub fn square_times(a: &Matrix, x: &Matrix, out: &mut Matrix) {
             && std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512vl")
         {
-            // SAFETY: AVX-512F/VL were detected; the slices have the asserted shapes.
+            use avx512_product::{Ascent, Descent, Plain};
+            let (a, x, o) = (a.as_slice(), x.as_slice(), out.as_mut_slice());
+            // SAFETY: AVX-512F/VL were detected; every slice has the asserted length `d · P`.
             unsafe {
-                avx512_product::square_times(a.as_slice(), d, x.as_slice(), out.as_mut_slice())
-            };
-            return;
+                match fused {
+                    Fused::Plain => avx512_product::square_times(a, d, x, o, &Plain, then),
+                    Fused::Ascent { x: xa, n, rho, c } => {
+                        let (xa, n) = (xa.as_ptr(), n.as_ptr());
+                        match c {
+                            Some(c) => {
+                                let e = Ascent::<true>::new(xa, n, rho, c);
+                                avx512_product::square_times(a, d, x, o, &e, then)
+                            }
+                            None => {
+                                let e = Ascent::<false>::new(xa, n, rho, 1.0);
+                                avx512_product::square_times(a, d, x, o, &e, then)
+                            }
+                        }
+                    }
+                    Fused::Descent { n, eta, c } => {
+                        let n = n.as_ptr();
+                        match c {
+                            Some(c) => {
+                                let e = Descent::<true>::new(n, eta, c);
+                                avx512_product::square_times(a, d, x, o, &e, then)
+                            }
+                            None => {
+                                let e = Descent::<false>::new(n, eta, 1.0);
+                                avx512_product::square_times(a, d, x, o, &e, then)
+                            }
+                        }
+                    }
+                }
+            }
+            return true;
         }
     }
-    out.gemm(1.0, a, x, 0.0);
+    let _ = (fused, then);
+    false
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512_product {
-    //! The register-blocked `A X` of [`super::square_times`].
+    //! The register-blocked `A X` of [`super::square_times`], with the map of
+    //! [`super::Fused`] applied to each accumulator before it is stored.
     use std::arch::x86_64::*;
+
+    /// The map applied to the product `p` of the rows at flat index `i ..` (`m`: the lanes
+    /// in the column) before they are stored at `out + i`.
+    pub(super) trait Epilogue {
+        unsafe fn zmm(&self, p: __m512d, out: *const f64, i: usize, m: __mmask8) -> __m512d;
+        unsafe fn ymm(&self, p: __m256d, out: *const f64, i: usize, m: __mmask8) -> __m256d;
+    }
+
+    /// `out = p`.
+    pub(super) struct Plain;
+    impl Epilogue for Plain {
+        #[inline(always)]
+        unsafe fn zmm(&self, p: __m512d, _: *const f64, _: usize, _: __mmask8) -> __m512d {
+            p
+        }
+        #[inline(always)]
+        unsafe fn ymm(&self, p: __m256d, _: *const f64, _: usize, _: __mmask8) -> __m256d {
+            p
+        }
+    }
+
+    /// `out = x + ρ(p + z)`, `z = c·n` (`SCALED`) or `n`.
+    pub(super) struct Ascent<const SCALED: bool> {
+        x: *const f64,
+        n: *const f64,
+        rho: f64,
+        c: f64,
+    }
+    impl<const SCALED: bool> Ascent<SCALED> {
+        pub(super) fn new(x: *const f64, n: *const f64, rho: f64, c: f64) -> Self {
+            Self { x, n, rho, c }
+        }
+    }
+    impl<const SCALED: bool> Epilogue for Ascent<SCALED> {
+        #[inline(always)]
+        unsafe fn zmm(&self, p: __m512d, _: *const f64, i: usize, m: __mmask8) -> __m512d {
+            let x = _mm512_maskz_loadu_pd(m, self.x.add(i));
+            let mut z = _mm512_maskz_loadu_pd(m, self.n.add(i));
+            if SCALED {
+                z = _mm512_mul_pd(_mm512_set1_pd(self.c), z);
+            }
+            _mm512_add_pd(
+                x,
+                _mm512_mul_pd(_mm512_set1_pd(self.rho), _mm512_add_pd(p, z)),
+            )
+        }
+        #[inline(always)]
+        unsafe fn ymm(&self, p: __m256d, _: *const f64, i: usize, m: __mmask8) -> __m256d {
+            let x = _mm256_maskz_loadu_pd(m, self.x.add(i));
+            let mut z = _mm256_maskz_loadu_pd(m, self.n.add(i));
+            if SCALED {
+                z = _mm256_mul_pd(_mm256_set1_pd(self.c), z);
+            }
+            _mm256_add_pd(
+                x,
+                _mm256_mul_pd(_mm256_set1_pd(self.rho), _mm256_add_pd(p, z)),
+            )
+        }
+    }
+
+    /// `out ← out + (−η)(p + z)`, `z = c·n` (`SCALED`) or `n`.
+    pub(super) struct Descent<const SCALED: bool> {
+        n: *const f64,
+        eta: f64,
+        c: f64,
+    }
+    impl<const SCALED: bool> Descent<SCALED> {
+        pub(super) fn new(n: *const f64, eta: f64, c: f64) -> Self {
+            Self { n, eta, c }
+        }
+    }
+    impl<const SCALED: bool> Epilogue for Descent<SCALED> {
+        #[inline(always)]
+        unsafe fn zmm(&self, p: __m512d, out: *const f64, i: usize, m: __mmask8) -> __m512d {
+            let x = _mm512_maskz_loadu_pd(m, out.add(i));
+            let mut z = _mm512_maskz_loadu_pd(m, self.n.add(i));
+            if SCALED {
+                z = _mm512_mul_pd(_mm512_set1_pd(self.c), z);
+            }
+            _mm512_add_pd(
+                x,
+                _mm512_mul_pd(_mm512_set1_pd(-self.eta), _mm512_add_pd(p, z)),
+            )
+        }
+        #[inline(always)]
+        unsafe fn ymm(&self, p: __m256d, out: *const f64, i: usize, m: __mmask8) -> __m256d {
+            let x = _mm256_maskz_loadu_pd(m, out.add(i));
+            let mut z = _mm256_maskz_loadu_pd(m, self.n.add(i));
+            if SCALED {
+                z = _mm256_mul_pd(_mm256_set1_pd(self.c), z);
+            }
+            _mm256_add_pd(
+                x,
+                _mm256_mul_pd(_mm256_set1_pd(-self.eta), _mm256_add_pd(p, z)),
+            )
+        }
+    }
 
     /// Rows `r0 ..` of `out[:, j .. j + C] = A x[:, j .. j + C]`: `Z` segments of 8 rows in
     /// 512-bit registers (the last one masked by `zmask`), then, when `Y`, one segment of
     /// ≤ 4 rows in a 256-bit register (masked by `ymask`).
     #[inline(always)]
     #[allow(clippy::too_many_arguments, clippy::needless_range_loop)] // [segment][column] tiles
-    unsafe fn pass<const Z: usize, const Y: bool, const C: usize>(
+    unsafe fn pass<E: Epilogue, const Z: usize, const Y: bool, const C: usize>(
+        epi: &E,
         ap: *const f64,
         d: usize,
         xp: *const f64,
@@ -158,20 +342,24 @@ mod avx512_product {
             }
         }
         for c in 0..C {
-            let o = op.add((j + c) * d + r0);
+            let i0 = (j + c) * d + r0;
+            let o = op.add(i0);
             for s in 0..Z {
                 let m = if s + 1 == Z { zmask } else { 0xff };
-                _mm512_mask_storeu_pd(o.add(8 * s), m, accz[s][c]);
+                let v = epi.zmm(accz[s][c], op, i0 + 8 * s, m);
+                _mm512_mask_storeu_pd(o.add(8 * s), m, v);
             }
             if Y {
-                _mm256_mask_storeu_pd(o.add(8 * Z), ymask, accy[c]);
+                let v = epi.ymm(accy[c], op, i0 + 8 * Z, ymask);
+                _mm256_mask_storeu_pd(o.add(8 * Z), ymask, v);
             }
         }
     }
 
     /// Every row segment of columns `j .. j + C`.
     #[inline(always)]
-    unsafe fn columns<const C: usize>(
+    unsafe fn columns<E: Epilogue, const C: usize>(
+        epi: &E,
         ap: *const f64,
         d: usize,
         xp: *const f64,
@@ -202,12 +390,12 @@ mod avx512_product {
             let take = if tail { left } else { left.min(3) };
             let mask = if s + take == zsegs { last_zmask } else { 0xff };
             match (take, tail) {
-                (3, false) => pass::<3, false, C>(ap, d, xp, op, r0, j, mask, 0),
-                (2, false) => pass::<2, false, C>(ap, d, xp, op, r0, j, mask, 0),
-                (1, false) => pass::<1, false, C>(ap, d, xp, op, r0, j, mask, 0),
-                (2, true) => pass::<2, true, C>(ap, d, xp, op, r0, j, mask, ymask),
-                (1, true) => pass::<1, true, C>(ap, d, xp, op, r0, j, mask, ymask),
-                (0, true) => pass::<0, true, C>(ap, d, xp, op, r0, j, 0xff, ymask),
+                (3, false) => pass::<E, 3, false, C>(epi, ap, d, xp, op, r0, j, mask, 0),
+                (2, false) => pass::<E, 2, false, C>(epi, ap, d, xp, op, r0, j, mask, 0),
+                (1, false) => pass::<E, 1, false, C>(epi, ap, d, xp, op, r0, j, mask, 0),
+                (2, true) => pass::<E, 2, true, C>(epi, ap, d, xp, op, r0, j, mask, ymask),
+                (1, true) => pass::<E, 1, true, C>(epi, ap, d, xp, op, r0, j, mask, ymask),
+                (0, true) => pass::<E, 0, true, C>(epi, ap, d, xp, op, r0, j, 0xff, ymask),
                 _ => unreachable!("passes take 1–3 segments"),
             }
             s += take;
@@ -218,17 +406,34 @@ mod avx512_product {
     }
 
     #[target_feature(enable = "avx512f,avx512vl")]
-    pub(super) unsafe fn square_times(a: &[f64], d: usize, x: &[f64], out: &mut [f64]) {
+    pub(super) unsafe fn square_times<E: Epilogue>(
+        a: &[f64],
+        d: usize,
+        x: &[f64],
+        out: &mut [f64],
+        epi: &E,
+        then: &mut dyn FnMut(std::ops::Range<usize>, &[f64]),
+    ) {
         let p = x.len() / d;
         let (ap, xp, op) = (a.as_ptr(), x.as_ptr(), out.as_mut_ptr());
-        let mut j = 0;
-        while j + 4 <= p {
-            columns::<4>(ap, d, xp, op, j);
-            j += 4;
-        }
-        while j < p {
-            columns::<1>(ap, d, xp, op, j);
-            j += 1;
+        let mut j0 = 0;
+        while j0 < p {
+            let j1 = (j0 + super::THEN_TILE).min(p);
+            let mut j = j0;
+            while j + 4 <= j1 {
+                columns::<E, 4>(epi, ap, d, xp, op, j);
+                j += 4;
+            }
+            while j < j1 {
+                columns::<E, 1>(epi, ap, d, xp, op, j);
+                j += 1;
+            }
+            // The tile just written, read through the same pointer the kernel wrote with.
+            then(
+                j0..j1,
+                std::slice::from_raw_parts(op.add(j0 * d), (j1 - j0) * d),
+            );
+            j0 = j1;
         }
     }
 }

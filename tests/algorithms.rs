@@ -180,3 +180,77 @@ fn scaled_noise_gives_the_formed_noise_bits() {
         }
     }
 }
+
+/// The additive-noise step on a quadratic, with its passes fused into the product kernel's
+/// stores (`linalg::square_times_fused`), against the step written out by hand for each
+/// column: `g = H x` summed `k = 0, 1, …` with separate multiplies and adds (the kernel's
+/// documented order), `y = x + ρ(g + z)`, `x ← x + (−η)(H y + z)`, `z = c w` or `z` formed.
+/// Bit for bit where the AVX-512 kernel runs; elsewhere the product is nalgebra's `gemm`
+/// (another summation order), so then within 1e-12 (entries O(1), sums of ≤ 33 products).
+/// Shapes around the kernel's 8-row segments, 4-column groups and 16-column tiles.
+#[test]
+fn fused_additive_step_matches_the_step_by_hand() {
+    #[cfg(target_arch = "x86_64")]
+    let exact = std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vl");
+    #[cfg(not(target_arch = "x86_64"))]
+    let exact = false;
+    let (eta, rho, c) = (0.05, 0.2, -1.3);
+    for d in [1, 3, 4, 5, 7, 8, 12, 13, 20, 24, 33] {
+        let f = Quadratic::wishart(d, 5).unwrap();
+        let h = f.h().clone();
+        let oracle = Oracle::Additive(AdditiveNoise::isotropic(d, 0.3).unwrap());
+        for p in [1, 5, 16, 21] {
+            let x = Matrix::from_fn(d, p, |i, j| ((3 * i + 5 * j) % 11) as f64 * 0.1 - 0.5);
+            let w = Matrix::from_fn(d, p, |i, j| ((7 * i + 2 * j) % 13) as f64 * 0.03 - 0.2);
+            let z = w.map(|v| c * v);
+            let prod = |m: &Matrix, i: usize, j: usize| {
+                let mut s = 0.0;
+                for k in 0..d {
+                    s += h[(i, k)] * m[(k, j)];
+                }
+                s
+            };
+            for kind in [AlgorithmKind::Sgd, AlgorithmKind::Usam] {
+                let mut y = x.clone();
+                if kind == AlgorithmKind::Usam {
+                    y = Matrix::from_fn(d, p, |i, j| {
+                        x[(i, j)] + rho * (prod(&x, i, j) + z[(i, j)])
+                    });
+                }
+                let want =
+                    Matrix::from_fn(d, p, |i, j| x[(i, j)] + -eta * (prod(&y, i, j) + z[(i, j)]));
+                for noise in [
+                    StepNoise {
+                        z: Some(&z),
+                        ..Default::default()
+                    },
+                    StepNoise {
+                        z_scaled: Some((c, &w)),
+                        ..Default::default()
+                    },
+                ] {
+                    let mut got = x.clone();
+                    let mut ws = DiscreteWorkspace::new(d, p);
+                    let alg = Discrete { kind, eta, rho };
+                    alg.step(&f, &oracle, &mut got, &noise, &mut ws);
+                    let norms = ws
+                        .column_norms_sq()
+                        .expect("the additive step sums the norms");
+                    for j in 0..p {
+                        for i in 0..d {
+                            let (a, b) = (got[(i, j)], want[(i, j)]);
+                            if exact {
+                                assert_eq!(a.to_bits(), b.to_bits(), "{kind:?} d {d} p {p}");
+                            } else {
+                                assert!((a - b).abs() < 1e-12, "{kind:?} d {d} p {p}");
+                            }
+                        }
+                        let n2 = samsde::optim::norm_sq(got.column(j).as_slice());
+                        assert_eq!(norms[j].to_bits(), n2.to_bits(), "norm d {d} p {p}");
+                    }
+                }
+            }
+        }
+    }
+}

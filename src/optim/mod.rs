@@ -27,7 +27,7 @@ pub use kind::AlgorithmKind;
 pub use schedule::{Phase, Schedule};
 
 use crate::landscape::Landscape;
-use crate::linalg::{axpy, Matrix};
+use crate::linalg::{axpy, square_times_fused, Fused, Matrix};
 use crate::oracle::Oracle;
 
 /// Guard added to norms before dividing by them.
@@ -81,20 +81,23 @@ impl DiscreteWorkspace {
     }
 }
 
-/// `‖x‖²` with four partial sums (`x[4i + l]` into sum `l`, then `(s₀ + s₂) + (s₁ + s₃)`,
-/// then the remainder in order): the divergence check's norm, whether the engine computes it
-/// or a step's update pass does.
+/// `‖x‖²` with eight partial sums (`x[8i + l]` into sum `l`, the last `d mod 8` entries
+/// included the same way), then `((s₀ + s₄) + (s₂ + s₆)) + ((s₁ + s₅) + (s₃ + s₇))`: the
+/// divergence check's norm, whether the engine computes it or a step's update pass does (one
+/// 512-bit register of partial sums there).
 #[inline]
 pub fn norm_sq(x: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let mut chunks = x.chunks_exact(4);
+    let mut s = [0.0; 8];
+    let mut chunks = x.chunks_exact(8);
     for c in chunks.by_ref() {
-        for l in 0..4 {
-            acc[l] += c[l] * c[l];
+        for l in 0..8 {
+            s[l] += c[l] * c[l];
         }
     }
-    let rest: f64 = chunks.remainder().iter().map(|v| v * v).sum();
-    (acc[0] + acc[2]) + (acc[1] + acc[3]) + rest
+    for (l, v) in chunks.remainder().iter().enumerate() {
+        s[l] += v * v;
+    }
+    ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
 }
 
 /// `out = ∇f_γ(xs)` column by column, for the given oracle and step noise.
@@ -199,11 +202,13 @@ impl Discrete {
         axpy(-self.eta, &ws.g, x);
     }
 
-    /// SGD and USAM with additive noise `∇f_γ = ∇f + z`, in fused slice loops: one product
-    /// and one pass per gradient (`y = x + ρ(∇f(x) + z)`, then `x += −η(∇f(y) + z)`; SGD
-    /// skips `y`), with `z = c · w` formed in place when the noise comes scaled. The same
-    /// operations in the same order as the general path, so the same bits. The last pass also
-    /// sums `‖x_j‖²` for the engine's divergence check ([`DiscreteWorkspace::column_norms_sq`]).
+    /// SGD and USAM with additive noise `∇f_γ = ∇f + z`: one product and one pass per
+    /// gradient (`y = x + ρ(∇f(x) + z)`, then `x += −η(∇f(y) + z)`; SGD skips `y`), with
+    /// `z = c · w` formed in place when the noise comes scaled. On a centred quadratic
+    /// (`∇f = H x`) USAM's two passes are fused into the stores of the two products
+    /// ([`square_times_fused`]), so the gradients are never written. The same operations in
+    /// the same order as the general path, so the same bits. The last pass also sums `‖x_j‖²`
+    /// for the engine's divergence check ([`DiscreteWorkspace::column_norms_sq`]).
     fn step_additive(
         &self,
         f: &dyn Landscape,
@@ -212,79 +217,114 @@ impl Discrete {
         ws: &mut DiscreteWorkspace,
     ) {
         match z {
-            AdditiveZ::Formed(z) => self.step_additive_with(f, x, ws, z.as_slice(), |zi| zi),
-            AdditiveZ::Scaled(c, w) => {
-                self.step_additive_with(f, x, ws, w.as_slice(), move |wi| c * wi)
-            }
+            AdditiveZ::Formed(z) => self.step_additive_with::<false>(f, x, ws, z.as_slice(), 1.0),
+            AdditiveZ::Scaled(c, w) => self.step_additive_with::<true>(f, x, ws, w.as_slice(), c),
         }
     }
 
+    /// [`Self::step_additive`] with `z = c·noise` (`SCALED`) or `z = noise`.
     #[inline(always)]
-    fn step_additive_with(
+    fn step_additive_with<const SCALED: bool>(
         &self,
         f: &dyn Landscape,
         x: &mut Matrix,
         ws: &mut DiscreteWorkspace,
         noise: &[f64],
-        z_of: impl Fn(f64) -> f64 + Copy,
+        c: f64,
     ) {
         let (eta, rho) = (self.eta, self.rho);
         let d = x.nrows();
         assert_eq!(noise.len(), x.len(), "additive noise: shape");
-        f.grad_batch(x, &mut ws.g);
-        if self.kind == AlgorithmKind::Usam {
-            passes::ascent(
-                ws.y.as_mut_slice(),
-                x.as_slice(),
-                ws.g.as_slice(),
-                noise,
+        let DiscreteWorkspace { g, y, norm2, .. } = ws;
+        let scale = SCALED.then_some(c);
+        // A centred quadratic `∇f = H x`: each pass fused into the stores of the product
+        // (`square_times_fused`), the norms summed per tile while it is in cache.
+        if let Some(h) = f.centred_quadratic() {
+            let mut norms = |cols: std::ops::Range<usize>, x_tile: &[f64]| {
+                passes::norms(x_tile, d, &mut norm2[cols]);
+            };
+            let ascent = Fused::Ascent {
+                x: x.as_slice(),
+                n: noise,
                 rho,
-                z_of,
-            );
-            f.grad_batch(&ws.y, &mut ws.g);
+                c: scale,
+            };
+            let fused = if self.kind == AlgorithmKind::Usam {
+                square_times_fused(h, x, y, ascent, &mut |_, _| {})
+                    && square_times_fused(
+                        h,
+                        y,
+                        x,
+                        Fused::Descent {
+                            n: noise,
+                            eta,
+                            c: scale,
+                        },
+                        &mut norms,
+                    )
+            } else {
+                // SGD: the product reads `x` and the step writes it: not fused.
+                false
+            };
+            if fused {
+                ws.norm2_valid = true;
+                return;
+            }
         }
-        passes::descent(
-            x.as_mut_slice(),
-            ws.g.as_slice(),
-            noise,
-            eta,
-            z_of,
-            d,
-            &mut ws.norm2,
-        );
+        if self.kind == AlgorithmKind::Usam {
+            f.grad_batch(x, g);
+            passes::ascent::<SCALED>(y.as_mut_slice(), x.as_slice(), g.as_slice(), noise, rho, c);
+            f.grad_batch(y, g);
+        } else {
+            f.grad_batch(x, g);
+        }
+        passes::descent::<SCALED>(x.as_mut_slice(), g.as_slice(), noise, eta, c, d, norm2);
         ws.norm2_valid = true;
     }
 }
 
-/// The slice loops of [`Discrete::step_additive`], compiled for the widest vector unit the
-/// processor has (the crate's baseline is SSE2). Multiplications and additions only, in the
-/// same order on every path, so the bits do not depend on the instruction set.
-mod passes {
+/// The slice loops of [`Discrete::step_additive`]: `y = x + ρ(g + z)` and `x += −η(g + z)`
+/// with `‖x_j‖²` ([`norm_sq`]'s order), `z = c·n` when the noise comes scaled (`SCALED`) and
+/// `z = n` when it comes formed. Explicit AVX-512 kernels (8 rows per register, a masked last
+/// segment) where the processor has them, else the portable loops compiled for AVX2 or the
+/// baseline. Multiplications and additions only, in the same order on every path, so the bits
+/// do not depend on the instruction set (test `passes_match_the_portable_loops`).
+pub(crate) mod passes {
     use super::norm_sq;
 
-    /// `y = x + ρ(g + z(n))`.
     #[inline(always)]
-    fn ascent_body(
+    fn z_of<const SCALED: bool>(c: f64, n: f64) -> f64 {
+        if SCALED {
+            c * n
+        } else {
+            n
+        }
+    }
+
+    /// `y = x + ρ(g + z(n))`, portable.
+    #[inline(always)]
+    pub(crate) fn ascent_body<const SCALED: bool>(
         y: &mut [f64],
         x: &[f64],
         g: &[f64],
         n: &[f64],
         rho: f64,
-        z: impl Fn(f64) -> f64,
+        c: f64,
     ) {
         for ((yi, (xi, gi)), &ni) in y.iter_mut().zip(x.iter().zip(g)).zip(n) {
-            *yi = xi + rho * (gi + z(ni));
+            *yi = xi + rho * (gi + z_of::<SCALED>(c, ni));
         }
     }
 
-    /// `x += −η(g + z(n))`, then `‖x_j‖²` of each column of `d`.
+    /// `x += −η(g + z(n))`, then `‖x_j‖²` of each column of `d`, portable.
     #[inline(always)]
-    fn descent_body(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn descent_body<const SCALED: bool>(
         x: &mut [f64],
         g: &[f64],
         n: &[f64],
         eta: f64,
-        z: impl Fn(f64) -> f64 + Copy,
+        c: f64,
         d: usize,
         norm2: &mut [f64],
     ) {
@@ -297,121 +337,303 @@ mod passes {
             .zip(g.chunks_exact(d))
             .zip(n.chunks_exact(d));
         for (((xc, gc), nc), n2) in cols.zip(norm2.iter_mut()) {
-            // The update and `norm_sq`'s four partial sums in one sweep (the same sums).
-            let mut acc = [0.0; 4];
-            let mut xs = xc.chunks_exact_mut(4);
-            let mut gs = gc.chunks_exact(4);
-            let mut ns = nc.chunks_exact(4);
-            for ((x4, g4), n4) in xs.by_ref().zip(gs.by_ref()).zip(ns.by_ref()) {
-                for l in 0..4 {
-                    x4[l] += -eta * (g4[l] + z(n4[l]));
-                    acc[l] += x4[l] * x4[l];
-                }
+            for ((xi, gi), &ni) in xc.iter_mut().zip(gc).zip(nc) {
+                *xi += -eta * (gi + z_of::<SCALED>(c, ni));
             }
-            let rem = xs.into_remainder();
-            for ((xi, gi), &ni) in rem.iter_mut().zip(gs.remainder()).zip(ns.remainder()) {
-                *xi += -eta * (gi + z(ni));
+            *n2 = norm_sq(xc);
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod avx512 {
+        use std::arch::x86_64::*;
+
+        /// Lanes `< k` set.
+        #[inline(always)]
+        fn mask(k: usize) -> __mmask8 {
+            ((1u16 << k) - 1) as __mmask8
+        }
+
+        #[inline(always)]
+        unsafe fn z<const SCALED: bool>(c: __m512d, n: __m512d) -> __m512d {
+            if SCALED {
+                _mm512_mul_pd(c, n)
+            } else {
+                n
             }
-            let rest: f64 = rem.iter().map(|v| v * v).sum();
-            *n2 = (acc[0] + acc[2]) + (acc[1] + acc[3]) + rest;
-            debug_assert_eq!(n2.to_bits(), norm_sq(xc).to_bits());
+        }
+
+        #[inline(always)]
+        unsafe fn z4<const SCALED: bool>(c: __m256d, n: __m256d) -> __m256d {
+            if SCALED {
+                _mm256_mul_pd(c, n)
+            } else {
+                n
+            }
+        }
+
+        /// Row segments of a column of `d`: full 512-bit ones, then a 256-bit one when 4–7
+        /// rows are left, then a masked 256-bit one for the last 1–3. No masked 512-bit store:
+        /// a masked store that spans the next column's first rows makes the next column's
+        /// loads wait for it (measured: the update pass took 3× as long).
+        #[inline(always)]
+        unsafe fn segments<S>(
+            d: usize,
+            st: &mut S,
+            mut zmm: impl FnMut(&mut S, usize),
+            mut ymm: impl FnMut(&mut S, usize, __mmask8, usize),
+        ) {
+            let mut i = 0;
+            while i + 8 <= d {
+                zmm(st, i);
+                i += 8;
+            }
+            // `lane`: where the next rows go among the eight partial sums.
+            let mut lane = 0;
+            if i + 4 <= d {
+                ymm(st, i, 0xf, lane);
+                i += 4;
+                lane = 4;
+            }
+            if i < d {
+                ymm(st, i, mask(d - i), lane);
+            }
+        }
+
+        #[target_feature(enable = "avx512f,avx512vl")]
+        pub(super) unsafe fn ascent<const SCALED: bool>(
+            y: &mut [f64],
+            x: &[f64],
+            g: &[f64],
+            n: &[f64],
+            rho: f64,
+            c: f64,
+        ) {
+            let len = y.len();
+            assert!(x.len() == len && g.len() == len && n.len() == len);
+            let (rho8, c8) = (_mm512_set1_pd(rho), _mm512_set1_pd(c));
+            let (rho4, c4) = (_mm256_set1_pd(rho), _mm256_set1_pd(c));
+            let (yp, xp, gp, np) = (y.as_mut_ptr(), x.as_ptr(), g.as_ptr(), n.as_ptr());
+            // The update is entrywise: one flat sweep over the whole slice.
+            segments(
+                len,
+                &mut (),
+                |_, i| {
+                    let xv = _mm512_loadu_pd(xp.add(i));
+                    let gv = _mm512_loadu_pd(gp.add(i));
+                    let nv = _mm512_loadu_pd(np.add(i));
+                    let t = _mm512_add_pd(gv, z::<SCALED>(c8, nv));
+                    _mm512_storeu_pd(yp.add(i), _mm512_add_pd(xv, _mm512_mul_pd(rho8, t)));
+                },
+                |_, i, m, _| {
+                    let xv = _mm256_maskz_loadu_pd(m, xp.add(i));
+                    let gv = _mm256_maskz_loadu_pd(m, gp.add(i));
+                    let nv = _mm256_maskz_loadu_pd(m, np.add(i));
+                    let t = _mm256_add_pd(gv, z4::<SCALED>(c4, nv));
+                    let yv = _mm256_add_pd(xv, _mm256_mul_pd(rho4, t));
+                    _mm256_mask_storeu_pd(yp.add(i), m, yv);
+                },
+            );
+        }
+
+        /// Per column: the update by [`segments`], each segment's squares added into eight
+        /// partial sums (rows `8i + l` into sum `l`), then [`super::norm_sq`]'s reduction tree.
+        #[target_feature(enable = "avx512f,avx512vl")]
+        #[allow(clippy::too_many_arguments)]
+        pub(super) unsafe fn descent<const SCALED: bool>(
+            x: &mut [f64],
+            g: &[f64],
+            n: &[f64],
+            eta: f64,
+            c: f64,
+            d: usize,
+            norm2: &mut [f64],
+        ) {
+            let p = norm2.len();
+            assert!(d > 0 && x.len() == d * p && g.len() == d * p && n.len() == d * p);
+            let (neg_eta8, c8) = (_mm512_set1_pd(-eta), _mm512_set1_pd(c));
+            let (neg_eta4, c4) = (_mm256_set1_pd(-eta), _mm256_set1_pd(c));
+            let (xp, gp, np) = (x.as_mut_ptr(), g.as_ptr(), n.as_ptr());
+            for (j, n2) in norm2.iter_mut().enumerate() {
+                let col = j * d;
+                let mut acc = _mm512_setzero_pd();
+                segments(
+                    d,
+                    &mut acc,
+                    |acc, i| {
+                        let i = col + i;
+                        let xv = _mm512_loadu_pd(xp.add(i));
+                        let gv = _mm512_loadu_pd(gp.add(i));
+                        let nv = _mm512_loadu_pd(np.add(i));
+                        let t = _mm512_add_pd(gv, z::<SCALED>(c8, nv));
+                        let xn = _mm512_add_pd(xv, _mm512_mul_pd(neg_eta8, t));
+                        _mm512_storeu_pd(xp.add(i), xn);
+                        *acc = _mm512_add_pd(*acc, _mm512_mul_pd(xn, xn));
+                    },
+                    |acc, i, m, lane| {
+                        let i = col + i;
+                        let xv = _mm256_maskz_loadu_pd(m, xp.add(i));
+                        let gv = _mm256_maskz_loadu_pd(m, gp.add(i));
+                        let nv = _mm256_maskz_loadu_pd(m, np.add(i));
+                        let t = _mm256_add_pd(gv, z4::<SCALED>(c4, nv));
+                        let xn = _mm256_add_pd(xv, _mm256_mul_pd(neg_eta4, t));
+                        _mm256_mask_storeu_pd(xp.add(i), m, xn);
+                        // Rows past the column add an exact zero.
+                        let sq = _mm256_maskz_mul_pd(m, xn, xn);
+                        *acc = _mm512_add_pd(*acc, place(sq, lane));
+                    },
+                );
+                *n2 = reduce(acc);
+            }
+        }
+
+        /// `‖x_j‖²` of each column of `d` ([`super::norm_sq`]'s partial sums and tree).
+        #[target_feature(enable = "avx512f,avx512vl")]
+        pub(super) unsafe fn norms(x: &[f64], d: usize, norm2: &mut [f64]) {
+            let p = norm2.len();
+            assert!(d > 0 && x.len() == d * p);
+            let xp = x.as_ptr();
+            for (j, n2) in norm2.iter_mut().enumerate() {
+                let col = j * d;
+                let mut acc = _mm512_setzero_pd();
+                segments(
+                    d,
+                    &mut acc,
+                    |acc, i| {
+                        let xv = _mm512_loadu_pd(xp.add(col + i));
+                        *acc = _mm512_add_pd(*acc, _mm512_mul_pd(xv, xv));
+                    },
+                    |acc, i, m, lane| {
+                        let xv = _mm256_maskz_loadu_pd(m, xp.add(col + i));
+                        *acc = _mm512_add_pd(*acc, place(_mm256_mul_pd(xv, xv), lane));
+                    },
+                );
+                *n2 = reduce(acc);
+            }
+        }
+
+        /// A 256-bit segment's squares in partial sums `lane .. lane + 4` (the rest zero).
+        #[inline(always)]
+        unsafe fn place(sq: __m256d, lane: usize) -> __m512d {
+            if lane == 0 {
+                _mm512_zextpd256_pd512(sq)
+            } else {
+                _mm512_insertf64x4::<1>(_mm512_setzero_pd(), sq)
+            }
+        }
+
+        /// `((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))`.
+        #[inline(always)]
+        unsafe fn reduce(acc: __m512d) -> f64 {
+            let s = _mm256_add_pd(
+                _mm512_castpd512_pd256(acc),
+                _mm512_extractf64x4_pd::<1>(acc),
+            );
+            let t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd::<1>(s));
+            _mm_cvtsd_f64(t) + _mm_cvtsd_f64(_mm_unpackhi_pd(t, t))
         }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn ascent_avx2(
+    unsafe fn ascent_avx2<const SCALED: bool>(
         y: &mut [f64],
         x: &[f64],
         g: &[f64],
         n: &[f64],
         rho: f64,
-        z: impl Fn(f64) -> f64,
+        c: f64,
     ) {
-        ascent_body(y, x, g, n, rho, z)
+        ascent_body::<SCALED>(y, x, g, n, rho, c)
     }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,avx512f")]
-    unsafe fn ascent_avx512(
-        y: &mut [f64],
-        x: &[f64],
-        g: &[f64],
-        n: &[f64],
-        rho: f64,
-        z: impl Fn(f64) -> f64,
-    ) {
-        ascent_body(y, x, g, n, rho, z)
-    }
+
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn descent_avx2(
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn descent_avx2<const SCALED: bool>(
         x: &mut [f64],
         g: &[f64],
         n: &[f64],
         eta: f64,
-        z: impl Fn(f64) -> f64 + Copy,
+        c: f64,
         d: usize,
         norm2: &mut [f64],
     ) {
-        descent_body(x, g, n, eta, z, d, norm2)
-    }
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,avx512f")]
-    unsafe fn descent_avx512(
-        x: &mut [f64],
-        g: &[f64],
-        n: &[f64],
-        eta: f64,
-        z: impl Fn(f64) -> f64 + Copy,
-        d: usize,
-        norm2: &mut [f64],
-    ) {
-        descent_body(x, g, n, eta, z, d, norm2)
+        descent_body::<SCALED>(x, g, n, eta, c, d, norm2)
     }
 
-    pub(super) fn ascent(
+    /// `y = x + ρ(g + z)` on the widest vector unit the processor has.
+    pub(crate) fn ascent<const SCALED: bool>(
         y: &mut [f64],
         x: &[f64],
         g: &[f64],
         n: &[f64],
         rho: f64,
-        z: impl Fn(f64) -> f64,
+        c: f64,
     ) {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: AVX-512F (and so AVX2) was detected at run time.
-                return unsafe { ascent_avx512(y, x, g, n, rho, z) };
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: AVX-512F/VL were detected at run time; the kernel checks the lengths.
+                return unsafe { avx512::ascent::<SCALED>(y, x, g, n, rho, c) };
             }
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 was detected at run time.
-                return unsafe { ascent_avx2(y, x, g, n, rho, z) };
+                return unsafe { ascent_avx2::<SCALED>(y, x, g, n, rho, c) };
             }
         }
-        ascent_body(y, x, g, n, rho, z)
+        ascent_body::<SCALED>(y, x, g, n, rho, c)
     }
 
-    pub(super) fn descent(
+    /// `x += −η(g + z)` and the column norms, on the widest vector unit the processor has.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn descent<const SCALED: bool>(
         x: &mut [f64],
         g: &[f64],
         n: &[f64],
         eta: f64,
-        z: impl Fn(f64) -> f64 + Copy,
+        c: f64,
         d: usize,
         norm2: &mut [f64],
     ) {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: AVX-512F (and so AVX2) was detected at run time.
-                return unsafe { descent_avx512(x, g, n, eta, z, d, norm2) };
+            if d > 0
+                && std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: AVX-512F/VL were detected at run time; the kernel checks the lengths.
+                return unsafe { avx512::descent::<SCALED>(x, g, n, eta, c, d, norm2) };
             }
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 was detected at run time.
-                return unsafe { descent_avx2(x, g, n, eta, z, d, norm2) };
+                return unsafe { descent_avx2::<SCALED>(x, g, n, eta, c, d, norm2) };
             }
         }
-        descent_body(x, g, n, eta, z, d, norm2)
+        descent_body::<SCALED>(x, g, n, eta, c, d, norm2)
+    }
+
+    /// `‖x_j‖²` of each column of `d` ([`norm_sq`]), on the widest vector unit there is.
+    pub(crate) fn norms(x: &[f64], d: usize, norm2: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if d > 0
+                && std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: AVX-512F/VL were detected at run time; the kernel checks the length.
+                return unsafe { avx512::norms(x, d, norm2) };
+            }
+        }
+        if d == 0 {
+            norm2.fill(0.0);
+            return;
+        }
+        for (xc, n2) in x.chunks_exact(d).zip(norm2.iter_mut()) {
+            *n2 = norm_sq(xc);
+        }
     }
 }
 
@@ -422,4 +644,47 @@ enum AdditiveZ<'a> {
     Formed(&'a Matrix),
     /// `Z = c W`.
     Scaled(f64, &'a Matrix),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passes;
+
+    /// The dispatched update passes (AVX-512 kernels here when the processor has them) give
+    /// the portable loops' bits, for column lengths around the 8- and 4-row segments.
+    #[test]
+    fn passes_match_the_portable_loops() {
+        let (eta, rho, c) = (0.05, 0.2, -1.3);
+        for d in [1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 15, 16, 20, 23, 33] {
+            for p in [1, 3, 16] {
+                let len = d * p;
+                let v = |a: usize, b: usize| -> Vec<f64> {
+                    (0..len)
+                        .map(|i| ((a * i + b) % 17) as f64 * 0.13 - 1.0)
+                        .collect()
+                };
+                let (x, g, n) = (v(3, 1), v(5, 2), v(7, 3));
+                let (mut y1, mut y2) = (vec![0.0; len], vec![0.0; len]);
+                passes::ascent::<true>(&mut y1, &x, &g, &n, rho, c);
+                passes::ascent_body::<true>(&mut y2, &x, &g, &n, rho, c);
+                assert_eq!(bits(&y1), bits(&y2), "ascent d {d} p {p}");
+                passes::ascent::<false>(&mut y1, &x, &g, &n, rho, c);
+                passes::ascent_body::<false>(&mut y2, &x, &g, &n, rho, c);
+                assert_eq!(bits(&y1), bits(&y2), "ascent (formed) d {d} p {p}");
+                let (mut x1, mut x2) = (x.clone(), x.clone());
+                let (mut n1, mut n2) = (vec![0.0; p], vec![0.0; p]);
+                passes::descent::<true>(&mut x1, &g, &n, eta, c, d, &mut n1);
+                passes::descent_body::<true>(&mut x2, &g, &n, eta, c, d, &mut n2);
+                assert_eq!(bits(&x1), bits(&x2), "descent d {d} p {p}");
+                assert_eq!(bits(&n1), bits(&n2), "descent norms d {d} p {p}");
+                let mut n3 = vec![0.0; p];
+                passes::norms(&x1, d, &mut n3);
+                assert_eq!(bits(&n1), bits(&n3), "norms d {d} p {p}");
+            }
+        }
+    }
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
 }
