@@ -221,9 +221,17 @@ fn bench(c: &mut Criterion) {
         })
     });
     let mut states = xs.clone();
+    let mut norm2 = vec![0.0; 256];
     group.bench_function("sgd_step_block_256", |b| {
         b.iter(|| {
-            ls.sgd_step_block(&batches, 1e-3, &mut states, &mut grads, &mut tmp);
+            ls.sgd_step_block(
+                &batches,
+                1e-3,
+                &mut states,
+                &mut grads,
+                &mut tmp,
+                &mut norm2,
+            );
             states[7]
         })
     });
