@@ -432,6 +432,8 @@ mod avx512 {
         assert!((max_index as usize) < n, "sample index out of range");
         let small = bsz <= CHUNK;
         let kc = d.div_ceil(8);
+        // The last chunk of eight has at most four coordinates.
+        let half = d - 8 * (kc - 1) <= 4;
         let at = at.as_ptr();
         let mut j = 0;
         // Groups of paths at once where `B ∈ {2, 4, 8}` and `d ≤ 32` (independent chains
@@ -449,11 +451,87 @@ mod avx512 {
                     }
                     // SAFETY: as for `column_small` below, for each of the paths.
                     unsafe {
-                        match kc {
-                            1 => paths_fixed::<SGD, 1, $nb, $p>(at, b, bt, eta, x, o, n2.add(j), d),
-                            2 => paths_fixed::<SGD, 2, $nb, $p>(at, b, bt, eta, x, o, n2.add(j), d),
-                            3 => paths_fixed::<SGD, 3, $nb, $p>(at, b, bt, eta, x, o, n2.add(j), d),
-                            _ => paths_fixed::<SGD, 4, $nb, $p>(at, b, bt, eta, x, o, n2.add(j), d),
+                        match (kc, half) {
+                            (1, false) => paths_fixed::<SGD, 1, false, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (1, true) => paths_fixed::<SGD, 1, true, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (2, false) => paths_fixed::<SGD, 2, false, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (2, true) => paths_fixed::<SGD, 2, true, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (3, false) => paths_fixed::<SGD, 3, false, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (3, true) => paths_fixed::<SGD, 3, true, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (_, false) => paths_fixed::<SGD, 4, false, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (_, true) => paths_fixed::<SGD, 4, true, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
                         }
                     };
                     j += $p;
@@ -493,7 +571,13 @@ mod avx512 {
     /// the same order as [`column`]. `KC = ⌈d/8⌉`, so only the last chunk of eight
     /// coordinates can be partial (masked).
     #[inline(always)]
-    unsafe fn paths_fixed<const SGD: bool, const KC: usize, const NB: usize, const P: usize>(
+    unsafe fn paths_fixed<
+        const SGD: bool,
+        const KC: usize,
+        const HALF: bool,
+        const NB: usize,
+        const P: usize,
+    >(
         at: *const f64,
         b: &[f64],
         batches: [&[u32]; P],
@@ -515,12 +599,24 @@ mod avx512 {
         let mut r = [[0.0; NB]; P];
         for p in 0..P {
             let mut acc = [_mm512_setzero_pd(); NB];
+            let mut tail = [_mm256_setzero_pd(); NB];
             for q in 0..KC {
                 let k = 8 * q;
                 if q + 1 < KC {
                     let xv = _mm512_loadu_pd(x[p].add(k));
                     for c in 0..NB {
                         acc[c] = _mm512_fmadd_pd(_mm512_loadu_pd(rows[p][c].add(k)), xv, acc[c]);
+                    }
+                } else if HALF {
+                    // At most four coordinates left: they go to sums 0–3, the low half, in
+                    // 256-bit operations (half the work of a masked 512-bit one); the
+                    // reduction's first step adds the high half to it.
+                    let m = masks[q];
+                    let xv = load4(m, x[p].add(k));
+                    for c in 0..NB {
+                        let a = load4(m, rows[p][c].add(k));
+                        let lo = _mm512_castpd512_pd256(acc[c]);
+                        tail[c] = _mm256_mask3_fmadd_pd(a, xv, lo, m);
                     }
                 } else {
                     let m = masks[q];
@@ -532,7 +628,13 @@ mod avx512 {
                 }
             }
             for c in 0..NB {
-                r[p][c] = reduce(acc[c]) - b[batches[p][c] as usize];
+                let lo = if HALF {
+                    tail[c]
+                } else {
+                    _mm512_castpd512_pd256(acc[c])
+                };
+                r[p][c] = reduce_halves(lo, _mm512_extractf64x4_pd::<1>(acc[c]))
+                    - b[batches[p][c] as usize];
             }
         }
         // One pass per eight coordinates: Σ a_i r_i in batch order from 0, the scale, the
@@ -544,6 +646,17 @@ mod avx512 {
             for q in 0..KC {
                 // Full chunks unmasked (known at compile time), the last one by its mask.
                 let m = if q + 1 < KC { 0xFF } else { masks[q] };
+                if HALF && q + 1 == KC {
+                    let mut acc = _mm256_setzero_pd();
+                    for c in 0..NB {
+                        let a = load4(m, rows[p][c].add(8 * q));
+                        acc = _mm256_fmadd_pd(a, _mm256_set1_pd(r[p][c]), acc);
+                    }
+                    let (x, o) = (x[p].add(8 * q), o[p].add(8 * q));
+                    xn[q] =
+                        _mm512_zextpd256_pd512(finish4::<SGD>(acc, 1.0 / NB as f64, -eta, x, o, m));
+                    continue;
+                }
                 let mut acc = _mm512_setzero_pd();
                 for c in 0..NB {
                     let a = load(m, rows[p][c].add(8 * q));
@@ -759,6 +872,52 @@ mod avx512 {
         }
     }
 
+    /// The lanes `m ⊆ 0x0F` of four doubles at `p` (the others zero).
+    #[inline(always)]
+    unsafe fn load4(m: __mmask8, p: *const f64) -> __m256d {
+        if m == 0x0F {
+            _mm256_loadu_pd(p)
+        } else {
+            _mm256_maskz_loadu_pd(m, p)
+        }
+    }
+
+    /// [`finish`] for a last chunk of at most four coordinates (`m ⊆ 0x0F`), in 256 bits.
+    #[inline(always)]
+    unsafe fn finish4<const SGD: bool>(
+        acc: __m256d,
+        scale: f64,
+        minus_eta: f64,
+        x: *mut f64,
+        o: *mut f64,
+        m: __mmask8,
+    ) -> __m256d {
+        let g = _mm256_mul_pd(acc, _mm256_set1_pd(scale));
+        let (v, dst) = if SGD {
+            let xv = load4(m, x);
+            (
+                _mm256_add_pd(xv, _mm256_mul_pd(_mm256_set1_pd(minus_eta), g)),
+                x,
+            )
+        } else {
+            (g, o)
+        };
+        if m == 0x0F {
+            _mm256_storeu_pd(dst, v);
+        } else {
+            _mm256_mask_storeu_pd(dst, m, v);
+        }
+        v
+    }
+
+    /// [`reduce`] of the register whose low and high halves are `lo` and `hi`.
+    #[inline(always)]
+    unsafe fn reduce_halves(lo: __m256d, hi: __m256d) -> f64 {
+        let s4 = _mm256_add_pd(lo, hi);
+        let s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd::<1>(s4));
+        _mm_cvtsd_f64(s2) + _mm_cvtsd_f64(_mm_unpackhi_pd(s2, s2))
+    }
+
     /// The eight partial sums of one register added as the portable `dot` does:
     /// `((s₀ + s₄) + (s₂ + s₆)) + ((s₁ + s₅) + (s₃ + s₇))`.
     #[inline(always)]
@@ -858,9 +1017,13 @@ mod tests {
     }
 
     /// Shapes that reach every branch of the SIMD kernels: `d` a multiple of 8, of 4 only,
-    /// neither, below 4, above 32; batches of 1, 2, 4, 8 (the fixed-size kernels, with a
-    /// tail of single paths since P = 5), others below 8, above 8.
-    const SHAPES: [(usize, usize); 10] = [
+    /// neither, below 4, above 32; a last chunk of eight that is full, half (`d ≡ 4 mod 8`),
+    /// shorter than half (masked 256-bit) or longer (masked 512-bit); batches of 1, 2, 4, 8
+    /// (the fixed-size kernels, with a tail of single paths since P = 5), others below 8,
+    /// above 8.
+    const SHAPES: [(usize, usize); 12] = [
+        (18, 4),
+        (14, 8),
         (33, 4),
         (40, 2),
         (10, 3),
@@ -904,6 +1067,27 @@ mod tests {
                     assert_eq!(col[k].to_bits(), got.to_bits(), "d {d}, B {b}, path {j}");
                     assert_eq!(col[k].to_bits(), one[k].to_bits(), "d {d}, B {b}, path {j}");
                 }
+            }
+        }
+    }
+
+    /// The AVX2 + FMA build of the portable code (the kernel of processors without AVX-512)
+    /// gives the portable numbers bit for bit, where this processor can run it.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn fma_build_matches_portable() {
+        if !fma::detected() {
+            return;
+        }
+        for (d, b) in SHAPES {
+            let (ls, xs, batches) = block_inputs(d, b);
+            let (at, bv) = (ls.at.as_slice(), ls.b.as_slice());
+            let (mut want, mut got) = (vec![0.0; xs.len()], vec![0.0; xs.len()]);
+            batch_grad_block(at, bv, &batches, &xs, &mut want);
+            // SAFETY: AVX2 and FMA were detected.
+            unsafe { fma::batch_grad_block(at, bv, &batches, &xs, &mut got) };
+            for (w, g) in want.iter().zip(&got) {
+                assert_eq!(w.to_bits(), g.to_bits(), "d {d}, B {b}");
             }
         }
     }
