@@ -376,13 +376,18 @@ mod avx512 {
     //! The portable `batch_grad_block` (and `sgd_step_block`: the gradient, then
     //! `x += (−η) g`), operation for operation, with AVX-512 passes: per path, up to eight
     //! residuals `r_i = a_iᵀx − b_i` first (each dot product in one 512-bit register of eight
-    //! partial sums by fused multiply–adds, a masked tail for `d mod 8`, halved twice as the
-    //! portable `dot` sums them), then one pass over the coordinates, eight at a time, that
+    //! partial sums by fused multiply–adds, halved twice as the portable `dot` sums them; a
+    //! last chunk of `d mod 8` coordinates masked, or in 256-bit operations on the low half
+    //! when it has at most four), then one pass over the coordinates, eight at a time, that
     //! sums `a_i r_i` by fused multiply–adds in batch order starting from `0`, scales by `1/B`
-    //! and either stores `g` or updates `x` in place. Batches of more than eight samples
+    //! and either stores `g` or updates `x` in place (and sums its `‖x‖²` for the divergence
+    //! check, in `optim::norm_sq`'s order). Batches of more than eight samples
     //! accumulate the sum in `out` chunk by chunk (the same order) and scale/update in a last
     //! pass. The numbers are those of the portable code bit for bit (tests
     //! `batch_gradient_block_matches_columns`, `sgd_step_block_matches_gradient_then_update`).
+    // The kernels take their pointers, sizes and step parameters one by one (no struct on
+    // the hot path); a chunk index `q` addresses registers, masks and memory at once.
+    #![allow(clippy::too_many_arguments, clippy::needless_range_loop)]
     use std::arch::x86_64::*;
 
     /// Samples per residual chunk.
@@ -837,7 +842,7 @@ mod avx512 {
         }
         let s2 = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd::<1>(acc));
         let s = _mm_cvtsd_f64(s2) + _mm_cvtsd_f64(_mm_unpackhi_pd(s2, s2));
-        if d % 4 == 0 {
+        if d.is_multiple_of(4) {
             return s;
         }
         let mut lanes = [0.0; 8];
