@@ -224,9 +224,10 @@ fn bench(c: &mut Criterion) {
             grads[7]
         })
     });
-    // The engine's current forms: the whole block's draws at once (the fixed-B fast
-    // path of `Subsampling::draw_block`) and the fused SGD step `x ← x − η g` (the AVX-512
-    // kernel where the processor has one). The step moves the states a little each
+    // The engine's current forms: the whole block's draws at once (`Subsampling::draw_block`:
+    // eight paths per AVX-512 pass for B = 4 where the processor has it, else the scalar
+    // fixed-B fast path) and the fused SGD step `x ← x − η g` with each column's ‖x‖² (the
+    // AVX-512 kernel where the processor has one). The step moves the states a little each
     // iteration; at η = 1e-3 they stay of order one over criterion's iterations.
     group.bench_function("draw_block_fast_256", |b| {
         b.iter(|| {
@@ -235,9 +236,17 @@ fn bench(c: &mut Criterion) {
         })
     });
     let mut states = xs.clone();
+    let mut norm2 = vec![0.0; 256];
     group.bench_function("sgd_step_block_256", |b| {
         b.iter(|| {
-            ls.sgd_step_block(&batches, 1e-3, &mut states, &mut grads, &mut tmp);
+            ls.sgd_step_block(
+                &batches,
+                1e-3,
+                &mut states,
+                &mut grads,
+                &mut tmp,
+                &mut norm2,
+            );
             states[7]
         })
     });

@@ -184,6 +184,112 @@ fn ordered_floyd<const K: usize, R: UniformBelow + ?Sized>(n: usize, rng: &mut R
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod floyd_avx512 {
+    //! [`Subsampling::draw_block`]'s fast path (`B = 4` without replacement) for the eight
+    //! paths of a word group at once, one path per 64-bit lane: the four Lemire products of
+    //! every path, then [`ordered_floyd`]'s insertions as compares and blends. Used only when
+    //! no path of the group may reject, so each path's indices are those of the scalar fast
+    //! path, hence of [`Subsampling::draw`] (test `draw_block_matches_reference`).
+    //!
+    //! [`Subsampling::draw_block`]: super::Subsampling::draw_block
+    //! [`Subsampling::draw`]: super::Subsampling::draw
+    //! [`ordered_floyd`]: super::ordered_floyd
+    use crate::ensemble::normals::LANES;
+    use std::arch::x86_64::*;
+
+    /// Whether the processor has AVX-512F.
+    #[inline]
+    pub(super) fn detected() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+
+    /// Draws the batches of the eight paths whose next words are `w[l][0..4]` into `out`
+    /// (path `l`'s four indices at `out[4l..4l+4]`), `N = n ≥ 4`. Returns `false` (nothing
+    /// written) if some path's Lemire draw might reject (its low product word below the
+    /// bound); the caller then takes the scalar path.
+    ///
+    /// # Safety
+    /// AVX-512F; every `w[l]` has at least 4 words; `out.len() == 32`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn draw4(w: [&[u32]; LANES], n: u32, out: &mut [u32]) -> bool {
+        const B: usize = 4;
+        assert!(out.len() == LANES * B && w.iter().all(|wl| wl.len() >= B) && n as usize >= B);
+        // a = [w₀ | w₁ | w₂ | w₃], c = [w₄ | … | w₇] (four words per path, path-major).
+        let q = |l: usize| _mm_loadu_si128(w[l].as_ptr().cast());
+        let a = _mm512_inserti32x4::<1>(_mm512_castsi128_si512(q(0)), q(1));
+        let a = _mm512_inserti32x4::<3>(_mm512_inserti32x4::<2>(a, q(2)), q(3));
+        let c = _mm512_inserti32x4::<1>(_mm512_castsi128_si512(q(4)), q(5));
+        let c = _mm512_inserti32x4::<3>(_mm512_inserti32x4::<2>(c, q(6)), q(7));
+        // Word i of every path in the low half of 64-bit lane l (index 4l + i of a‖c).
+        let mut t = [_mm512_setzero_si512(); B];
+        let mut reject: __mmask8 = 0;
+        for (i, ti) in t.iter_mut().enumerate() {
+            let idx: [i32; 16] =
+                std::array::from_fn(|k| if k % 2 == 0 { (2 * k + i) as i32 } else { 0 });
+            let wi = _mm512_maskz_permutex2var_epi32(
+                0x5555,
+                a,
+                _mm512_loadu_si512(idx.as_ptr().cast()),
+                c,
+            );
+            // Draw i is uniform in 0..=j, j = N − B + i: Lemire's product by j + 1.
+            let bound = _mm512_set1_epi64(i64::from(n - B as u32 + i as u32 + 1));
+            let m = _mm512_mul_epu32(wi, bound);
+            let low = _mm512_and_si512(m, _mm512_set1_epi64(0xFFFF_FFFF));
+            reject |= _mm512_cmplt_epu64_mask(low, bound);
+            *ti = _mm512_srli_epi64::<32>(m);
+        }
+        if reject != 0 {
+            return false;
+        }
+        // Ordered Floyd (see `ordered_floyd`): s holds the sequence, unused slots u64::MAX.
+        let mut s = [_mm512_set1_epi64(-1); B];
+        for (len, &tl) in t.iter().enumerate() {
+            let j = _mm512_set1_epi64(i64::from(n - B as u32 + len as u32));
+            // e[p]: t equals s[p] (at most one p), so `at = p + 1`.
+            let mut e = [0 as __mmask8; B];
+            for p in 0..len {
+                e[p] = _mm512_cmpeq_epi64_mask(s[p], tl);
+            }
+            let any = e.iter().fold(0, |acc, &m| acc | m);
+            let value = _mm512_mask_blend_epi64(any, tl, j);
+            let prev = s;
+            let mut keep: __mmask8 = 0; // p < at: some match at q ≥ p
+            for p in (0..=len).rev() {
+                if p < len {
+                    keep |= e[p];
+                }
+                // at = p: value; at < p: the slot before moves up.
+                let shifted = if p == 0 {
+                    value
+                } else {
+                    _mm512_mask_blend_epi64(e[p - 1], prev[p - 1], value)
+                };
+                s[p] = _mm512_mask_blend_epi64(keep, shifted, prev[p]);
+            }
+        }
+        // Back to path-major u32: out[4l + p] = s[p][l].
+        let s01 = _mm512_inserti64x4::<1>(
+            _mm512_castsi256_si512(_mm512_cvtepi64_epi32(s[0])),
+            _mm512_cvtepi64_epi32(s[1]),
+        );
+        let s23 = _mm512_inserti64x4::<1>(
+            _mm512_castsi256_si512(_mm512_cvtepi64_epi32(s[2])),
+            _mm512_cvtepi64_epi32(s[3]),
+        );
+        for half in 0..2 {
+            let idx: [i32; 16] = std::array::from_fn(|k| {
+                let (l, p) = (half * 4 + k / 4, k % 4);
+                ((p / 2) * 16 + (p % 2) * 8 + l) as i32
+            });
+            let v = _mm512_permutex2var_epi32(s01, _mm512_loadu_si512(idx.as_ptr().cast()), s23);
+            _mm512_storeu_si512(out.as_mut_ptr().add(16 * half).cast(), v);
+        }
+        true
+    }
+}
+
 /// Bounded draws already made (the fast path of [`Subsampling::draw_block`]): hands out the
 /// precomputed indices in order, ignoring the bound (the caller computed each for it).
 struct Replay<'a, I: Iterator<Item = u32>>(&'a mut I);
@@ -284,17 +390,59 @@ impl Subsampling {
         if self.batch == 0 {
             return;
         }
-        for (j, chunk) in out.chunks_exact_mut(self.batch).enumerate() {
-            let mut path = words.path(j);
-            let done = match (self.replacement, self.batch) {
-                (false, 2) => self.draw_fast::<2>(&mut path, chunk),
-                (false, 4) => self.draw_fast::<4>(&mut path, chunk),
-                (false, 8) => self.draw_fast::<8>(&mut path, chunk),
-                _ => false,
-            };
-            if !done {
-                self.draw(&mut path, chunk);
+        #[cfg(target_arch = "x86_64")]
+        {
+            use crate::ensemble::normals::LANES;
+            if !self.replacement
+                && self.batch == 4
+                && self.n <= u32::MAX as usize
+                && floyd_avx512::detected()
+            {
+                let width = LANES * self.batch;
+                for g in 0..words.groups() {
+                    let first = g * LANES;
+                    let done = words.peek_group(g, 4).is_some_and(|w| {
+                        // SAFETY: AVX-512F was detected; `w` holds ≥ 4 words per lane and
+                        // the group's `LANES · B` indices fit (a full group).
+                        unsafe {
+                            floyd_avx512::draw4(w, self.n as u32, &mut out[first * 4..][..width])
+                        }
+                    });
+                    if done {
+                        words.advance_group(g, 4);
+                        continue;
+                    }
+                    let last = (first + LANES).min(words.paths());
+                    for j in first..last {
+                        self.draw_one(words, j, &mut out[j * 4..(j + 1) * 4]);
+                    }
+                }
+                return;
             }
+        }
+        for (j, chunk) in out.chunks_exact_mut(self.batch).enumerate() {
+            self.draw_one(words, j, chunk);
+        }
+    }
+
+    /// Path `j`'s batch of [`Subsampling::draw_block`] by the scalar code: the fixed-`B` fast
+    /// path where it applies, else [`Subsampling::draw`].
+    #[inline(always)]
+    fn draw_one(
+        &self,
+        words: &mut crate::ensemble::normals::BlockWords,
+        j: usize,
+        chunk: &mut [u32],
+    ) {
+        let mut path = words.path(j);
+        let done = match (self.replacement, self.batch) {
+            (false, 2) => self.draw_fast::<2>(&mut path, chunk),
+            (false, 4) => self.draw_fast::<4>(&mut path, chunk),
+            (false, 8) => self.draw_fast::<8>(&mut path, chunk),
+            _ => false,
+        };
+        if !done {
+            self.draw(&mut path, chunk);
         }
     }
 

@@ -302,6 +302,46 @@ impl BlockWords {
         self.groups.iter().map(|g| g.width).sum()
     }
 
+    /// Number of groups of [`LANES`] paths (path `j` is lane `j mod LANES` of group
+    /// `⌊j / LANES⌋`; the last group may be partial).
+    pub fn groups(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// The unread words of every lane of group `g` (lane `l` = path `g·LANES + l`), at least
+    /// `w ≤ 16` per lane, if the group has all [`LANES`] paths (else `None`). A group with a
+    /// lane short of `w` words is refilled first: a refill appends every lane's next ChaCha
+    /// block behind its unread words, so each path's word sequence is the same whenever it
+    /// happens. Nothing is consumed ([`BlockWords::advance_group`] does).
+    #[inline(always)]
+    pub fn peek_group(&mut self, g: usize, w: usize) -> Option<[&[u32]; LANES]> {
+        debug_assert!(w <= WORDS_PER_BLOCK);
+        let group = &mut self.groups[g];
+        if group.width != LANES {
+            return None;
+        }
+        let mut short = false;
+        for l in 0..LANES {
+            short |= group.words[l].len() - group.pos[l] < w;
+        }
+        if short {
+            group.refill(&self.key);
+        }
+        let group = &self.groups[g];
+        Some(std::array::from_fn(|l| &group.words[l][group.pos[l]..]))
+    }
+
+    /// Consumes `w` words of every lane of group `g` (after [`BlockWords::peek_group`]
+    /// returned them).
+    #[inline(always)]
+    pub fn advance_group(&mut self, g: usize, w: usize) {
+        let group = &mut self.groups[g];
+        for l in 0..LANES {
+            debug_assert!(group.pos[l] + w <= group.words[l].len());
+            group.pos[l] += w;
+        }
+    }
+
     /// The word source of path `j`.
     #[inline]
     pub fn path(&mut self, j: usize) -> PathWords<'_> {

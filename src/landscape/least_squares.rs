@@ -192,25 +192,33 @@ impl FiniteSum for LeastSquares {
             *o = a * av;
         }
     }
-    /// `out = (1/B) Σ_{i∈γ} a_i (a_iᵀx − b_i)` with slice loops and no scratch; the
-    /// residual's dot product is summed in four interleaved partial sums (so it pipelines and
-    /// vectorises), so it may differ from [`FiniteSum::sample_grad_into`]'s sequential sum in
-    /// the last bits.
+    /// `out = (1/B) Σ_{i∈γ} a_i (a_iᵀx − b_i)` with slice loops and no scratch, by fused
+    /// multiply–adds: the residual's dot product in eight partial sums ([`dot`]), the sum over
+    /// the batch in batch order. It may differ from [`FiniteSum::sample_grad_into`]'s
+    /// sequential sum in the last bits.
     fn batch_grad_into(&self, batch: &[u32], x: &[f64], out: &mut [f64], _tmp: &mut [f64]) {
-        batch_grad(self.at.as_slice(), self.b.as_slice(), batch, x, out);
+        let (at, b) = (self.at.as_slice(), self.b.as_slice());
+        #[cfg(target_arch = "x86_64")]
+        {
+            if fma::detected() {
+                // SAFETY: AVX2 and FMA were detected at run time.
+                return unsafe { fma::batch_grad(at, b, batch, x, out) };
+            }
+        }
+        batch_grad(at, b, batch, x, out)
     }
-    /// The same per column, by an AVX-512 or AVX2 kernel where the processor has one (no fused
-    /// multiply–add, the same operations in the same order, so the numbers are those of the
-    /// portable code, bit for bit: test `batch_gradient_block_matches_columns`).
+    /// The same per column, by an AVX-512 kernel where the processor has one, else the
+    /// portable code compiled for AVX2 + FMA where it has those. Every path performs the same
+    /// operations in the same order (a fused multiply–add is one correctly rounded operation on
+    /// every processor, `f64::mul_add` in the portable code), so the numbers are the same bit
+    /// for bit (test `batch_gradient_block_matches_columns`).
     fn batch_grad_block(&self, batches: &[u32], xs: &[f64], out: &mut [f64], _tmp: &mut [f64]) {
         let (at, b) = (self.at.as_slice(), self.b.as_slice());
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-            {
-                // SAFETY: AVX-512F/VL (hence AVX2) were detected at run time; without `SGD` the
-                // kernel only reads `xs`.
+            if avx512::detected() {
+                // SAFETY: AVX-512F/VL, AVX2 and FMA were detected at run time; without `SGD`
+                // the kernel only reads `xs`.
                 return unsafe {
                     avx512::block::<false>(
                         at,
@@ -220,20 +228,22 @@ impl FiniteSum for LeastSquares {
                         xs.as_ptr().cast_mut(),
                         xs.len(),
                         out,
+                        &mut [],
                     )
                 };
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: AVX2 was detected at run time.
-                return unsafe { avx2::batch_grad_block(at, b, batches, xs, out) };
+            if fma::detected() {
+                // SAFETY: AVX2 and FMA were detected at run time.
+                return unsafe { fma::batch_grad_block(at, b, batches, xs, out) };
             }
         }
         batch_grad_block(at, b, batches, xs, out)
     }
     /// `x ← x − η g` with `g` the mini-batch gradient, fused into the gradient's pass by the
     /// AVX-512 kernel (all `B` residuals first, then one pass `x += (−η)((Σ a_i r_i)/B)` with
-    /// the sum in batch order); elsewhere the block gradient and then the update. The same
-    /// numbers either way (test `sgd_step_block_matches_gradient_then_update`).
+    /// the sum in batch order, and each column's `‖x‖²` from the registers of the update, for
+    /// the divergence check); elsewhere the block gradient and then the update (no norms).
+    /// The same numbers either way (test `sgd_step_block_matches_gradient_then_update`).
     fn sgd_step_block(
         &self,
         batches: &[u32],
@@ -241,25 +251,26 @@ impl FiniteSum for LeastSquares {
         xs: &mut [f64],
         g: &mut [f64],
         tmp: &mut [f64],
-    ) {
+        norm2: &mut [f64],
+    ) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-            {
+            if avx512::detected() {
                 let (at, b) = (self.at.as_slice(), self.b.as_slice());
-                // SAFETY: AVX-512F/VL (hence AVX2) were detected at run time.
-                return unsafe {
-                    avx512::block::<true>(at, b, batches, eta, xs.as_mut_ptr(), xs.len(), g)
-                };
+                let (ptr, len) = (xs.as_mut_ptr(), xs.len());
+                // SAFETY: AVX-512F/VL, AVX2 and FMA were detected at run time.
+                unsafe { avx512::block::<true>(at, b, batches, eta, ptr, len, g, norm2) };
+                return true;
             }
         }
         self.batch_grad_block(batches, xs, g, tmp);
         super::sgd_update(xs, g, eta);
+        false
     }
 }
 
 /// [`batch_grad`] for every column of a block (`xs`, `out`: `d × P`, `d = at.len() / N`).
+#[inline(always)]
 fn batch_grad_block(at: &[f64], b: &[f64], batches: &[u32], xs: &[f64], out: &mut [f64]) {
     let d = at.len() / b.len();
     let p = xs.len() / d;
@@ -277,28 +288,19 @@ fn batch_grad_block(at: &[f64], b: &[f64], batches: &[u32], xs: &[f64], out: &mu
 }
 
 /// The least-squares mini-batch gradient (see [`LeastSquares`]'s `batch_grad_into`): `at` is
-/// `Aᵀ` column-major (`d × N`), `d = x.len()`. Samples are taken two at a time (two
-/// independent residuals, one pass over `out` for both); each coordinate is summed in batch
-/// order, as the per-sample default does. The AVX2 kernel (`avx2::batch_grad`) performs the
-/// same operations in the same order, four coordinates per instruction.
+/// `Aᵀ` column-major (`d × N`), `d = x.len()`. Per sample of the batch, in batch order: the
+/// residual `r_i = a_iᵀx − b_i` ([`dot`]), then `o_k ← a_ik r_i + o_k` (one fused
+/// multiply–add per coordinate, from `o = 0`); finally `o ← o · (1/B)`. This is the reference
+/// order every SIMD kernel reproduces.
+#[inline(always)]
 fn batch_grad(at: &[f64], b: &[f64], batch: &[u32], x: &[f64], out: &mut [f64]) {
     let d = x.len();
-    let row = |i: u32| &at[i as usize * d..(i as usize + 1) * d];
     out.fill(0.0);
-    let mut pairs = batch.chunks_exact(2);
-    for pair in pairs.by_ref() {
-        let (a0, a1) = (row(pair[0]), row(pair[1]));
-        let r0 = dot(a0, x) - b[pair[0] as usize];
-        let r1 = dot(a1, x) - b[pair[1] as usize];
-        for ((o, p), q) in out.iter_mut().zip(a0).zip(a1) {
-            *o = (*o + p * r0) + q * r1;
-        }
-    }
-    for &i in pairs.remainder() {
-        let a = row(i);
+    for &i in batch {
+        let a = &at[i as usize * d..(i as usize + 1) * d];
         let r = dot(a, x) - b[i as usize];
         for (o, p) in out.iter_mut().zip(a) {
-            *o += p * r;
+            *o = p.mul_add(r, *o);
         }
     }
     let scale = 1.0 / batch.len() as f64;
@@ -307,33 +309,57 @@ fn batch_grad(at: &[f64], b: &[f64], batch: &[u32], x: &[f64], out: &mut [f64]) 
     }
 }
 
-/// `aᵀx`: four partial sums over the first `4⌊d/4⌋` coordinates (lane `l` takes coordinates
-/// `l, l+4, …`), combined as `(s₀ + s₂) + (s₁ + s₃)`, then the rest in order.
+/// Partial sums of [`dot`]: the doubles of one 512-bit register.
+const LANES: usize = 8;
+
+/// `aᵀx` in eight partial sums: coordinate `k` goes to sum `s_{k mod 8}` by a fused
+/// multiply–add (`s ← a_k x_k + s`, one rounding), then
+/// `((s₀ + s₄) + (s₂ + s₆)) + ((s₁ + s₅) + (s₃ + s₇))` — the order of a 512-bit register
+/// halved twice, which the AVX-512 kernel follows.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // lane `l` of the sums and of the chunk
 fn dot(a: &[f64], x: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let (mut ac, mut xc) = (a.chunks_exact(4), x.chunks_exact(4));
+    let mut s = [0.0; LANES];
+    let (mut ac, mut xc) = (a.chunks_exact(LANES), x.chunks_exact(LANES));
     for (p, q) in ac.by_ref().zip(xc.by_ref()) {
-        for l in 0..4 {
-            acc[l] += p[l] * q[l];
+        for l in 0..LANES {
+            s[l] = p[l].mul_add(q[l], s[l]);
         }
     }
-    let mut s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
-    for (p, q) in ac.remainder().iter().zip(xc.remainder()) {
-        s += p * q;
+    for (l, (p, q)) in ac.remainder().iter().zip(xc.remainder()).enumerate() {
+        s[l] = p.mul_add(*q, s[l]);
     }
-    s
+    ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
-    //! The portable `batch_grad_block`, operation for operation, with AVX2 (no fused
-    //! multiply–add), so the numbers are the same bit for bit (test
-    //! `batch_gradient_block_matches_columns`).
-    use std::arch::x86_64::*;
+mod fma {
+    //! The portable [`super::batch_grad`] and [`super::batch_grad_block`] compiled for AVX2 and
+    //! FMA: `f64::mul_add` becomes one instruction instead of a library call, the loops
+    //! vectorise, and the operations (hence the bits) are those of the portable code.
+
+    /// Whether the processor has AVX2 and FMA.
+    #[inline]
+    pub(super) fn detected() -> bool {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
 
     /// # Safety
-    /// The processor must have AVX2.
-    #[target_feature(enable = "avx2")]
+    /// The processor must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn batch_grad(
+        at: &[f64],
+        b: &[f64],
+        batch: &[u32],
+        x: &[f64],
+        out: &mut [f64],
+    ) {
+        super::batch_grad(at, b, batch, x, out)
+    }
+
+    /// # Safety
+    /// The processor must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn batch_grad_block(
         at: &[f64],
         b: &[f64],
@@ -341,120 +367,7 @@ mod avx2 {
         xs: &[f64],
         out: &mut [f64],
     ) {
-        let n = b.len();
-        let d = at.len() / n;
-        let p = xs.len() / d;
-        if p == 0 {
-            return;
-        }
-        let bsz = batches.len() / p;
-        assert!(at.len() == n * d && out.len() == xs.len() && batches.len() == bsz * p);
-        assert!(
-            batches.iter().all(|&i| (i as usize) < n),
-            "sample index out of range"
-        );
-        for ((x, o), batch) in xs
-            .chunks_exact(d)
-            .zip(out.chunks_exact_mut(d))
-            .zip(batches.chunks_exact(bsz))
-        {
-            // SAFETY: AVX2 is enabled; every row `i < n` lies in `at`, `x` and `o` have `d`
-            // entries (checked above).
-            unsafe { batch_grad(at.as_ptr(), b, batch, x, o) };
-        }
-    }
-
-    /// # Safety
-    /// AVX2; `at` points to `N × d` values with every `i ∈ batch` below `N = b.len()`;
-    /// `o.len() == x.len() == d`.
-    #[inline(always)]
-    unsafe fn batch_grad(at: *const f64, b: &[f64], batch: &[u32], x: &[f64], o: &mut [f64]) {
-        let d = x.len();
-        let d4 = d - d % 4;
-        let (px, po) = (x.as_ptr(), o.as_mut_ptr());
-        let mut first = true;
-        let mut pairs = batch.chunks_exact(2);
-        for pair in pairs.by_ref() {
-            let (i0, i1) = (pair[0] as usize, pair[1] as usize);
-            let (a0, a1) = (at.add(i0 * d), at.add(i1 * d));
-            let r0 = dot(a0, px, d) - b[i0];
-            let r1 = dot(a1, px, d) - b[i1];
-            let (v0, v1) = (_mm256_set1_pd(r0), _mm256_set1_pd(r1));
-            let mut k = 0;
-            while k < d4 {
-                let acc = if first {
-                    _mm256_setzero_pd()
-                } else {
-                    _mm256_loadu_pd(po.add(k))
-                };
-                let acc = _mm256_add_pd(acc, _mm256_mul_pd(_mm256_loadu_pd(a0.add(k)), v0));
-                let acc = _mm256_add_pd(acc, _mm256_mul_pd(_mm256_loadu_pd(a1.add(k)), v1));
-                _mm256_storeu_pd(po.add(k), acc);
-                k += 4;
-            }
-            while k < d {
-                let acc = if first { 0.0 } else { *po.add(k) };
-                *po.add(k) = (acc + *a0.add(k) * r0) + *a1.add(k) * r1;
-                k += 1;
-            }
-            first = false;
-        }
-        for &i in pairs.remainder() {
-            let i = i as usize;
-            let a = at.add(i * d);
-            let r = dot(a, px, d) - b[i];
-            let v = _mm256_set1_pd(r);
-            let mut k = 0;
-            while k < d4 {
-                let acc = if first {
-                    _mm256_setzero_pd()
-                } else {
-                    _mm256_loadu_pd(po.add(k))
-                };
-                let acc = _mm256_add_pd(acc, _mm256_mul_pd(_mm256_loadu_pd(a.add(k)), v));
-                _mm256_storeu_pd(po.add(k), acc);
-                k += 4;
-            }
-            while k < d {
-                let acc = if first { 0.0 } else { *po.add(k) };
-                *po.add(k) = acc + *a.add(k) * r;
-                k += 1;
-            }
-            first = false;
-        }
-        let scale = _mm256_set1_pd(1.0 / batch.len() as f64);
-        let mut k = 0;
-        while k < d4 {
-            _mm256_storeu_pd(po.add(k), _mm256_mul_pd(_mm256_loadu_pd(po.add(k)), scale));
-            k += 4;
-        }
-        while k < d {
-            *po.add(k) *= 1.0 / batch.len() as f64;
-            k += 1;
-        }
-    }
-
-    /// `aᵀx` as the portable `dot`.
-    #[inline(always)]
-    pub(super) unsafe fn dot(a: *const f64, x: *const f64, d: usize) -> f64 {
-        let d4 = d - d % 4;
-        let mut acc = _mm256_setzero_pd();
-        let mut k = 0;
-        while k < d4 {
-            acc = _mm256_add_pd(
-                acc,
-                _mm256_mul_pd(_mm256_loadu_pd(a.add(k)), _mm256_loadu_pd(x.add(k))),
-            );
-            k += 4;
-        }
-        // (s₀ + s₂, s₁ + s₃), then their sum.
-        let s = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd::<1>(acc));
-        let mut s = _mm_cvtsd_f64(s) + _mm_cvtsd_f64(_mm_unpackhi_pd(s, s));
-        while k < d {
-            s += *a.add(k) * *x.add(k);
-            k += 1;
-        }
-        s
+        super::batch_grad_block(at, b, batches, xs, out)
     }
 }
 
@@ -462,27 +375,42 @@ mod avx2 {
 mod avx512 {
     //! The portable `batch_grad_block` (and `sgd_step_block`: the gradient, then
     //! `x += (−η) g`), operation for operation, with AVX-512 passes: per path, up to eight
-    //! residuals `r_i = a_iᵀx − b_i` first (four dot products interleaved, each with the
-    //! portable four-lane partial sums, in 256-bit registers), then one pass over the
-    //! coordinates, eight at a time (a masked tail for `d mod 8`), that sums `a_i r_i` in batch
-    //! order starting from `0`, scales by `1/B` and either stores `g` or updates `x` in place.
-    //! Batches of more than eight samples accumulate the sum in `out` chunk by chunk (the same
-    //! order) and scale/update in a last pass. No fused multiply–add, so the numbers are those
-    //! of the portable code bit for bit (tests `batch_gradient_block_matches_columns`,
-    //! `sgd_step_block_matches_gradient_then_update`).
+    //! residuals `r_i = a_iᵀx − b_i` first (each dot product in one 512-bit register of eight
+    //! partial sums by fused multiply–adds, halved twice as the portable `dot` sums them; a
+    //! last chunk of `d mod 8` coordinates masked, or in 256-bit operations on the low half
+    //! when it has at most four), then one pass over the coordinates, eight at a time, that
+    //! sums `a_i r_i` by fused multiply–adds in batch order starting from `0`, scales by `1/B`
+    //! and either stores `g` or updates `x` in place (and sums its `‖x‖²` for the divergence
+    //! check, in `optim::norm_sq`'s order). Batches of more than eight samples
+    //! accumulate the sum in `out` chunk by chunk (the same order) and scale/update in a last
+    //! pass. The numbers are those of the portable code bit for bit (tests
+    //! `batch_gradient_block_matches_columns`, `sgd_step_block_matches_gradient_then_update`).
+    // The kernels take their pointers, sizes and step parameters one by one (no struct on
+    // the hot path); a chunk index `q` addresses registers, masks and memory at once.
+    #![allow(clippy::too_many_arguments, clippy::needless_range_loop)]
     use std::arch::x86_64::*;
 
     /// Samples per residual chunk.
     const CHUNK: usize = 8;
 
-    /// `SGD = false`: `out = g` (`d × P`), `xs` only read. `SGD = true`: `xs ← xs − η g`, `out`
-    /// is scratch (written only for batches of more than [`CHUNK`] samples).
+    /// Whether the processor has what [`block`] needs.
+    #[inline]
+    pub(super) fn detected() -> bool {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+    }
+
+    /// `SGD = false`: `out = g` (`d × P`), `xs` only read, `norm2` empty. `SGD = true`:
+    /// `xs ← xs − η g` and `norm2[j] = ‖x_j‖²` of the updated column, summed as
+    /// `crate::optim::norm_sq` (from the registers of the update); `out` is scratch (written
+    /// only for batches of more than [`CHUNK`] samples).
     ///
     /// # Safety
-    /// The processor must have AVX-512F/VL and AVX2 (VL: 256-bit operations may use all 32
-    /// vector registers, which the interleaved dot products need); `xs` points to `len` values (writable when
-    /// `SGD`), `out.len() == len`.
-    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    /// The processor must have AVX-512F/VL, AVX2 and FMA ([`detected`]); `xs` points to `len`
+    /// values (writable when `SGD`), `out.len() == len`.
+    #[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
     pub(super) unsafe fn block<const SGD: bool>(
         at: &[f64],
         b: &[f64],
@@ -491,6 +419,7 @@ mod avx512 {
         xs: *mut f64,
         len: usize,
         out: &mut [f64],
+        norm2: &mut [f64],
     ) {
         let n = b.len();
         let d = at.len() / n;
@@ -501,11 +430,15 @@ mod avx512 {
         let bsz = batches.len() / p;
         assert!(at.len() == n * d && out.len() == len && len == p * d);
         assert!(bsz >= 1 && batches.len() == bsz * p);
+        assert_eq!(norm2.len(), if SGD { p } else { 0 }, "one norm per column");
+        let n2 = norm2.as_mut_ptr();
         // One vectorised pass (a `max`), not a branch per index: this runs every block-step.
         let max_index = batches.iter().copied().max().unwrap_or(0);
         assert!((max_index as usize) < n, "sample index out of range");
         let small = bsz <= CHUNK;
         let kc = d.div_ceil(8);
+        // The last chunk of eight has at most four coordinates.
+        let half = d - 8 * (kc - 1) <= 4;
         let at = at.as_ptr();
         let mut j = 0;
         // Groups of paths at once where `B ∈ {2, 4, 8}` and `d ≤ 32` (independent chains
@@ -523,11 +456,87 @@ mod avx512 {
                     }
                     // SAFETY: as for `column_small` below, for each of the paths.
                     unsafe {
-                        match kc {
-                            1 => paths_fixed::<SGD, 1, $nb, $p>(at, b, bt, eta, x, o, d),
-                            2 => paths_fixed::<SGD, 2, $nb, $p>(at, b, bt, eta, x, o, d),
-                            3 => paths_fixed::<SGD, 3, $nb, $p>(at, b, bt, eta, x, o, d),
-                            _ => paths_fixed::<SGD, 4, $nb, $p>(at, b, bt, eta, x, o, d),
+                        match (kc, half) {
+                            (1, false) => paths_fixed::<SGD, 1, false, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (1, true) => paths_fixed::<SGD, 1, true, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (2, false) => paths_fixed::<SGD, 2, false, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (2, true) => paths_fixed::<SGD, 2, true, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (3, false) => paths_fixed::<SGD, 3, false, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (3, true) => paths_fixed::<SGD, 3, true, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (_, false) => paths_fixed::<SGD, 4, false, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
+                            (_, true) => paths_fixed::<SGD, 4, true, $nb, $p>(
+                                at,
+                                b,
+                                bt,
+                                eta,
+                                x,
+                                o,
+                                n2.add(j),
+                                d,
+                            ),
                         }
                     };
                     j += $p;
@@ -545,16 +554,16 @@ mod avx512 {
         while j < p {
             let batch = &batches[j * bsz..(j + 1) * bsz];
             let (x, o) = (xs.add(j * d), out.as_mut_ptr().add(j * d));
-            // SAFETY: AVX-512F/AVX2 are enabled; column `j < p` of `xs` and `out` has `d`
+            // SAFETY: the features are enabled; column `j < p` of `xs` and `out` has `d`
             // entries; every row `i < n` lies in `at` (checked above); `d ≤ 8 KC` and
             // `B ≤ CHUNK` where `column_small` is called.
             unsafe {
                 match kc {
-                    1 if small => column_small::<SGD, 1>(at, b, batch, eta, x, o, d),
-                    2 if small => column_small::<SGD, 2>(at, b, batch, eta, x, o, d),
-                    3 if small => column_small::<SGD, 3>(at, b, batch, eta, x, o, d),
-                    4 if small => column_small::<SGD, 4>(at, b, batch, eta, x, o, d),
-                    _ => column::<SGD>(at, b, batch, eta, x, o, d),
+                    1 if small => column_small::<SGD, 1>(at, b, batch, eta, x, o, n2.add(j), d),
+                    2 if small => column_small::<SGD, 2>(at, b, batch, eta, x, o, n2.add(j), d),
+                    3 if small => column_small::<SGD, 3>(at, b, batch, eta, x, o, n2.add(j), d),
+                    4 if small => column_small::<SGD, 4>(at, b, batch, eta, x, o, n2.add(j), d),
+                    _ => column::<SGD>(at, b, batch, eta, x, o, n2.add(j), d),
                 }
             };
             j += 1;
@@ -564,15 +573,23 @@ mod avx512 {
     /// [`column_small`] for `P` paths at once with a batch size `NB` known at compile time:
     /// the `P · NB` dot products and the `P · KC` sums of the pass are short independent
     /// chains in local registers that the processor overlaps. Per path, the same operations in
-    /// the same order as [`column`].
+    /// the same order as [`column`]. `KC = ⌈d/8⌉`, so only the last chunk of eight
+    /// coordinates can be partial (masked).
     #[inline(always)]
-    unsafe fn paths_fixed<const SGD: bool, const KC: usize, const NB: usize, const P: usize>(
+    unsafe fn paths_fixed<
+        const SGD: bool,
+        const KC: usize,
+        const HALF: bool,
+        const NB: usize,
+        const P: usize,
+    >(
         at: *const f64,
         b: &[f64],
         batches: [&[u32]; P],
         eta: f64,
         x: [*mut f64; P],
         o: [*mut f64; P],
+        n2: *mut f64,
         d: usize,
     ) {
         let masks = tail_masks::<KC>(d);
@@ -582,31 +599,47 @@ mod avx512 {
                 rows[p][c] = at.add(batches[p][c] as usize * d);
             }
         }
-        // Residuals: the portable four-lane dot product of every (path, sample) pair; per path
+        // Residuals: the portable eight-lane dot product of every (path, sample) pair; per path
         // the `NB` sums are independent chains in registers sharing each load of `x`.
-        let d4 = d - d % 4;
         let mut r = [[0.0; NB]; P];
         for p in 0..P {
-            let mut acc = [_mm256_setzero_pd(); NB];
-            let mut k = 0;
-            while k < d4 {
-                let xv = _mm256_loadu_pd(x[p].add(k));
-                for c in 0..NB {
-                    let prod = _mm256_mul_pd(_mm256_loadu_pd(rows[p][c].add(k)), xv);
-                    acc[c] = _mm256_add_pd(acc[c], prod);
+            let mut acc = [_mm512_setzero_pd(); NB];
+            let mut tail = [_mm256_setzero_pd(); NB];
+            for q in 0..KC {
+                let k = 8 * q;
+                if q + 1 < KC {
+                    let xv = _mm512_loadu_pd(x[p].add(k));
+                    for c in 0..NB {
+                        acc[c] = _mm512_fmadd_pd(_mm512_loadu_pd(rows[p][c].add(k)), xv, acc[c]);
+                    }
+                } else if HALF {
+                    // At most four coordinates left: they go to sums 0–3, the low half, in
+                    // 256-bit operations (half the work of a masked 512-bit one); the
+                    // reduction's first step adds the high half to it.
+                    let m = masks[q];
+                    let xv = load4(m, x[p].add(k));
+                    for c in 0..NB {
+                        let a = load4(m, rows[p][c].add(k));
+                        let lo = _mm512_castpd512_pd256(acc[c]);
+                        tail[c] = _mm256_mask3_fmadd_pd(a, xv, lo, m);
+                    }
+                } else {
+                    let m = masks[q];
+                    let xv = _mm512_maskz_loadu_pd(m, x[p].add(k));
+                    for c in 0..NB {
+                        let a = _mm512_maskz_loadu_pd(m, rows[p][c].add(k));
+                        acc[c] = _mm512_mask3_fmadd_pd(a, xv, acc[c], m);
+                    }
                 }
-                k += 4;
             }
             for c in 0..NB {
-                let a = rows[p][c];
-                // (s₀ + s₂, s₁ + s₃), then their sum, then the rest in order.
-                let v = acc[c];
-                let h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd::<1>(v));
-                let mut s = _mm_cvtsd_f64(h) + _mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
-                for kk in d4..d {
-                    s += *a.add(kk) * *x[p].add(kk);
-                }
-                r[p][c] = s - b[batches[p][c] as usize];
+                let lo = if HALF {
+                    tail[c]
+                } else {
+                    _mm512_castpd512_pd256(acc[c])
+                };
+                r[p][c] = reduce_halves(lo, _mm512_extractf64x4_pd::<1>(acc[c]))
+                    - b[batches[p][c] as usize];
             }
         }
         // One pass per eight coordinates: Σ a_i r_i in batch order from 0, the scale, the
@@ -614,13 +647,30 @@ mod avx512 {
         let scale = _mm512_set1_pd(1.0 / NB as f64);
         let minus_eta = _mm512_set1_pd(-eta);
         for p in 0..P {
-            for (q, &m) in masks.iter().enumerate() {
+            let mut xn = [_mm512_setzero_pd(); KC];
+            for q in 0..KC {
+                // Full chunks unmasked (known at compile time), the last one by its mask.
+                let m = if q + 1 < KC { 0xFF } else { masks[q] };
+                if HALF && q + 1 == KC {
+                    let mut acc = _mm256_setzero_pd();
+                    for c in 0..NB {
+                        let a = load4(m, rows[p][c].add(8 * q));
+                        acc = _mm256_fmadd_pd(a, _mm256_set1_pd(r[p][c]), acc);
+                    }
+                    let (x, o) = (x[p].add(8 * q), o[p].add(8 * q));
+                    xn[q] =
+                        _mm512_zextpd256_pd512(finish4::<SGD>(acc, 1.0 / NB as f64, -eta, x, o, m));
+                    continue;
+                }
                 let mut acc = _mm512_setzero_pd();
                 for c in 0..NB {
-                    let a = _mm512_maskz_loadu_pd(m, rows[p][c].add(8 * q));
-                    acc = _mm512_add_pd(acc, _mm512_mul_pd(a, _mm512_set1_pd(r[p][c])));
+                    let a = load(m, rows[p][c].add(8 * q));
+                    acc = _mm512_fmadd_pd(a, _mm512_set1_pd(r[p][c]), acc);
                 }
-                finish::<SGD>(acc, scale, minus_eta, x[p].add(8 * q), o[p].add(8 * q), m);
+                xn[q] = finish::<SGD>(acc, scale, minus_eta, x[p].add(8 * q), o[p].add(8 * q), m);
+            }
+            if SGD {
+                *n2.add(p) = norm_sq::<KC>(&xn, d);
             }
         }
     }
@@ -636,6 +686,7 @@ mod avx512 {
         eta: f64,
         x: *mut f64,
         o: *mut f64,
+        n2: *mut f64,
         d: usize,
     ) {
         let masks = tail_masks::<KC>(d);
@@ -643,31 +694,21 @@ mod avx512 {
         let mut r = [0.0; CHUNK];
         for (c, &i) in batch.iter().enumerate() {
             rows[c] = at.add(i as usize * d);
-        }
-        let mut c = 0;
-        while c + 4 <= batch.len() {
-            let s = dot4([rows[c], rows[c + 1], rows[c + 2], rows[c + 3]], x, d);
-            for q in 0..4 {
-                r[c + q] = s[q] - b[batch[c + q] as usize];
-            }
-            c += 4;
-        }
-        while c < batch.len() {
-            r[c] = super::avx2::dot(rows[c], x, d) - b[batch[c] as usize];
-            c += 1;
+            r[c] = dot(rows[c], x, d) - b[i as usize];
         }
         let mut acc = [_mm512_setzero_pd(); KC];
         for c in 0..batch.len() {
             let rc = _mm512_set1_pd(r[c]);
             for q in 0..KC {
                 let a = _mm512_maskz_loadu_pd(masks[q], rows[c].add(8 * q));
-                acc[q] = _mm512_add_pd(acc[q], _mm512_mul_pd(a, rc));
+                acc[q] = _mm512_fmadd_pd(a, rc, acc[q]);
             }
         }
         let scale = _mm512_set1_pd(1.0 / batch.len() as f64);
         let minus_eta = _mm512_set1_pd(-eta);
+        let mut xn = [_mm512_setzero_pd(); KC];
         for q in 0..KC {
-            finish::<SGD>(
+            xn[q] = finish::<SGD>(
                 acc[q],
                 scale,
                 minus_eta,
@@ -675,6 +716,9 @@ mod avx512 {
                 o.add(8 * q),
                 masks[q],
             );
+        }
+        if SGD {
+            *n2 = norm_sq::<KC>(&xn, d);
         }
     }
 
@@ -686,6 +730,7 @@ mod avx512 {
         eta: f64,
         x: *mut f64,
         o: *mut f64,
+        n2: *mut f64,
         d: usize,
     ) {
         let scale = _mm512_set1_pd(1.0 / batch.len() as f64);
@@ -704,18 +749,7 @@ mod avx512 {
             let mut r = [0.0; CHUNK];
             for (c, &i) in chunk.iter().enumerate() {
                 rows[c] = at.add(i as usize * d);
-            }
-            let mut c = 0;
-            while c + 4 <= chunk.len() {
-                let s = dot4([rows[c], rows[c + 1], rows[c + 2], rows[c + 3]], x, d);
-                for q in 0..4 {
-                    r[c + q] = s[q] - b[chunk[c + q] as usize];
-                }
-                c += 4;
-            }
-            while c < chunk.len() {
-                r[c] = super::avx2::dot(rows[c], x, d) - b[chunk[c] as usize];
-                c += 1;
+                r[c] = dot(rows[c], x, d) - b[i as usize];
             }
             let mut k = 0;
             while k < d {
@@ -727,7 +761,7 @@ mod avx512 {
                 };
                 for c in 0..chunk.len() {
                     let a = _mm512_maskz_loadu_pd(m, rows[c].add(k));
-                    acc = _mm512_add_pd(acc, _mm512_mul_pd(a, _mm512_set1_pd(r[c])));
+                    acc = _mm512_fmadd_pd(a, _mm512_set1_pd(r[c]), acc);
                 }
                 if single {
                     finish::<SGD>(acc, scale, minus_eta, x.add(k), o.add(k), m);
@@ -747,6 +781,9 @@ mod avx512 {
                 k += 8;
             }
         }
+        if SGD {
+            *n2 = crate::optim::norm_sq(std::slice::from_raw_parts(x, d));
+        }
     }
 
     /// The load/store masks of the `KC` eight-wide chunks of `d ≤ 8 KC` coordinates.
@@ -762,7 +799,8 @@ mod avx512 {
         masks
     }
 
-    /// `g = acc · (1/B)`; then `x += (−η) g` (`SGD`) or `o = g`.
+    /// `g = acc · (1/B)`; then `x += (−η) g` (`SGD`, a multiplication and an addition as the
+    /// portable update) or `o = g`. Returns what it stored (lanes outside `m`: zero).
     #[inline(always)]
     unsafe fn finish<const SGD: bool>(
         acc: __m512d,
@@ -771,43 +809,148 @@ mod avx512 {
         x: *mut f64,
         o: *mut f64,
         m: __mmask8,
-    ) {
+    ) -> __m512d {
         let g = _mm512_mul_pd(acc, scale);
         if SGD {
-            let xv = _mm512_maskz_loadu_pd(m, x);
-            _mm512_mask_storeu_pd(x, m, _mm512_add_pd(xv, _mm512_mul_pd(minus_eta, g)));
+            let xv = load(m, x);
+            let xn = _mm512_add_pd(xv, _mm512_mul_pd(minus_eta, g));
+            store(x, m, xn);
+            xn
         } else {
-            _mm512_mask_storeu_pd(o, m, g);
+            store(o, m, g);
+            g
         }
     }
 
-    /// Four dot products `a_qᵀx` at once, each exactly as the portable `dot`.
+    /// `‖x‖²` of the `d ≤ 8 KC` coordinates held in `v` (chunk `q`: coordinates `8q..8q+8`),
+    /// summed exactly as `crate::optim::norm_sq`: four partial sums over the groups of four
+    /// (`s ← s + x²`, a multiplication and an addition, from `0`), `(s₀ + s₂) + (s₁ + s₃)`,
+    /// then the last `d mod 4` squares in order.
     #[inline(always)]
-    unsafe fn dot4(a: [*const f64; 4], x: *const f64, d: usize) -> [f64; 4] {
-        let d4 = d - d % 4;
-        let mut acc = [_mm256_setzero_pd(); 4];
+    unsafe fn norm_sq<const KC: usize>(v: &[__m512d; KC], d: usize) -> f64 {
+        let groups = d / 4;
+        let mut acc = _mm256_setzero_pd();
+        for (q, &vq) in v.iter().enumerate() {
+            if 2 * q < groups {
+                let y = _mm512_castpd512_pd256(vq);
+                acc = _mm256_add_pd(acc, _mm256_mul_pd(y, y));
+            }
+            if 2 * q + 1 < groups {
+                let y = _mm512_extractf64x4_pd::<1>(vq);
+                acc = _mm256_add_pd(acc, _mm256_mul_pd(y, y));
+            }
+        }
+        let s2 = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd::<1>(acc));
+        let s = _mm_cvtsd_f64(s2) + _mm_cvtsd_f64(_mm_unpackhi_pd(s2, s2));
+        if d.is_multiple_of(4) {
+            return s;
+        }
+        let mut lanes = [0.0; 8];
+        _mm512_storeu_pd(lanes.as_mut_ptr(), v[(4 * groups) / 8]);
+        let mut rest = 0.0;
+        for &l in &lanes[(4 * groups) % 8..(4 * groups) % 8 + d % 4] {
+            rest += l * l;
+        }
+        s + rest
+    }
+
+    /// The lanes `m` of eight doubles at `p` (the others zero); unmasked for a full chunk.
+    #[inline(always)]
+    unsafe fn load(m: __mmask8, p: *const f64) -> __m512d {
+        if m == 0xFF {
+            _mm512_loadu_pd(p)
+        } else {
+            _mm512_maskz_loadu_pd(m, p)
+        }
+    }
+
+    /// Stores the lanes `m` of `v` at `p`: a full or a 256-bit store where the mask is one,
+    /// a masked store otherwise. (A masked store blocks later loads that overlap its 64 bytes
+    /// until it retires — on Zen 4 that stalled the next column's first load by the width
+    /// of the pass — so `d ≡ 4 (mod 8)`, e.g. `d = 20`, avoids it.)
+    #[inline(always)]
+    unsafe fn store(p: *mut f64, m: __mmask8, v: __m512d) {
+        match m {
+            0xFF => _mm512_storeu_pd(p, v),
+            0x0F => _mm256_storeu_pd(p, _mm512_castpd512_pd256(v)),
+            _ => _mm512_mask_storeu_pd(p, m, v),
+        }
+    }
+
+    /// The lanes `m ⊆ 0x0F` of four doubles at `p` (the others zero).
+    #[inline(always)]
+    unsafe fn load4(m: __mmask8, p: *const f64) -> __m256d {
+        if m == 0x0F {
+            _mm256_loadu_pd(p)
+        } else {
+            _mm256_maskz_loadu_pd(m, p)
+        }
+    }
+
+    /// [`finish`] for a last chunk of at most four coordinates (`m ⊆ 0x0F`), in 256 bits.
+    #[inline(always)]
+    unsafe fn finish4<const SGD: bool>(
+        acc: __m256d,
+        scale: f64,
+        minus_eta: f64,
+        x: *mut f64,
+        o: *mut f64,
+        m: __mmask8,
+    ) -> __m256d {
+        let g = _mm256_mul_pd(acc, _mm256_set1_pd(scale));
+        let (v, dst) = if SGD {
+            let xv = load4(m, x);
+            (
+                _mm256_add_pd(xv, _mm256_mul_pd(_mm256_set1_pd(minus_eta), g)),
+                x,
+            )
+        } else {
+            (g, o)
+        };
+        if m == 0x0F {
+            _mm256_storeu_pd(dst, v);
+        } else {
+            _mm256_mask_storeu_pd(dst, m, v);
+        }
+        v
+    }
+
+    /// [`reduce`] of the register whose low and high halves are `lo` and `hi`.
+    #[inline(always)]
+    unsafe fn reduce_halves(lo: __m256d, hi: __m256d) -> f64 {
+        let s4 = _mm256_add_pd(lo, hi);
+        let s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd::<1>(s4));
+        _mm_cvtsd_f64(s2) + _mm_cvtsd_f64(_mm_unpackhi_pd(s2, s2))
+    }
+
+    /// The eight partial sums of one register added as the portable `dot` does:
+    /// `((s₀ + s₄) + (s₂ + s₆)) + ((s₁ + s₅) + (s₃ + s₇))`.
+    #[inline(always)]
+    unsafe fn reduce(v: __m512d) -> f64 {
+        let s4 = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd::<1>(v));
+        let s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd::<1>(s4));
+        _mm_cvtsd_f64(s2) + _mm_cvtsd_f64(_mm_unpackhi_pd(s2, s2))
+    }
+
+    /// `aᵀx` as the portable `dot` (any `d`): full chunks of eight, then the masked tail
+    /// (masked-off sums keep their value: merge masking, not a `+ 0`).
+    #[inline(always)]
+    unsafe fn dot(a: *const f64, x: *const f64, d: usize) -> f64 {
+        let mut acc = _mm512_setzero_pd();
         let mut k = 0;
-        while k < d4 {
-            let xv = _mm256_loadu_pd(x.add(k));
-            for q in 0..4 {
-                acc[q] = _mm256_add_pd(acc[q], _mm256_mul_pd(_mm256_loadu_pd(a[q].add(k)), xv));
-            }
-            k += 4;
+        while k + 8 <= d {
+            acc = _mm512_fmadd_pd(_mm512_loadu_pd(a.add(k)), _mm512_loadu_pd(x.add(k)), acc);
+            k += 8;
         }
-        let mut out = [0.0; 4];
-        for q in 0..4 {
-            // (s₀ + s₂, s₁ + s₃), then their sum, then the rest in order.
-            let s = _mm_add_pd(
-                _mm256_castpd256_pd128(acc[q]),
-                _mm256_extractf128_pd::<1>(acc[q]),
+        if k < d {
+            let m = (1u8 << (d - k)) - 1;
+            let (av, xv) = (
+                _mm512_maskz_loadu_pd(m, a.add(k)),
+                _mm512_maskz_loadu_pd(m, x.add(k)),
             );
-            let mut s = _mm_cvtsd_f64(s) + _mm_cvtsd_f64(_mm_unpackhi_pd(s, s));
-            for kk in d4..d {
-                s += *a[q].add(kk) * *x.add(kk);
-            }
-            out[q] = s;
+            acc = _mm512_mask3_fmadd_pd(av, xv, acc, m);
         }
-        out
+        reduce(acc)
     }
 }
 
@@ -879,9 +1022,13 @@ mod tests {
     }
 
     /// Shapes that reach every branch of the SIMD kernels: `d` a multiple of 8, of 4 only,
-    /// neither, below 4, above 32; batches of 1, 2, 4, 8 (the fixed-size kernels, with a
-    /// tail of single paths since P = 5), others below 8, above 8.
-    const SHAPES: [(usize, usize); 10] = [
+    /// neither, below 4, above 32; a last chunk of eight that is full, half (`d ≡ 4 mod 8`),
+    /// shorter than half (masked 256-bit) or longer (masked 512-bit); batches of 1, 2, 4, 8
+    /// (the fixed-size kernels, with a tail of single paths since P = 5), others below 8,
+    /// above 8.
+    const SHAPES: [(usize, usize); 12] = [
+        (18, 4),
+        (14, 8),
         (33, 4),
         (40, 2),
         (10, 3),
@@ -914,18 +1061,38 @@ mod tests {
             let mut tmp = vec![0.0; d];
             ls.batch_grad_block(&batches, &xs, &mut block, &mut tmp);
             for j in 0..p {
+                let (batch, x) = (&batches[j * b..(j + 1) * b], &xs[j * d..(j + 1) * d]);
                 let mut col = vec![0.0; d];
-                batch_grad(
-                    ls.at.as_slice(),
-                    ls.b.as_slice(),
-                    &batches[j * b..(j + 1) * b],
-                    &xs[j * d..(j + 1) * d],
-                    &mut col,
-                );
+                batch_grad(ls.at.as_slice(), ls.b.as_slice(), batch, x, &mut col);
+                // The single-column form (compiled for AVX2 + FMA where available) too.
+                let mut one = vec![0.0; d];
+                ls.batch_grad_into(batch, x, &mut one, &mut tmp);
                 for k in 0..d {
                     let got = block[j * d + k];
                     assert_eq!(col[k].to_bits(), got.to_bits(), "d {d}, B {b}, path {j}");
+                    assert_eq!(col[k].to_bits(), one[k].to_bits(), "d {d}, B {b}, path {j}");
                 }
+            }
+        }
+    }
+
+    /// The AVX2 + FMA build of the portable code (the kernel of processors without AVX-512)
+    /// gives the portable numbers bit for bit, where this processor can run it.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn fma_build_matches_portable() {
+        if !fma::detected() {
+            return;
+        }
+        for (d, b) in SHAPES {
+            let (ls, xs, batches) = block_inputs(d, b);
+            let (at, bv) = (ls.at.as_slice(), ls.b.as_slice());
+            let (mut want, mut got) = (vec![0.0; xs.len()], vec![0.0; xs.len()]);
+            batch_grad_block(at, bv, &batches, &xs, &mut want);
+            // SAFETY: AVX2 and FMA were detected.
+            unsafe { fma::batch_grad_block(at, bv, &batches, &xs, &mut got) };
+            for (w, g) in want.iter().zip(&got) {
+                assert_eq!(w.to_bits(), g.to_bits(), "d {d}, B {b}");
             }
         }
     }
@@ -939,9 +1106,15 @@ mod tests {
             let (ls, xs, batches) = block_inputs(d, b);
             let p = xs.len() / d;
             let mut fused = xs.clone();
-            let (mut g, mut tmp) = (vec![0.0; d * p], vec![0.0; d]);
-            ls.sgd_step_block(&batches, eta, &mut fused, &mut g, &mut tmp);
+            let (mut g, mut tmp, mut norm2) = (vec![0.0; d * p], vec![0.0; d], vec![-1.0; p]);
+            let normed = ls.sgd_step_block(&batches, eta, &mut fused, &mut g, &mut tmp, &mut norm2);
             for j in 0..p {
+                // The norms the kernel reports are the divergence check's `norm_sq`, bit for bit.
+                let col = &fused[j * d..(j + 1) * d];
+                if normed {
+                    let want = crate::optim::norm_sq(col);
+                    assert_eq!(want.to_bits(), norm2[j].to_bits(), "d {d}, B {b}, path {j}");
+                }
                 let x = &xs[j * d..(j + 1) * d];
                 let mut col = vec![0.0; d];
                 let (at, bv) = (ls.at.as_slice(), ls.b.as_slice());
@@ -952,6 +1125,26 @@ mod tests {
                     assert_eq!(want.to_bits(), got.to_bits(), "d {d}, B {b}, path {j}");
                 }
             }
+        }
+    }
+
+    /// The dot products are fused multiply–adds (one rounding per term), in every form:
+    /// `(−1)·1 + (1 + 2⁻³⁰)(1 − 2⁻³⁰)` in one partial sum (coordinates 0 and 8) is exactly
+    /// `−2⁻⁶⁰` fused, but `0` if the product `1 − 2⁻⁶⁰` were rounded first (to 1).
+    #[test]
+    fn dot_products_are_fused() {
+        let e = 2f64.powi(-30);
+        for d in [9, 16, 20] {
+            let (mut a, mut x) = (vec![0.0; d], vec![0.0; d]);
+            (a[0], x[0], a[8], x[8]) = (-1.0, 1.0, 1.0 + e, 1.0 - e);
+            assert_eq!(dot(&a, &x), -e * e, "portable, d {d}");
+            // One sample, target 0: g = a (aᵀx), so g₀ = −aᵀx.
+            let ls = LeastSquares::new(Matrix::from_row_slice(1, d, &a), Vector::zeros(1)).unwrap();
+            let (mut g, mut tmp) = (x.clone(), vec![0.0; d]);
+            ls.batch_grad_block(&[0], &x, &mut g, &mut tmp);
+            assert_eq!(g[0], e * e, "block kernel, d {d}");
+            ls.batch_grad_into(&[0], &x, &mut g, &mut tmp);
+            assert_eq!(g[0], e * e, "single column, d {d}");
         }
     }
 

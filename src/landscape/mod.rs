@@ -346,7 +346,10 @@ pub trait FiniteSum: Landscape {
     /// One SGD step `x ← x − η ∇f_γ(x)` on every column of `xs` (`d × P`, batches as in
     /// [`FiniteSum::batch_grad_block`]); `g` (`d × P`) and `tmp` (`d`) are scratch. The
     /// default is [`FiniteSum::batch_grad_block`] into `g`, then `x += (−η) g` entrywise; an
-    /// override must give the same numbers (least squares fuses the two passes).
+    /// override must give the same numbers (least squares fuses the two passes). Returns
+    /// whether it also wrote `norm2[j] = ‖x_j‖²` of every updated column (length `P`, summed
+    /// exactly as [`crate::optim::norm_sq`], for the engine's divergence check); the default
+    /// does not (`false`).
     fn sgd_step_block(
         &self,
         batches: &[u32],
@@ -354,9 +357,11 @@ pub trait FiniteSum: Landscape {
         xs: &mut [f64],
         g: &mut [f64],
         tmp: &mut [f64],
-    ) {
+        _norm2: &mut [f64],
+    ) -> bool {
         self.batch_grad_block(batches, xs, g, tmp);
         sgd_update(xs, g, eta);
+        false
     }
 }
 

@@ -164,10 +164,12 @@ impl Discrete {
             (oracle, noise.batches, self.kind)
         {
             // One fused pass per path where the landscape has one (least squares); the same
-            // numbers as the general path below.
+            // numbers as the general path below. It may sum `‖x_j‖²` as it writes `x`.
             let fs = f.as_finite_sum().expect("validated: finite sum");
             let (xs, g) = (x.as_mut_slice(), ws.g.as_mut_slice());
-            return fs.sgd_step_block(batches, self.eta, xs, g, &mut ws.tmp);
+            ws.norm2_valid =
+                fs.sgd_step_block(batches, self.eta, xs, g, &mut ws.tmp, &mut ws.norm2);
+            return;
         }
         oracle_grad_batch(f, oracle, x, noise, &mut ws.g, &mut ws.tmp);
         if self.kind == AlgorithmKind::Sgd {
