@@ -823,35 +823,30 @@ mod avx512 {
     }
 
     /// `‖x‖²` of the `d ≤ 8 KC` coordinates held in `v` (chunk `q`: coordinates `8q..8q+8`),
-    /// summed exactly as `crate::optim::norm_sq`: four partial sums over the groups of four
-    /// (`s ← s + x²`, a multiplication and an addition, from `0`), `(s₀ + s₂) + (s₁ + s₃)`,
-    /// then the last `d mod 4` squares in order.
+    /// summed exactly as `crate::optim::norm_sq`: eight partial sums (`s ← s + x²`, a
+    /// multiplication and an addition, from `0`; lanes past `d` add an exact zero), then
+    /// `((s₀ + s₄) + (s₂ + s₆)) + ((s₁ + s₅) + (s₃ + s₇))`.
     #[inline(always)]
     unsafe fn norm_sq<const KC: usize>(v: &[__m512d; KC], d: usize) -> f64 {
-        let groups = d / 4;
-        let mut acc = _mm256_setzero_pd();
+        let mut acc = _mm512_setzero_pd();
         for (q, &vq) in v.iter().enumerate() {
-            if 2 * q < groups {
-                let y = _mm512_castpd512_pd256(vq);
-                acc = _mm256_add_pd(acc, _mm256_mul_pd(y, y));
+            let left = d.saturating_sub(8 * q);
+            if left == 0 {
+                break;
             }
-            if 2 * q + 1 < groups {
-                let y = _mm512_extractf64x4_pd::<1>(vq);
-                acc = _mm256_add_pd(acc, _mm256_mul_pd(y, y));
-            }
+            let m: __mmask8 = if left >= 8 {
+                0xFF
+            } else {
+                ((1u16 << left) - 1) as __mmask8
+            };
+            acc = _mm512_add_pd(acc, _mm512_maskz_mul_pd(m, vq, vq));
         }
-        let s2 = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd::<1>(acc));
-        let s = _mm_cvtsd_f64(s2) + _mm_cvtsd_f64(_mm_unpackhi_pd(s2, s2));
-        if d.is_multiple_of(4) {
-            return s;
-        }
-        let mut lanes = [0.0; 8];
-        _mm512_storeu_pd(lanes.as_mut_ptr(), v[(4 * groups) / 8]);
-        let mut rest = 0.0;
-        for &l in &lanes[(4 * groups) % 8..(4 * groups) % 8 + d % 4] {
-            rest += l * l;
-        }
-        s + rest
+        let s = _mm256_add_pd(
+            _mm512_castpd512_pd256(acc),
+            _mm512_extractf64x4_pd::<1>(acc),
+        );
+        let t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd::<1>(s));
+        _mm_cvtsd_f64(t) + _mm_cvtsd_f64(_mm_unpackhi_pd(t, t))
     }
 
     /// The lanes `m` of eight doubles at `p` (the others zero); unmasked for a full chunk.
