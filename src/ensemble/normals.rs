@@ -9,7 +9,10 @@
 //! checks it word for word). All paths of a run share the key and differ in the stream, so
 //! eight paths are computed at once, one per SIMD lane, with the counter in common. Each path
 //! owns its stream and consumes it in a fixed order, so its numbers do not depend on the block
-//! size, on its lane, or on the thread count.
+//! size, on its lane, or on the thread count. Two consecutive blocks of every lane are made at
+//! once (with AVX-512 one 512-bit instruction advances both, block `c` in the low and `c + 1`
+//! in the high 256 bits); what a call does not use waits for the next call, so the stream
+//! order is unchanged (test `normals_follow_the_documented_word_layout`).
 //!
 //! # Transform
 //!
@@ -33,7 +36,10 @@ use rand_chacha::ChaCha8Rng;
 /// Paths per SIMD group.
 pub const LANES: usize = 8;
 /// Normals per ChaCha block and lane (16 words → 8 × 64 bits → 8 normals).
-const PER_BLOCK: usize = 8;
+const PER_CHACHA: usize = 8;
+/// Normals per lane made at once: two consecutive ChaCha blocks (on AVX-512 one 512-bit
+/// instruction computes both), block `counter`'s eight normals first — the stream order.
+const PER_BLOCK: usize = 2 * PER_CHACHA;
 
 const SIGMA: [u32; 4] = [0x6170_7865, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
 
@@ -132,8 +138,8 @@ impl BlockNormals {
     #[target_feature(enable = "avx2")]
     unsafe fn fill_avx2(&mut self, out: &mut [f64], m: usize, scale: f64) {
         // SAFETY (of the calls inside): AVX2 is enabled for this function.
-        self.fill_with(out, m, scale, |k, c, lo, hi| unsafe {
-            avx2::normals_block(k, c, lo, hi)
+        self.fill_with(out, m, scale, |k, c, lo, hi, z| unsafe {
+            avx2::normals_block(k, c, lo, hi, z)
         })
     }
 
@@ -145,7 +151,7 @@ impl BlockNormals {
             out,
             m,
             scale,
-            |k, c, lo, hi| unsafe { avx512::normals_block(k, c, lo, hi) },
+            |k, c, lo, hi, z| unsafe { avx512::normals_block(k, c, lo, hi, z) },
             |z, out, m, take, scale| unsafe { avx512::store_lanes(z, out, m, take, scale) },
         )
     }
@@ -159,19 +165,22 @@ impl BlockNormals {
     #[inline(always)]
     fn fill_with<F>(&mut self, out: &mut [f64], m: usize, scale: f64, block: F)
     where
-        F: Fn(&[u32; 8], u64, &[u32; LANES], &[u32; LANES]) -> [[f64; LANES]; PER_BLOCK],
+        F: Fn(&[u32; 8], u64, &[u32; LANES], &[u32; LANES], &mut [[f64; LANES]; PER_BLOCK]),
     {
         self.fill_with_store(out, m, scale, block, store_lanes)
     }
 
-    /// As [`Self::fill_with`]; `store(z, out, m, take, scale)` writes the first `take` normals
-    /// of a whole block of [`LANES`] paths, `out[l·m + t] = scale · z[t][l]` (a narrower last
-    /// group is written here).
+    /// As [`Self::fill_with`]; `block(key, counter, lo, hi, z)` writes the normals of the
+    /// ChaCha blocks `counter` and `counter + 1` into `z` (`z[t][lane]`);
+    /// `store(z, out, m, take, scale)` writes the first `take` normals of a whole group of
+    /// [`LANES`] paths, `out[l·m + t] = scale · z[t][l]` (a narrower last group is written
+    /// here). The normals are generated straight into the group's spare buffer: what this call
+    /// does not take is the next call's spare (no zero-fill, no copy).
     #[inline(always)]
     fn fill_with_store<F, S>(&mut self, out: &mut [f64], m: usize, scale: f64, block: F, store: S)
     where
-        F: Fn(&[u32; 8], u64, &[u32; LANES], &[u32; LANES]) -> [[f64; LANES]; PER_BLOCK],
-        S: Fn(&[[f64; LANES]; PER_BLOCK], &mut [f64], usize, usize, f64),
+        F: Fn(&[u32; 8], u64, &[u32; LANES], &[u32; LANES], &mut [[f64; LANES]; PER_BLOCK]),
+        S: Fn(&[[f64; LANES]], &mut [f64], usize, usize, f64),
     {
         if m == 0 {
             return;
@@ -179,34 +188,54 @@ impl BlockNormals {
         let key = self.key;
         for g in self.groups.iter_mut() {
             let mut i = 0;
-            while i < m && g.spare_pos < PER_BLOCK {
-                for l in 0..g.width {
-                    out[(g.first + l) * m + i] = scale * g.spare[g.spare_pos][l];
+            if g.spare_pos < PER_BLOCK {
+                let take = (PER_BLOCK - g.spare_pos).min(m);
+                let z = &g.spare[g.spare_pos..];
+                if g.width == LANES {
+                    let end = (g.first + LANES - 1) * m + take;
+                    store(z, &mut out[g.first * m..end], m, take, scale);
+                } else {
+                    store_narrow(z, out, g.first, g.width, m, 0, take, scale);
                 }
-                g.spare_pos += 1;
-                i += 1;
+                g.spare_pos += take;
+                i = take;
             }
             while i < m {
-                let z = block(&key, g.counter, &g.nonce_lo, &g.nonce_hi);
-                g.counter += 1;
+                block(&key, g.counter, &g.nonce_lo, &g.nonce_hi, &mut g.spare);
+                g.counter += 2;
                 let take = PER_BLOCK.min(m - i);
+                let z = &g.spare[..];
                 if g.width == LANES {
                     let end = (g.first + LANES - 1) * m + i + take;
-                    store(&z, &mut out[g.first * m + i..end], m, take, scale);
+                    store(z, &mut out[g.first * m + i..end], m, take, scale);
                 } else {
-                    for l in 0..g.width {
-                        let col = &mut out[(g.first + l) * m + i..(g.first + l) * m + i + take];
-                        for (t, o) in col.iter_mut().enumerate() {
-                            *o = scale * z[t][l];
-                        }
-                    }
+                    store_narrow(z, out, g.first, g.width, m, i, take, scale);
                 }
-                if take < PER_BLOCK {
-                    g.spare = z;
-                    g.spare_pos = take;
-                }
+                g.spare_pos = take;
                 i += take;
             }
+        }
+    }
+}
+
+/// The first `width < LANES` lanes of a group whose first path is `first`:
+/// `out[(first + l)·m + i + t] = scale · z[t][l]`, `t < take`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn store_narrow(
+    z: &[[f64; LANES]],
+    out: &mut [f64],
+    first: usize,
+    width: usize,
+    m: usize,
+    i: usize,
+    take: usize,
+    scale: f64,
+) {
+    for l in 0..width {
+        let col = &mut out[(first + l) * m + i..(first + l) * m + i + take];
+        for (o, zt) in col.iter_mut().zip(z) {
+            *o = scale * zt[l];
         }
     }
 }
@@ -214,7 +243,7 @@ impl BlockNormals {
 /// `out[l·m + t] = scale · z[t][l]` for every lane `l` and `t < take` (`out` starts at lane
 /// 0's first slot and ends after lane `LANES − 1`'s last).
 #[inline(always)]
-fn store_lanes(z: &[[f64; LANES]; PER_BLOCK], out: &mut [f64], m: usize, take: usize, scale: f64) {
+fn store_lanes(z: &[[f64; LANES]], out: &mut [f64], m: usize, take: usize, scale: f64) {
     for l in 0..LANES {
         for (t, o) in out[l * m..l * m + take].iter_mut().enumerate() {
             *o = scale * z[t][l];
@@ -453,26 +482,29 @@ fn words_block(
     chacha8_lanes(key, counter, nonce_lo, nonce_hi)
 }
 
-/// One ChaCha8 block for every lane, then Box–Muller on its 16 words: `z[i][lane]`.
+/// The ChaCha8 blocks `counter` and `counter + 1` for every lane, then Box–Muller on their
+/// 16 words each: `z[i][lane]`, block `counter`'s eight normals first.
 #[inline(always)]
 fn normals_block(
     key: &[u32; 8],
     counter: u64,
     nonce_lo: &[u32; LANES],
     nonce_hi: &[u32; LANES],
-) -> [[f64; LANES]; PER_BLOCK] {
-    let w = chacha8_lanes(key, counter, nonce_lo, nonce_hi);
-    let mut z = [[0.0; LANES]; PER_BLOCK];
-    for q in 0..PER_BLOCK / 2 {
-        for l in 0..LANES {
-            let a = (w[4 * q][l] as u64) | ((w[4 * q + 1][l] as u64) << 32);
-            let b = (w[4 * q + 2][l] as u64) | ((w[4 * q + 3][l] as u64) << 32);
-            let (z0, z1) = box_muller(a, b);
-            z[2 * q][l] = z0;
-            z[2 * q + 1][l] = z1;
+    z: &mut [[f64; LANES]; PER_BLOCK],
+) {
+    for half in 0..2 {
+        let w = chacha8_lanes(key, counter.wrapping_add(half), nonce_lo, nonce_hi);
+        let zh = &mut z[PER_CHACHA * half as usize..PER_CHACHA * (half as usize + 1)];
+        for q in 0..PER_CHACHA / 2 {
+            for l in 0..LANES {
+                let a = (w[4 * q][l] as u64) | ((w[4 * q + 1][l] as u64) << 32);
+                let b = (w[4 * q + 2][l] as u64) | ((w[4 * q + 3][l] as u64) << 32);
+                let (z0, z1) = box_muller(a, b);
+                zh[2 * q][l] = z0;
+                zh[2 * q + 1][l] = z1;
+            }
         }
     }
-    z
 }
 
 /// The ChaCha8 block `counter` of each lane's stream (`rand_chacha`'s layout: constants, key,
@@ -652,7 +684,7 @@ pub(crate) fn cos_sin_turns(l: u64) -> (f64, f64) {
 mod avx2 {
     //! The same block and transform with AVX2 intrinsics, operation for operation (so the
     //! results are bit-identical to the portable code; test `simd_matches_portable`).
-    use super::{LANES, ONE_BITS, PER_BLOCK, SIGMA, TWO_PI_ULP};
+    use super::{LANES, ONE_BITS, PER_BLOCK, PER_CHACHA, SIGMA, TWO_PI_ULP};
     use std::arch::x86_64::*;
 
     #[inline(always)]
@@ -859,29 +891,32 @@ mod avx2 {
         counter: u64,
         nonce_lo: &[u32; LANES],
         nonce_hi: &[u32; LANES],
-    ) -> [[f64; LANES]; PER_BLOCK] {
-        let x = chacha8::<false>(key, counter, nonce_lo, nonce_hi);
-        let mut z = [[0.0; LANES]; PER_BLOCK];
-        for q in 0..PER_BLOCK / 2 {
-            let (wa_lo, wa_hi, wb_lo, wb_hi) = (x[4 * q], x[4 * q + 1], x[4 * q + 2], x[4 * q + 3]);
-            for half in 0..2 {
-                let (a, b) = if half == 0 {
-                    (
-                        _mm256_unpacklo_epi32(wa_lo, wa_hi),
-                        _mm256_unpacklo_epi32(wb_lo, wb_hi),
-                    )
-                } else {
-                    (
-                        _mm256_unpackhi_epi32(wa_lo, wa_hi),
-                        _mm256_unpackhi_epi32(wb_lo, wb_hi),
-                    )
-                };
-                let (z0, z1) = box_muller4(a, b);
-                _mm256_storeu_pd(z[2 * q].as_mut_ptr().add(4 * half), z0);
-                _mm256_storeu_pd(z[2 * q + 1].as_mut_ptr().add(4 * half), z1);
+        z: &mut [[f64; LANES]; PER_BLOCK],
+    ) {
+        for blk in 0..2 {
+            let x = chacha8::<false>(key, counter.wrapping_add(blk), nonce_lo, nonce_hi);
+            let zb = &mut z[PER_CHACHA * blk as usize..PER_CHACHA * (blk as usize + 1)];
+            for q in 0..PER_CHACHA / 2 {
+                let (wa_lo, wa_hi, wb_lo, wb_hi) =
+                    (x[4 * q], x[4 * q + 1], x[4 * q + 2], x[4 * q + 3]);
+                for half in 0..2 {
+                    let (a, b) = if half == 0 {
+                        (
+                            _mm256_unpacklo_epi32(wa_lo, wa_hi),
+                            _mm256_unpacklo_epi32(wb_lo, wb_hi),
+                        )
+                    } else {
+                        (
+                            _mm256_unpackhi_epi32(wa_lo, wa_hi),
+                            _mm256_unpackhi_epi32(wb_lo, wb_hi),
+                        )
+                    };
+                    let (z0, z1) = box_muller4(a, b);
+                    _mm256_storeu_pd(zb[2 * q].as_mut_ptr().add(4 * half), z0);
+                    _mm256_storeu_pd(zb[2 * q + 1].as_mut_ptr().add(4 * half), z1);
+                }
             }
         }
-        z
     }
 
     /// The raw words of the ChaCha8 block of eight lanes in path order, `w[i][path]`
@@ -972,7 +1007,7 @@ mod avx2 {
 mod avx512 {
     //! ChaCha8 with AVX-512VL rotates and Box–Muller on eight doubles per register; operation
     //! for operation the portable code (test `simd_matches_portable`).
-    use super::{LANES, ONE_BITS, PER_BLOCK, TWO_PI_ULP};
+    use super::{LANES, ONE_BITS, PER_BLOCK, PER_CHACHA, TWO_PI_ULP};
     use std::arch::x86_64::*;
 
     #[inline(always)]
@@ -1116,19 +1151,36 @@ mod avx512 {
         (_mm512_mul_pd(r, c), _mm512_mul_pd(r, s))
     }
 
-    /// The portable `store_lanes` by an 8 × 8 transpose in registers: one (masked) 512-bit
-    /// store per lane instead of `take` scalar ones; the same multiplications, so the same
-    /// bits.
+    /// The portable `store_lanes` by 8 × 8 transposes in registers: one (masked) 512-bit
+    /// store per lane and group of eight rows instead of scalar ones; the same
+    /// multiplications, so the same bits.
     #[inline(always)]
     pub(super) unsafe fn store_lanes(
-        z: &[[f64; LANES]; PER_BLOCK],
+        z: &[[f64; LANES]],
         out: &mut [f64],
         m: usize,
         take: usize,
         scale: f64,
     ) {
-        debug_assert!(take <= PER_BLOCK && out.len() == (LANES - 1) * m + take);
-        let r: [__m512d; 8] = std::array::from_fn(|t| _mm512_loadu_pd(z[t].as_ptr()));
+        debug_assert!(take <= z.len() && out.len() == (LANES - 1) * m + take);
+        let sv = _mm512_set1_pd(scale);
+        let o = out.as_mut_ptr();
+        for r0 in (0..take).step_by(8) {
+            let rows = (take - r0).min(8);
+            let r: [__m512d; 8] = std::array::from_fn(|t| {
+                if r0 + t < z.len() {
+                    _mm512_loadu_pd(z[r0 + t].as_ptr())
+                } else {
+                    _mm512_setzero_pd()
+                }
+            });
+            store8x8(&r, o.add(r0), m, rows, sv);
+        }
+    }
+
+    /// `o[l·m + t] = scale · r[t][l]` for `t < rows`, by an 8 × 8 transpose.
+    #[inline(always)]
+    unsafe fn store8x8(r: &[__m512d; 8], o: *mut f64, m: usize, rows: usize, sv: __m512d) {
         // Pairs: a[2k] = (r[2k][0], r[2k+1][0], r[2k][2], r[2k+1][2], …), a[2k+1] the odd lanes.
         let a = [
             _mm512_unpacklo_pd(r[0], r[1]),
@@ -1156,9 +1208,7 @@ mod avx512 {
         ];
         let lo4 = _mm512_setr_epi64(0, 1, 2, 3, 8, 9, 10, 11);
         let hi4 = _mm512_setr_epi64(4, 5, 6, 7, 12, 13, 14, 15);
-        let mask: __mmask8 = ((1u16 << take) - 1) as __mmask8;
-        let sv = _mm512_set1_pd(scale);
-        let o = out.as_mut_ptr();
+        let mask: __mmask8 = ((1u16 << rows) - 1) as __mmask8;
         for q in 0..4 {
             // Lane q and lane q + 4.
             let lane_q = _mm512_permutex2var_pd(b[q], lo4, b[q + 4]);
@@ -1169,34 +1219,121 @@ mod avx512 {
     }
 
     #[inline(always)]
-    unsafe fn join(lo: __m256i, hi: __m256i) -> __m512i {
-        _mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)
+    unsafe fn qr16(x: &mut [__m512i; 16], a: usize, b: usize, c: usize, d: usize) {
+        x[a] = _mm512_add_epi32(x[a], x[b]);
+        x[d] = _mm512_rol_epi32::<16>(_mm512_xor_si512(x[d], x[a]));
+        x[c] = _mm512_add_epi32(x[c], x[d]);
+        x[b] = _mm512_rol_epi32::<12>(_mm512_xor_si512(x[b], x[c]));
+        x[a] = _mm512_add_epi32(x[a], x[b]);
+        x[d] = _mm512_rol_epi32::<8>(_mm512_xor_si512(x[d], x[a]));
+        x[c] = _mm512_add_epi32(x[c], x[d]);
+        x[b] = _mm512_rol_epi32::<7>(_mm512_xor_si512(x[b], x[c]));
     }
 
+    /// The ChaCha8 blocks `counter` (low 256 bits of each register) and `counter + 1` (high
+    /// 256 bits) of eight lanes, lane `l` of each half running path `π(l)` as in
+    /// `avx2::chacha8`: two blocks per 512-bit instruction.
+    #[inline(always)]
+    unsafe fn chacha8_x2(
+        key: &[u32; 8],
+        counter: u64,
+        nonce_lo: &[u32; LANES],
+        nonce_hi: &[u32; LANES],
+    ) -> [__m512i; 16] {
+        let perm = |n: &[u32; LANES]| {
+            let h = _mm256_setr_epi32(
+                n[0] as i32,
+                n[1] as i32,
+                n[4] as i32,
+                n[5] as i32,
+                n[2] as i32,
+                n[3] as i32,
+                n[6] as i32,
+                n[7] as i32,
+            );
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(h), h)
+        };
+        let two = |lo: u32, hi: u32| {
+            _mm512_inserti64x4::<1>(
+                _mm512_castsi256_si512(_mm256_set1_epi32(lo as i32)),
+                _mm256_set1_epi32(hi as i32),
+            )
+        };
+        let next = counter.wrapping_add(1);
+        // The initial state, word by word: built where it is used (the constant and key words
+        // are broadcasts the compiler rematerialises) rather than kept in an array, which
+        // needed a 1 KiB zero-fill and copy per call.
+        let (ctr_lo, ctr_hi) = (
+            two(counter as u32, next as u32),
+            two((counter >> 32) as u32, (next >> 32) as u32),
+        );
+        let (n_lo, n_hi) = (perm(nonce_lo), perm(nonce_hi));
+        let init = |i: usize| match i {
+            0..=3 => _mm512_set1_epi32(super::SIGMA[i] as i32),
+            4..=11 => _mm512_set1_epi32(key[i - 4] as i32),
+            12 => ctr_lo,
+            13 => ctr_hi,
+            14 => n_lo,
+            _ => n_hi,
+        };
+        let mut x: [__m512i; 16] = std::array::from_fn(init);
+        for _ in 0..4 {
+            qr16(&mut x, 0, 4, 8, 12);
+            qr16(&mut x, 1, 5, 9, 13);
+            qr16(&mut x, 2, 6, 10, 14);
+            qr16(&mut x, 3, 7, 11, 15);
+            qr16(&mut x, 0, 5, 10, 15);
+            qr16(&mut x, 1, 6, 11, 12);
+            qr16(&mut x, 2, 7, 8, 13);
+            qr16(&mut x, 3, 4, 9, 14);
+        }
+        for (i, xi) in x.iter_mut().enumerate() {
+            *xi = _mm512_add_epi32(*xi, init(i));
+        }
+        x
+    }
+
+    /// The portable `normals_block` (two ChaCha blocks) with both blocks in one 512-bit
+    /// register per word ([`chacha8_x2`]); lanes in the order of `avx2::normals_block`.
     #[inline(always)]
     pub(super) unsafe fn normals_block(
         key: &[u32; 8],
         counter: u64,
         nonce_lo: &[u32; LANES],
         nonce_hi: &[u32; LANES],
-    ) -> [[f64; LANES]; PER_BLOCK] {
-        let x = super::avx2::chacha8::<true>(key, counter, nonce_lo, nonce_hi);
-        let mut z = [[0.0; LANES]; PER_BLOCK];
-        for q in 0..PER_BLOCK / 2 {
+        z: &mut [[f64; LANES]; PER_BLOCK],
+    ) {
+        let x = chacha8_x2(key, counter, nonce_lo, nonce_hi);
+        for q in 0..PER_CHACHA / 2 {
             let (wa_lo, wa_hi, wb_lo, wb_hi) = (x[4 * q], x[4 * q + 1], x[4 * q + 2], x[4 * q + 3]);
-            let a = join(
-                _mm256_unpacklo_epi32(wa_lo, wa_hi),
-                _mm256_unpackhi_epi32(wa_lo, wa_hi),
+            // 64-bit words of paths 0–1, 2–3 (lo) and 4–5, 6–7 (hi) per 128 bits: block
+            // `counter` in the low 256 bits, block `counter + 1` in the high 256 bits.
+            let (a_lo, a_hi) = (
+                _mm512_unpacklo_epi32(wa_lo, wa_hi),
+                _mm512_unpackhi_epi32(wa_lo, wa_hi),
             );
-            let b = join(
-                _mm256_unpacklo_epi32(wb_lo, wb_hi),
-                _mm256_unpackhi_epi32(wb_lo, wb_hi),
+            let (b_lo, b_hi) = (
+                _mm512_unpacklo_epi32(wb_lo, wb_hi),
+                _mm512_unpackhi_epi32(wb_lo, wb_hi),
             );
-            let (z0, z1) = box_muller8(a, b);
-            _mm512_storeu_pd(z[2 * q].as_mut_ptr(), z0);
-            _mm512_storeu_pd(z[2 * q + 1].as_mut_ptr(), z1);
+            for blk in 0..2 {
+                let (a, b) = if blk == 0 {
+                    (
+                        _mm512_shuffle_i64x2::<0x44>(a_lo, a_hi),
+                        _mm512_shuffle_i64x2::<0x44>(b_lo, b_hi),
+                    )
+                } else {
+                    (
+                        _mm512_shuffle_i64x2::<0xEE>(a_lo, a_hi),
+                        _mm512_shuffle_i64x2::<0xEE>(b_lo, b_hi),
+                    )
+                };
+                let (z0, z1) = box_muller8(a, b);
+                let i = PER_CHACHA * blk + 2 * q;
+                _mm512_storeu_pd(z[i].as_mut_ptr(), z0);
+                _mm512_storeu_pd(z[i + 1].as_mut_ptr(), z1);
+            }
         }
-        z
     }
 }
 
@@ -1320,6 +1457,64 @@ mod tests {
             b.fill_portable(&mut y, m, 0.3);
             for (p, q) in x.iter().zip(&y) {
                 assert_eq!(p.to_bits(), q.to_bits(), "m = {m}");
+            }
+        }
+    }
+
+    /// The AVX2 kernel (what a processor without AVX-512 runs) against the portable code.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx2_matches_portable() {
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let streams: Vec<u64> = (0..21).map(|j| (5u64 << 40) | j).collect();
+        let mut a = BlockNormals::new(12, &streams);
+        let mut b = a.clone();
+        for m in [1, 7, 20, 3, 64, 16, 9] {
+            let mut x = vec![0.0; m * 21];
+            let mut y = vec![0.0; m * 21];
+            // SAFETY: AVX2 was detected above.
+            unsafe { a.fill_avx2(&mut x, m, 0.3) };
+            b.fill_portable(&mut y, m, 0.3);
+            for (p, q) in x.iter().zip(&y) {
+                assert_eq!(p.to_bits(), q.to_bits(), "m = {m}");
+            }
+        }
+    }
+
+    /// The stream layout of the module docs, against `rand_chacha` directly: path `p`'s
+    /// normals are Box–Muller on consecutive word quadruples `(a_lo, a_hi, b_lo, b_hi)` of its
+    /// ChaCha8 stream, block after block, whatever the number drawn per call (two blocks are
+    /// made at once; the second one's normals wait in the spare buffer).
+    #[test]
+    fn normals_follow_the_documented_word_layout() {
+        let seed = 2026;
+        let streams: Vec<u64> = (0..11).map(|j| (1u64 << 40) | (7 * j)).collect();
+        let mut g = BlockNormals::new(seed, &streams);
+        let per_call = [20, 20, 3, 16, 1, 9];
+        let total: usize = per_call.iter().sum();
+        let mut got = vec![Vec::new(); streams.len()];
+        for &m in &per_call {
+            let mut v = vec![0.0; m * streams.len()];
+            g.fill(&mut v, m, 1.0);
+            for (j, col) in v.chunks_exact(m).enumerate() {
+                got[j].extend_from_slice(col);
+            }
+        }
+        for (j, &s) in streams.iter().enumerate() {
+            let mut r = ChaCha8Rng::seed_from_u64(seed);
+            r.set_stream(s);
+            let mut word = || r.next_u32() as u64;
+            let mut expect = Vec::new();
+            while expect.len() < total {
+                let a = word() | (word() << 32);
+                let b = word() | (word() << 32);
+                let (z0, z1) = box_muller(a, b);
+                expect.extend([z0, z1]);
+            }
+            for (t, (x, e)) in got[j].iter().zip(&expect).enumerate() {
+                assert_eq!(x.to_bits(), e.to_bits(), "path {j} normal {t}");
             }
         }
     }
