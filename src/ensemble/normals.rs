@@ -253,6 +253,8 @@ fn store_lanes(z: &[[f64; LANES]], out: &mut [f64], m: usize, take: usize, scale
 
 /// Words per ChaCha block and lane.
 const WORDS_PER_BLOCK: usize = 16;
+/// Words per lane that one refill appends: two consecutive ChaCha blocks, as for normals.
+const REFILL_WORDS: usize = 2 * WORDS_PER_BLOCK;
 
 /// One group of up to [`LANES`] paths whose uniform words come from the same ChaCha block
 /// counter; each lane keeps the words it has not consumed yet.
@@ -269,25 +271,23 @@ struct WordGroup {
 }
 
 impl WordGroup {
-    /// Appends the next ChaCha block of every lane to its unread words.
+    /// Appends the next two ChaCha blocks of every lane to its unread words.
     #[inline(never)]
-    #[allow(clippy::needless_range_loop)] // lane `l` of `w`'s rows and of the buffers
     fn refill(&mut self, key: &[u32; 8]) {
-        let w = words_block(key, self.counter, &self.nonce_lo, &self.nonce_hi);
-        self.counter += 1;
-        for l in 0..self.width {
+        let w = words_block2(key, self.counter, &self.nonce_lo, &self.nonce_hi);
+        self.counter += 2;
+        for (l, wl) in w.iter().enumerate().take(self.width) {
             let v = &mut self.words[l];
             // Drop the words read so far only when the buffer would otherwise grow (a lane
             // that has consumed fewer words keeps its unread ones, however many).
             if self.pos[l] == v.len() {
                 v.clear();
                 self.pos[l] = 0;
-            } else if v.len() + WORDS_PER_BLOCK > v.capacity() {
+            } else if v.len() + REFILL_WORDS > v.capacity() {
                 v.drain(..self.pos[l]);
                 self.pos[l] = 0;
             }
-            let lane: [u32; WORDS_PER_BLOCK] = std::array::from_fn(|i| w[i][l]);
-            v.extend_from_slice(&lane);
+            v.extend_from_slice(wl);
         }
     }
 }
@@ -458,28 +458,54 @@ impl Drop for PathWords<'_> {
     }
 }
 
-/// The ChaCha8 block `counter` of each lane's stream, `w[i][lane]` (the SIMD kernel where the
-/// processor has one; bit for bit [`chacha8_lanes`]).
-fn words_block(
+/// The ChaCha8 blocks `counter` and `counter + 1` of each lane's stream, lane-major:
+/// `w[lane][i]` is word `i` of block `counter` for `i < 16` and word `i − 16` of block
+/// `counter + 1` after it (the SIMD kernels where the processor has them; bit for bit
+/// [`chacha8_lanes`], test `words_match_rand_chacha`).
+fn words_block2(
     key: &[u32; 8],
     counter: u64,
     nonce_lo: &[u32; LANES],
     nonce_hi: &[u32; LANES],
-) -> [[u32; LANES]; WORDS_PER_BLOCK] {
+) -> [[u32; REFILL_WORDS]; LANES] {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512vl")
         {
             // SAFETY: AVX-512F/VL (and so AVX2) were detected at run time.
-            return unsafe { avx2::words_block::<true>(key, counter, nonce_lo, nonce_hi) };
+            return unsafe { avx512::words_block2(key, counter, nonce_lo, nonce_hi) };
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 was detected at run time.
-            return unsafe { avx2::words_block::<false>(key, counter, nonce_lo, nonce_hi) };
+            let blocks = unsafe {
+                [
+                    avx2::words_block(key, counter, nonce_lo, nonce_hi),
+                    avx2::words_block(key, counter.wrapping_add(1), nonce_lo, nonce_hi),
+                ]
+            };
+            return lane_major(&blocks);
         }
     }
-    chacha8_lanes(key, counter, nonce_lo, nonce_hi)
+    words_block2_portable(key, counter, nonce_lo, nonce_hi)
+}
+
+/// [`words_block2`] without SIMD.
+fn words_block2_portable(
+    key: &[u32; 8],
+    counter: u64,
+    nonce_lo: &[u32; LANES],
+    nonce_hi: &[u32; LANES],
+) -> [[u32; REFILL_WORDS]; LANES] {
+    lane_major(&[
+        chacha8_lanes(key, counter, nonce_lo, nonce_hi),
+        chacha8_lanes(key, counter.wrapping_add(1), nonce_lo, nonce_hi),
+    ])
+}
+
+/// Two blocks `b[k][i][lane]` as `w[lane][16k + i]`.
+fn lane_major(b: &[[[u32; LANES]; WORDS_PER_BLOCK]; 2]) -> [[u32; REFILL_WORDS]; LANES] {
+    std::array::from_fn(|l| std::array::from_fn(|i| b[i / WORDS_PER_BLOCK][i % WORDS_PER_BLOCK][l]))
 }
 
 /// The ChaCha8 blocks `counter` and `counter + 1` for every lane, then Box–Muller on their
@@ -919,21 +945,15 @@ mod avx2 {
         }
     }
 
-    /// The raw words of the ChaCha8 block of eight lanes in path order, `w[i][path]`
-    /// (`ROL`: AVX-512VL rotates).
+    /// The raw words of the ChaCha8 block of eight lanes in path order, `w[i][path]`.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn words_block<const ROL: bool>(
+    pub(super) unsafe fn words_block(
         key: &[u32; 8],
         counter: u64,
         nonce_lo: &[u32; LANES],
         nonce_hi: &[u32; LANES],
     ) -> [[u32; LANES]; 16] {
-        let x = if ROL {
-            // SAFETY: the caller detected AVX-512F/VL.
-            unsafe { words_rol(key, counter, nonce_lo, nonce_hi) }
-        } else {
-            chacha8::<false>(key, counter, nonce_lo, nonce_hi)
-        };
+        let x = chacha8::<false>(key, counter, nonce_lo, nonce_hi);
         // Lane `l` runs path `π(l)`; `π` is an involution, so path `p` sits in lane `π(p)`.
         let pi = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
         let mut w = [[0u32; LANES]; 16];
@@ -941,16 +961,6 @@ mod avx2 {
             _mm256_storeu_si256(wi.as_mut_ptr().cast(), _mm256_permutevar8x32_epi32(xi, pi));
         }
         w
-    }
-
-    #[target_feature(enable = "avx2,avx512f,avx512vl")]
-    unsafe fn words_rol(
-        key: &[u32; 8],
-        counter: u64,
-        nonce_lo: &[u32; LANES],
-        nonce_hi: &[u32; LANES],
-    ) -> [__m256i; 16] {
-        chacha8::<true>(key, counter, nonce_lo, nonce_hi)
     }
 
     /// The ChaCha8 block of eight lanes, lane `l` running path `π(l)` (see `normals_block`),
@@ -1293,6 +1303,60 @@ mod avx512 {
         x
     }
 
+    /// `super::words_block2`: both blocks from [`chacha8_x2`] (word `i` of the 8 lanes of
+    /// block `counter` in the low, of block `counter + 1` in the high 256 bits of `x[i]`),
+    /// then a 16 × 16 transpose of 32-bit words in registers, so that each output row is one
+    /// lane's 16 words of one block.
+    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    pub(super) unsafe fn words_block2(
+        key: &[u32; 8],
+        counter: u64,
+        nonce_lo: &[u32; LANES],
+        nonce_hi: &[u32; LANES],
+    ) -> [[u32; super::REFILL_WORDS]; LANES] {
+        let r = chacha8_x2(key, counter, nonce_lo, nonce_hi);
+        // Stage 1: t[2k], t[2k+1] interleave rows 2k, 2k+1 (per 128 bits: columns 0–1, 2–3).
+        let t: [__m512i; 16] = std::array::from_fn(|i| {
+            let (a, b) = (r[i & !1], r[i | 1]);
+            if i % 2 == 0 {
+                _mm512_unpacklo_epi32(a, b)
+            } else {
+                _mm512_unpackhi_epi32(a, b)
+            }
+        });
+        // Stage 2: u[4g + c] holds, in 128-bit lane k, rows 4g … 4g + 3 of column 4k + c.
+        let u: [__m512i; 16] = std::array::from_fn(|i| {
+            let (g, c) = (i / 4, i % 4);
+            let (a, b) = (t[4 * g + c / 2], t[4 * g + 2 + c / 2]);
+            if c % 2 == 0 {
+                _mm512_unpacklo_epi64(a, b)
+            } else {
+                _mm512_unpackhi_epi64(a, b)
+            }
+        });
+        // Stages 3–4: column 4k + c = 128-bit lane k of u[c], u[4 + c], u[8 + c], u[12 + c].
+        let mut col = [_mm512_setzero_si512(); 16];
+        for c in 0..4 {
+            let v = _mm512_shuffle_i32x4::<0x88>(u[c], u[4 + c]);
+            let w = _mm512_shuffle_i32x4::<0xDD>(u[c], u[4 + c]);
+            let v2 = _mm512_shuffle_i32x4::<0x88>(u[8 + c], u[12 + c]);
+            let w2 = _mm512_shuffle_i32x4::<0xDD>(u[8 + c], u[12 + c]);
+            col[c] = _mm512_shuffle_i32x4::<0x88>(v, v2);
+            col[8 + c] = _mm512_shuffle_i32x4::<0xDD>(v, v2);
+            col[4 + c] = _mm512_shuffle_i32x4::<0x88>(w, w2);
+            col[12 + c] = _mm512_shuffle_i32x4::<0xDD>(w, w2);
+        }
+        // Column j < 8 is lane j of block `counter`, column 8 + j lane j of the next block;
+        // lane `l` runs path `π(l)` (`π` an involution, see `avx2::chacha8`).
+        const PI: [usize; LANES] = [0, 1, 4, 5, 2, 3, 6, 7];
+        let mut out = [[0u32; super::REFILL_WORDS]; LANES];
+        for (p, o) in out.iter_mut().enumerate() {
+            _mm512_storeu_si512(o.as_mut_ptr().cast(), col[PI[p]]);
+            _mm512_storeu_si512(o.as_mut_ptr().add(16).cast(), col[8 + PI[p]]);
+        }
+        out
+    }
+
     /// The portable `normals_block` (two ChaCha blocks) with both blocks in one 512-bit
     /// register per word ([`chacha8_x2`]); lanes in the order of `avx2::normals_block`.
     #[inline(always)]
@@ -1389,6 +1453,29 @@ mod tests {
                 for _ in 0..1 + (j + round) % 7 {
                     assert_eq!(words.path(j).next_u32(), r.next_u32(), "path {j}");
                 }
+            }
+        }
+    }
+
+    /// The two-block word kernels (AVX-512 transpose, AVX2, portable) give the same words.
+    #[test]
+    fn word_kernels_match_portable() {
+        let key = key_of_seed(2026);
+        let streams: [u64; LANES] = [0, 1, 7, (1 << 40) | 3, u64::MAX, 12345, 1 << 33, 99];
+        let (lo, hi) = nonces(&streams);
+        for counter in [0u64, 1, 5, u32::MAX as u64, u64::MAX - 1] {
+            let reference = words_block2_portable(&key, counter, &lo, &hi);
+            assert_eq!(words_block2(&key, counter, &lo, &hi), reference, "dispatch");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 was detected.
+                let blocks = unsafe {
+                    [
+                        avx2::words_block(&key, counter, &lo, &hi),
+                        avx2::words_block(&key, counter.wrapping_add(1), &lo, &hi),
+                    ]
+                };
+                assert_eq!(lane_major(&blocks), reference, "avx2");
             }
         }
     }
