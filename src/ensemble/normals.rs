@@ -33,6 +33,23 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+/// ChaCha8's eight rounds as four double rounds (columns, then diagonals) of the quarter
+/// round `$qr(state, a, b, c, d)`, for the scalar and the SIMD states alike.
+macro_rules! double_rounds {
+    ($qr:ident, $x:expr) => {
+        for _ in 0..4 {
+            $qr($x, 0, 4, 8, 12);
+            $qr($x, 1, 5, 9, 13);
+            $qr($x, 2, 6, 10, 14);
+            $qr($x, 3, 7, 11, 15);
+            $qr($x, 0, 5, 10, 15);
+            $qr($x, 1, 6, 11, 12);
+            $qr($x, 2, 7, 8, 13);
+            $qr($x, 3, 4, 9, 14);
+        }
+    };
+}
+
 /// Paths per SIMD group.
 pub const LANES: usize = 8;
 /// Normals per ChaCha block and lane (16 words → 8 × 64 bits → 8 normals).
@@ -554,16 +571,7 @@ pub fn chacha8_lanes(
     init[14] = *nonce_lo;
     init[15] = *nonce_hi;
     let mut x = init;
-    for _ in 0..4 {
-        quarter_round(&mut x, 0, 4, 8, 12);
-        quarter_round(&mut x, 1, 5, 9, 13);
-        quarter_round(&mut x, 2, 6, 10, 14);
-        quarter_round(&mut x, 3, 7, 11, 15);
-        quarter_round(&mut x, 0, 5, 10, 15);
-        quarter_round(&mut x, 1, 6, 11, 12);
-        quarter_round(&mut x, 2, 7, 8, 13);
-        quarter_round(&mut x, 3, 4, 9, 14);
-    }
+    double_rounds!(quarter_round, &mut x);
     for (xi, ii) in x.iter_mut().zip(&init) {
         for l in 0..LANES {
             xi[l] = xi[l].wrapping_add(ii[l]);
@@ -737,12 +745,9 @@ mod avx2 {
     unsafe fn rotl<const L: i32, const R: i32>(x: __m256i) -> __m256i {
         _mm256_or_si256(_mm256_slli_epi32::<L>(x), _mm256_srli_epi32::<R>(x))
     }
-    /// One quarter round; `ROL` uses AVX-512VL's rotate (callers enable it).
+    /// One quarter round.
     #[inline(always)]
-    unsafe fn qr<const ROL: bool>(x: &mut [__m256i; 16], a: usize, b: usize, c: usize, d: usize) {
-        if ROL {
-            return super::avx512::qr(x, a, b, c, d);
-        }
+    unsafe fn qr(x: &mut [__m256i; 16], a: usize, b: usize, c: usize, d: usize) {
         x[a] = _mm256_add_epi32(x[a], x[b]);
         x[d] = rotl16(_mm256_xor_si256(x[d], x[a]));
         x[c] = _mm256_add_epi32(x[c], x[d]);
@@ -920,7 +925,7 @@ mod avx2 {
         z: &mut [[f64; LANES]; PER_BLOCK],
     ) {
         for blk in 0..2 {
-            let x = chacha8::<false>(key, counter.wrapping_add(blk), nonce_lo, nonce_hi);
+            let x = chacha8(key, counter.wrapping_add(blk), nonce_lo, nonce_hi);
             let zb = &mut z[PER_CHACHA * blk as usize..PER_CHACHA * (blk as usize + 1)];
             for q in 0..PER_CHACHA / 2 {
                 let (wa_lo, wa_hi, wb_lo, wb_hi) =
@@ -953,7 +958,7 @@ mod avx2 {
         nonce_lo: &[u32; LANES],
         nonce_hi: &[u32; LANES],
     ) -> [[u32; LANES]; 16] {
-        let x = chacha8::<false>(key, counter, nonce_lo, nonce_hi);
+        let x = chacha8(key, counter, nonce_lo, nonce_hi);
         // Lane `l` runs path `π(l)`; `π` is an involution, so path `p` sits in lane `π(p)`.
         let pi = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
         let mut w = [[0u32; LANES]; 16];
@@ -963,27 +968,31 @@ mod avx2 {
         w
     }
 
-    /// The ChaCha8 block of eight lanes, lane `l` running path `π(l)` (see `normals_block`),
-    /// with the given quarter round.
+    /// A lane vector in ChaCha lane order: lane `l` holds path `π(l)`'s value,
+    /// `π = [0, 1, 4, 5, 2, 3, 6, 7]` (see `normals_block`).
     #[inline(always)]
-    pub(super) unsafe fn chacha8<const ROL: bool>(
+    pub(super) unsafe fn permuted(n: &[u32; LANES]) -> __m256i {
+        _mm256_setr_epi32(
+            n[0] as i32,
+            n[1] as i32,
+            n[4] as i32,
+            n[5] as i32,
+            n[2] as i32,
+            n[3] as i32,
+            n[6] as i32,
+            n[7] as i32,
+        )
+    }
+
+    /// The ChaCha8 block of eight lanes, lane `l` running path `π(l)` (see `normals_block`).
+    #[inline(always)]
+    pub(super) unsafe fn chacha8(
         key: &[u32; 8],
         counter: u64,
         nonce_lo: &[u32; LANES],
         nonce_hi: &[u32; LANES],
     ) -> [__m256i; 16] {
-        let perm = |n: &[u32; LANES]| {
-            _mm256_setr_epi32(
-                n[0] as i32,
-                n[1] as i32,
-                n[4] as i32,
-                n[5] as i32,
-                n[2] as i32,
-                n[3] as i32,
-                n[6] as i32,
-                n[7] as i32,
-            )
-        };
+        let perm = |n: &[u32; LANES]| permuted(n);
         let mut init = [_mm256_setzero_si256(); 16];
         for i in 0..4 {
             init[i] = _mm256_set1_epi32(SIGMA[i] as i32);
@@ -996,16 +1005,7 @@ mod avx2 {
         init[14] = perm(nonce_lo);
         init[15] = perm(nonce_hi);
         let mut x = init;
-        for _ in 0..4 {
-            qr::<ROL>(&mut x, 0, 4, 8, 12);
-            qr::<ROL>(&mut x, 1, 5, 9, 13);
-            qr::<ROL>(&mut x, 2, 6, 10, 14);
-            qr::<ROL>(&mut x, 3, 7, 11, 15);
-            qr::<ROL>(&mut x, 0, 5, 10, 15);
-            qr::<ROL>(&mut x, 1, 6, 11, 12);
-            qr::<ROL>(&mut x, 2, 7, 8, 13);
-            qr::<ROL>(&mut x, 3, 4, 9, 14);
-        }
+        double_rounds!(qr, &mut x);
         for i in 0..16 {
             x[i] = _mm256_add_epi32(x[i], init[i]);
         }
@@ -1015,22 +1015,11 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    //! ChaCha8 with AVX-512VL rotates and Box–Muller on eight doubles per register; operation
-    //! for operation the portable code (test `simd_matches_portable`).
+    //! ChaCha8 on 512-bit registers (two blocks per instruction, AVX-512 rotates) and Box–Muller
+    //! on eight doubles per register; operation for operation the portable code (tests
+    //! `simd_matches_portable`, `word_kernels_match_portable`).
     use super::{LANES, ONE_BITS, PER_BLOCK, PER_CHACHA, TWO_PI_ULP};
     use std::arch::x86_64::*;
-
-    #[inline(always)]
-    pub(super) unsafe fn qr(x: &mut [__m256i; 16], a: usize, b: usize, c: usize, d: usize) {
-        x[a] = _mm256_add_epi32(x[a], x[b]);
-        x[d] = _mm256_rol_epi32::<16>(_mm256_xor_si256(x[d], x[a]));
-        x[c] = _mm256_add_epi32(x[c], x[d]);
-        x[b] = _mm256_rol_epi32::<12>(_mm256_xor_si256(x[b], x[c]));
-        x[a] = _mm256_add_epi32(x[a], x[b]);
-        x[d] = _mm256_rol_epi32::<8>(_mm256_xor_si256(x[d], x[a]));
-        x[c] = _mm256_add_epi32(x[c], x[d]);
-        x[b] = _mm256_rol_epi32::<7>(_mm256_xor_si256(x[b], x[c]));
-    }
 
     #[inline(always)]
     unsafe fn pd(v: f64) -> __m512d {
@@ -1251,16 +1240,7 @@ mod avx512 {
         nonce_hi: &[u32; LANES],
     ) -> [__m512i; 16] {
         let perm = |n: &[u32; LANES]| {
-            let h = _mm256_setr_epi32(
-                n[0] as i32,
-                n[1] as i32,
-                n[4] as i32,
-                n[5] as i32,
-                n[2] as i32,
-                n[3] as i32,
-                n[6] as i32,
-                n[7] as i32,
-            );
+            let h = super::avx2::permuted(n);
             _mm512_inserti64x4::<1>(_mm512_castsi256_si512(h), h)
         };
         let two = |lo: u32, hi: u32| {
@@ -1287,16 +1267,7 @@ mod avx512 {
             _ => n_hi,
         };
         let mut x: [__m512i; 16] = std::array::from_fn(init);
-        for _ in 0..4 {
-            qr16(&mut x, 0, 4, 8, 12);
-            qr16(&mut x, 1, 5, 9, 13);
-            qr16(&mut x, 2, 6, 10, 14);
-            qr16(&mut x, 3, 7, 11, 15);
-            qr16(&mut x, 0, 5, 10, 15);
-            qr16(&mut x, 1, 6, 11, 12);
-            qr16(&mut x, 2, 7, 8, 13);
-            qr16(&mut x, 3, 4, 9, 14);
-        }
+        double_rounds!(qr16, &mut x);
         for (i, xi) in x.iter_mut().enumerate() {
             *xi = _mm512_add_epi32(*xi, init(i));
         }
