@@ -204,16 +204,20 @@ impl BlockNormals {
         }
         let key = self.key;
         for g in self.groups.iter_mut() {
+            let (first, width) = (g.first, g.width);
+            // Rows `z[..take]` to rows `i..i + take` of the group's columns.
+            let put = |z: &[[f64; LANES]], out: &mut [f64], i: usize, take: usize| {
+                if width == LANES {
+                    let end = (first + LANES - 1) * m + i + take;
+                    store(z, &mut out[first * m + i..end], m, take, scale);
+                } else {
+                    store_narrow(z, out, first, width, m, i, take, scale);
+                }
+            };
             let mut i = 0;
             if g.spare_pos < PER_BLOCK {
                 let take = (PER_BLOCK - g.spare_pos).min(m);
-                let z = &g.spare[g.spare_pos..];
-                if g.width == LANES {
-                    let end = (g.first + LANES - 1) * m + take;
-                    store(z, &mut out[g.first * m..end], m, take, scale);
-                } else {
-                    store_narrow(z, out, g.first, g.width, m, 0, take, scale);
-                }
+                put(&g.spare[g.spare_pos..], out, 0, take);
                 g.spare_pos += take;
                 i = take;
             }
@@ -221,13 +225,7 @@ impl BlockNormals {
                 block(&key, g.counter, &g.nonce_lo, &g.nonce_hi, &mut g.spare);
                 g.counter += 2;
                 let take = PER_BLOCK.min(m - i);
-                let z = &g.spare[..];
-                if g.width == LANES {
-                    let end = (g.first + LANES - 1) * m + i + take;
-                    store(z, &mut out[g.first * m + i..end], m, take, scale);
-                } else {
-                    store_narrow(z, out, g.first, g.width, m, i, take, scale);
-                }
+                put(&g.spare, out, i, take);
                 g.spare_pos = take;
                 i += take;
             }
@@ -235,7 +233,7 @@ impl BlockNormals {
     }
 }
 
-/// The first `width < LANES` lanes of a group whose first path is `first`:
+/// The first `width ≤ LANES` lanes of a group whose first path is `first`:
 /// `out[(first + l)·m + i + t] = scale · z[t][l]`, `t < take`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -261,11 +259,7 @@ fn store_narrow(
 /// 0's first slot and ends after lane `LANES − 1`'s last).
 #[inline(always)]
 fn store_lanes(z: &[[f64; LANES]], out: &mut [f64], m: usize, take: usize, scale: f64) {
-    for l in 0..LANES {
-        for (t, o) in out[l * m..l * m + take].iter_mut().enumerate() {
-            *o = scale * z[t][l];
-        }
-    }
+    store_narrow(z, out, 0, LANES, m, 0, take, scale);
 }
 
 /// Words per ChaCha block and lane.

@@ -456,88 +456,7 @@ mod avx512 {
                     }
                     // SAFETY: as for `column_small` below, for each of the paths.
                     unsafe {
-                        match (kc, half) {
-                            (1, false) => paths_fixed::<SGD, 1, false, $nb, $p>(
-                                at,
-                                b,
-                                bt,
-                                eta,
-                                x,
-                                o,
-                                n2.add(j),
-                                d,
-                            ),
-                            (1, true) => paths_fixed::<SGD, 1, true, $nb, $p>(
-                                at,
-                                b,
-                                bt,
-                                eta,
-                                x,
-                                o,
-                                n2.add(j),
-                                d,
-                            ),
-                            (2, false) => paths_fixed::<SGD, 2, false, $nb, $p>(
-                                at,
-                                b,
-                                bt,
-                                eta,
-                                x,
-                                o,
-                                n2.add(j),
-                                d,
-                            ),
-                            (2, true) => paths_fixed::<SGD, 2, true, $nb, $p>(
-                                at,
-                                b,
-                                bt,
-                                eta,
-                                x,
-                                o,
-                                n2.add(j),
-                                d,
-                            ),
-                            (3, false) => paths_fixed::<SGD, 3, false, $nb, $p>(
-                                at,
-                                b,
-                                bt,
-                                eta,
-                                x,
-                                o,
-                                n2.add(j),
-                                d,
-                            ),
-                            (3, true) => paths_fixed::<SGD, 3, true, $nb, $p>(
-                                at,
-                                b,
-                                bt,
-                                eta,
-                                x,
-                                o,
-                                n2.add(j),
-                                d,
-                            ),
-                            (_, false) => paths_fixed::<SGD, 4, false, $nb, $p>(
-                                at,
-                                b,
-                                bt,
-                                eta,
-                                x,
-                                o,
-                                n2.add(j),
-                                d,
-                            ),
-                            (_, true) => paths_fixed::<SGD, 4, true, $nb, $p>(
-                                at,
-                                b,
-                                bt,
-                                eta,
-                                x,
-                                o,
-                                n2.add(j),
-                                d,
-                            ),
-                        }
+                        paths_dispatch::<SGD, $nb, $p>(kc, half, at, b, bt, eta, x, o, n2.add(j), d)
                     };
                     j += $p;
                 }
@@ -567,6 +486,41 @@ mod avx512 {
                 }
             };
             j += 1;
+        }
+    }
+
+    /// [`paths_fixed`] with `KC = min(kc, 4)` and `HALF = half` chosen at run time.
+    ///
+    /// # Safety
+    /// As [`paths_fixed`].
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn paths_dispatch<const SGD: bool, const NB: usize, const P: usize>(
+        kc: usize,
+        half: bool,
+        at: *const f64,
+        b: &[f64],
+        batches: [&[u32]; P],
+        eta: f64,
+        x: [*mut f64; P],
+        o: [*mut f64; P],
+        n2: *mut f64,
+        d: usize,
+    ) {
+        macro_rules! go {
+            ($kc:literal, $half:literal) => {
+                paths_fixed::<SGD, $kc, $half, NB, P>(at, b, batches, eta, x, o, n2, d)
+            };
+        }
+        match (kc, half) {
+            (1, false) => go!(1, false),
+            (1, true) => go!(1, true),
+            (2, false) => go!(2, false),
+            (2, true) => go!(2, true),
+            (3, false) => go!(3, false),
+            (3, true) => go!(3, true),
+            (_, false) => go!(4, false),
+            (_, true) => go!(4, true),
         }
     }
 
@@ -841,12 +795,7 @@ mod avx512 {
             };
             acc = _mm512_add_pd(acc, _mm512_maskz_mul_pd(m, vq, vq));
         }
-        let s = _mm256_add_pd(
-            _mm512_castpd512_pd256(acc),
-            _mm512_extractf64x4_pd::<1>(acc),
-        );
-        let t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd::<1>(s));
-        _mm_cvtsd_f64(t) + _mm_cvtsd_f64(_mm_unpackhi_pd(t, t))
+        reduce(acc)
     }
 
     /// The lanes `m` of eight doubles at `p` (the others zero); unmasked for a full chunk.
